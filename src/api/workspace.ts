@@ -1,0 +1,35 @@
+/**
+ * WORKSPACE.ts is the pipeline's manifest: its name, version, and every input that lives outside
+ * the tree, pinned by content.
+ */
+export const WORKSPACE_TAG = "kiln.workspace/v1";
+
+export type SourceDeclaration =
+  | { kind: "url"; url: string; sha256: string }
+  | { kind: "path"; path: string };
+
+export interface WorkspaceDeclaration {
+  readonly $kiln: typeof WORKSPACE_TAG;
+  name: string;
+  version: string;
+  sources: Record<string, SourceDeclaration>;
+}
+
+export function workspace(attrs: {
+  name: string;
+  version?: string;
+  sources?: Record<string, SourceDeclaration>;
+}): WorkspaceDeclaration {
+  return { $kiln: WORKSPACE_TAG, name: attrs.name, version: attrs.version ?? "0.0.0", sources: attrs.sources ?? {} };
+}
+
+export const source = {
+  /** A file fetched from a URL, pinned by its SHA-256. */
+  url(url: string, pin: { sha256: string }): SourceDeclaration {
+    return { kind: "url", url, sha256: pin.sha256 };
+  },
+  /** A file or directory outside the tree (a share, a mount), hashed by content. */
+  path(path: string): SourceDeclaration {
+    return { kind: "path", path };
+  },
+};

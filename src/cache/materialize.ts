@@ -1,0 +1,73 @@
+/**
+ * Putting a target's cached outputs into kiln-out/<pkg>/<target>/, read-only. Each file is linked
+ * (or copied) from its verified blob to a temp name and renamed into place: a crash leaves the
+ * previous output or the new one, never a torn file. Files already in place with the right
+ * content (known by stat) are left alone, and files the target no longer declares are removed.
+ */
+import { chmodSync, copyFileSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join, relative, sep } from "node:path";
+import type { StatCache } from "../key/stat-cache.js";
+import type { LocalStore, OutputRecord } from "./local-store.js";
+
+let tempCounter = 0;
+
+export function materializeOutputs(
+  outDir: string,
+  outputs: readonly OutputRecord[],
+  store: LocalStore,
+  statCache: StatCache,
+): void {
+  let placed = false;
+  for (const output of outputs) {
+    const dest = join(outDir, output.name);
+    try {
+      if (statCache.lookup(dest, statSync(dest)) === output.digest) continue;
+    } catch {
+      // missing: place it below
+    }
+    mkdirSync(dirname(dest), { recursive: true });
+    const temp = `${dest}.kiln-${process.pid}-${++tempCounter}`;
+    const blob = store.blobPath(output.digest);
+    try {
+      linkSync(blob, temp);
+    } catch {
+      copyFileSync(blob, temp);
+      chmodSync(temp, 0o444);
+    }
+    renameSync(temp, dest);
+    rmSync(temp, { force: true });
+    statCache.remember(dest, statSync(dest), output.digest);
+    placed = true;
+  }
+  // Only a target whose outputs changed can have stale files: a no-op build skips the listing.
+  if (placed || outputs.length === 0) removeUndeclared(outDir, new Set(outputs.map((o) => o.name)));
+}
+
+function removeUndeclared(outDir: string, declared: Set<string>): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(outDir, { recursive: true }) as string[];
+  } catch {
+    return;
+  }
+  if (entries.length === declared.size) return;
+  for (const entry of entries) {
+    const name = entry.split(sep).join("/");
+    if (declared.has(name) || [...declared].some((d) => d.startsWith(`${name}/`))) continue;
+    rmSync(join(outDir, entry), { recursive: true, force: true });
+  }
+}
+
+/** Lists files under `dir` as relative POSIX paths. */
+export function listFiles(dir: string): string[] {
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = readdirSync(dir, { recursive: true, withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((e) => !e.isDirectory())
+    .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join("/"))
+    .sort();
+}

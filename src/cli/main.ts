@@ -1,0 +1,146 @@
+/**
+ * The command line: commander wiring, exit codes, and the one place errors become text.
+ * Exit codes: 0 success; 1 a step or test failed (or the machine got in the way); 2 the request
+ * or the workspace is wrong. Heavy modules (esbuild, lmdb, piscina) load only in the commands
+ * that need them.
+ */
+import { Command, CommanderError, Option } from "commander";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { exitCodeFor, formatError, inputError, KilnError } from "../errors.js";
+import { KILN_VERSION } from "../kiln-install.js";
+import { LabelSyntaxError, parsePattern, type Pattern } from "../workspace/label.js";
+import { findWorkspaceRoot, OUTPUT_DIR } from "../workspace/root.js";
+
+interface GlobalOptions {
+  workspace?: string;
+  cacheDir?: string;
+  verbose?: boolean;
+}
+
+export interface BuildCommandOptions extends GlobalOptions {
+  jobs?: number;
+  keepGoing?: boolean;
+  cache?: boolean;
+  explain?: boolean;
+  json?: boolean;
+}
+
+let verbose = false;
+
+export function parsePatterns(texts: readonly string[]): Pattern[] {
+  return (texts.length > 0 ? texts : ["//..."]).map((text) => {
+    try {
+      return parsePattern(text);
+    } catch (error) {
+      if (error instanceof LabelSyntaxError) throw inputError(error.message);
+      throw error;
+    }
+  });
+}
+
+function parseJobs(value: string): number {
+  const jobs = Number(value);
+  if (!Number.isInteger(jobs) || jobs < 1) throw inputError(`-j takes a positive whole number, not "${value}"`);
+  return jobs;
+}
+
+function addBuildOptions(command: Command): Command {
+  return command
+    .option("-j, --jobs <n>", "steps run at once (default: the number of cores)", parseJobs)
+    .option("-k, --keep-going", "after a failure, build everything that does not depend on it")
+    .option("--no-cache", "run every step, ignoring cached results (results are still stored)")
+    .option("--explain", "for each step that runs, say which input, code, param or tool changed")
+    .option("--json", "one JSON event a line on stdout: each step, then a summary");
+}
+
+export function createProgram(): Command {
+  const program = new Command("kiln")
+    .description("A hermetic, cached build system for data and ML pipelines.\nPipelines are TypeScript BUILD.ts files; every step is keyed by its inputs and code.")
+    .version(KILN_VERSION)
+    .option("-C, --workspace <dir>", "the workspace root (default: nearest directory upward with WORKSPACE.ts)")
+    .option("--cache-dir <dir>", "the local cache (default: $KILN_CACHE_DIR, $XDG_CACHE_HOME/kiln or ~/.cache/kiln)")
+    .option("--verbose", "show stack traces of internal errors")
+    .showHelpAfterError("(run kiln --help for usage)")
+    .addHelpText(
+      "after",
+      `
+Labels and patterns:
+  //models:classifier   one target          :classifier   in the current package
+  //models              //models:models     //models:all  every target of a package
+  //...                 everything          //data/...    everything under data/
+
+Examples:
+  kiln build //models:classifier     train the model (and whatever it needs)
+  kiln build --explain //...         build everything, saying why each step reran
+  kiln query 'rdeps(//..., //data:penguins)'   what depends on the dataset
+  kiln test //...                    run the tests
+
+Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace is wrong.`,
+    );
+  program.exitOverride();
+
+  addBuildOptions(program.command("build").argument("[patterns...]", "targets to build (default //...)"))
+    .description("build targets and what they depend on")
+    .action(async (patterns: string[], options: BuildCommandOptions, command: Command) => {
+      const { runBuildCommand } = await import("./build-command.js");
+      process.exitCode = await runBuildCommand(patterns, { ...command.optsWithGlobals(), ...options }, "build");
+    });
+
+  addBuildOptions(program.command("test").argument("[patterns...]", "tests to run (default //...)"))
+    .description("build and run test targets; passing results are cached")
+    .action(async (patterns: string[], options: BuildCommandOptions, command: Command) => {
+      const { runBuildCommand } = await import("./build-command.js");
+      process.exitCode = await runBuildCommand(patterns, { ...command.optsWithGlobals(), ...options }, "test");
+    });
+
+  program
+    .command("query")
+    .argument("<expression>", "e.g. //...  deps(//models:classifier)  rdeps(//..., //data:penguins)  kind(dataset, //...)")
+    .description("print the labels an expression selects, one a line (Bazel's query syntax)")
+    .action(async (expression: string, _options: unknown, command: Command) => {
+      const { runQueryCommand } = await import("./query-command.js");
+      process.exitCode = await runQueryCommand(expression, command.optsWithGlobals());
+    });
+
+  program
+    .command("clean")
+    .description(`remove ${OUTPUT_DIR}/ (and with --cache, the local cache)`)
+    .addOption(new Option("--cache", "also remove the local cache"))
+    .action(async (options: { cache?: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals() as GlobalOptions;
+      const root = findWorkspaceRoot(process.cwd(), globals.workspace);
+      rmSync(join(root, OUTPUT_DIR), { recursive: true, force: true });
+      if (options.cache) {
+        const { defaultCacheDir } = await import("../cache/local-store.js");
+        rmSync(globals.cacheDir ?? defaultCacheDir(process.env), { recursive: true, force: true });
+      }
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  verbose = argv.includes("--verbose");
+  const program = createProgram();
+  try {
+    await program.parseAsync(argv as string[], { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+export function reportError(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Help and version are successes; anything else commander rejects is a bad request.
+    return error.exitCode === 0 ? 0 : 2;
+  }
+  if (error instanceof KilnError) {
+    process.stderr.write(`kiln: error: ${formatError(error)}\n`);
+    return exitCodeFor(error.kind);
+  }
+  const text = error instanceof Error ? (verbose ? (error.stack ?? error.message) : error.message) : String(error);
+  process.stderr.write(`kiln: internal error: ${text}\n  This is a bug in kiln; please report it${verbose ? "" : " (rerun with --verbose for the stack trace)"}.\n`);
+  return 1;
+}

@@ -1,0 +1,422 @@
+/**
+ * Executes a validated graph. Each action, once its inputs are ready, gets its key from the
+ * digests of its inputs; a valid cache entry is materialized, anything else runs in a sandbox
+ * (child process for `cmd`, worker thread for `step`), up to `jobs` at once, longest remaining
+ * path first. Outputs enter the store before the action result does, and failed results are never
+ * cached. Early cutoff falls out of content keys: a dependant whose input bytes did not change
+ * gets the same key and stays cached.
+ */
+import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
+import { listFiles, materializeOutputs } from "../cache/materialize.js";
+import { computeKey, describeKeyChanges, KEY_FORMAT, type ActionKey, type KeyIngredients } from "../key/action-key.js";
+import type { ContentDigest } from "../key/digest.js";
+import type { StatCache } from "../key/stat-cache.js";
+import type { StepModule } from "../key/step-bundle.js";
+import { outputDir, transitiveClosure, type BuildGraph, type GraphTarget } from "../graph/action-graph.js";
+import { longestPathToSink } from "../graph/cycle.js";
+import type { Reporter, SummaryEvent } from "./events.js";
+import { MaxHeap } from "./heap.js";
+import { runCommand } from "./run-cmd.js";
+import { resolveRunReference } from "./run-ref.js";
+import { Sandbox } from "./sandbox.js";
+import { StepPool } from "./step-pool.js";
+import type { Tool } from "./tools.js";
+
+/** The PATH every `cmd` sees (plus the sandbox's own tool directory in front). */
+export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin";
+/** Linux refuses a single environment string over 128 KiB (MAX_ARG_STRLEN). */
+const MAX_ENV_STRING = 128 * 1024 - 64;
+const STDERR_TAIL_LINES = 20;
+
+export interface BuildOptions {
+  root: string;
+  /** Per-workspace state directory (sandboxes live below it). */
+  stateDir: string;
+  graph: BuildGraph;
+  /** Executable targets asked for; their dependencies are built too. */
+  requested: readonly string[];
+  jobs: number;
+  keepGoing: boolean;
+  /** false with --no-cache: everything executes (results are still stored). */
+  readCache: boolean;
+  explain: boolean;
+  store: LocalStore;
+  statCache: StatCache;
+  stepModules: ReadonlyMap<string, StepModule>;
+  tools: ReadonlyMap<string, Tool>;
+  /** The last key each label was built with, and where to record the new one. */
+  lastKeys: ReadonlyMap<string, string>;
+  recordKey: (label: string, key: string) => void;
+  hostEnv: NodeJS.ProcessEnv;
+  platform: string;
+  reporter: Reporter;
+}
+
+export interface BuildOutcome {
+  summary: SummaryEvent;
+  /** Outputs of every target built or restored, by label. */
+  outputs: Map<string, OutputRecord[]>;
+  failed: string[];
+}
+
+interface ActionInput {
+  /** Path inside the sandbox = workspace-relative path. */
+  path: string;
+  digest: ContentDigest;
+  /** Where to take the bytes from when laying out a sandbox. */
+  from: string;
+}
+
+type Execution = { ok: true; result: ActionResult } | { ok: false; message: string; command?: string; stderrTail: string; logPath?: string };
+
+export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
+  const started = performance.now();
+  const { graph, reporter } = options;
+  const labels = [...transitiveClosure(graph, options.requested)].filter(
+    (label) => graph.targets.get(label)!.spec.action !== "files",
+  );
+  const inClosure = new Set(labels);
+  const dependants = new Map<string, string[]>();
+  const waitingOn = new Map<string, number>();
+  for (const label of labels) {
+    const deps = graph.targets.get(label)!.deps.filter((d) => inClosure.has(d));
+    waitingOn.set(label, deps.length);
+    for (const dep of deps) {
+      const list = dependants.get(dep);
+      if (list) list.push(label);
+      else dependants.set(dep, [label]);
+    }
+  }
+  const height = longestPathToSink(labels, (label) => graph.targets.get(label)!.deps.filter((d) => inClosure.has(d)));
+  reporter({ type: "plan", steps: labels.length });
+
+  const outputs = new Map<string, OutputRecord[]>();
+  const failed: string[] = [];
+  const counts = { executed: 0, cached: 0, cachedLocal: 0 };
+  const ready = new MaxHeap<string>();
+  for (const label of labels) if (waitingOn.get(label) === 0) ready.push(label, height.get(label) ?? 0);
+
+  const pool = new StepPool(options.jobs);
+  let running = 0;
+  let stopped = false;
+  let pumping = false;
+  let fatal: unknown;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolvePromise) => (finish = resolvePromise));
+
+  const complete = (label: string, records: OutputRecord[]) => {
+    outputs.set(label, records);
+    for (const dependant of dependants.get(label) ?? []) {
+      const left = waitingOn.get(dependant)! - 1;
+      waitingOn.set(dependant, left);
+      if (left === 0) ready.push(dependant, height.get(dependant) ?? 0);
+    }
+  };
+
+  const pump = async () => {
+    if (pumping) return;
+    pumping = true;
+    try {
+      while (!stopped && running < options.jobs && ready.size > 0) {
+        const label = ready.pop()!;
+        const target = graph.targets.get(label)!;
+        const prepared = await prepare(target, options, outputs);
+        if (options.readCache) {
+          const hit = await lookup(prepared.key, options);
+          if (hit) {
+            materializeOutputs(join(options.root, outputDir(target.pkg, target.name)), hit.outputs, options.store, options.statCache);
+            options.recordKey(label, prepared.key);
+            counts.cached++;
+            counts.cachedLocal++;
+            reporter({ type: "step", label, status: "cached", cache: "local", key: prepared.key, ms: 0 });
+            complete(label, hit.outputs);
+            continue;
+          }
+        }
+        if (options.explain) {
+          const previousKey = options.lastKeys.get(label);
+          const previous = previousKey ? options.store.getAction(previousKey)?.ingredients : undefined;
+          const reasons = options.readCache ? describeKeyChanges(previous, prepared.ingredients) : ["--no-cache"];
+          reporter({ type: "explain", label, reasons });
+        }
+        running++;
+        reporter({ type: "started", label });
+        void execute(target, prepared, options, pool).then((execution) => {
+          running--;
+          if (execution.ok) {
+            options.recordKey(label, prepared.key);
+            counts.executed++;
+            reporter({ type: "step", label, status: "executed", cache: null, key: prepared.key, ms: Math.round(execution.result.ms) });
+            complete(label, execution.result.outputs);
+          } else {
+            failed.push(label);
+            reporter({ type: "failure", label, command: execution.command, message: execution.message, stderrTail: execution.stderrTail, logPath: execution.logPath });
+            reporter({ type: "step", label, status: "failed", cache: null, key: prepared.key, ms: 0 });
+            if (!options.keepGoing) stopped = true;
+          }
+          void pump();
+        });
+      }
+    } catch (error) {
+      // Not a step failure but kiln's own (a source vanished mid-build, the disk is full...).
+      fatal ??= error;
+      stopped = true;
+    }
+    pumping = false;
+    if (running === 0 && (stopped || ready.size === 0)) finish();
+  };
+
+  await pump();
+  await finished;
+  await pool.close();
+  if (fatal) throw fatal;
+
+  const summary: SummaryEvent = {
+    type: "summary",
+    steps: labels.length,
+    executed: counts.executed,
+    cached: counts.cached,
+    cachedLocal: counts.cachedLocal,
+    cachedRemote: 0,
+    failed: failed.length,
+    ms: Math.round(performance.now() - started),
+  };
+  for (const label of labels) {
+    if (!outputs.has(label) && !failed.includes(label)) {
+      reporter({ type: "skipped", label, because: stopped ? "the build stopped after a failure" : "a dependency failed" });
+    }
+  }
+  reporter(summary);
+  return { summary, outputs, failed };
+}
+
+interface PreparedAction {
+  key: ActionKey;
+  ingredients: KeyIngredients;
+  /** Inputs in declaration order, per srcs name. */
+  named: Map<string, { inputs: ActionInput[]; single: boolean }>;
+}
+
+/** Digests every input and computes the key. */
+async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<string, OutputRecord[]>): Promise<PreparedAction> {
+  const named = new Map<string, { inputs: ActionInput[]; single: boolean }>();
+  const all = new Map<string, ContentDigest>();
+  for (const [name, resolved] of Object.entries(target.inputs)) {
+    const inputs: ActionInput[] = [];
+    for (const input of resolved) {
+      if (input.kind === "source") {
+        const from = join(options.root, input.path);
+        const { digest } = await options.statCache.digest(from);
+        inputs.push({ path: input.path, digest, from });
+      } else {
+        const dep = options.graph.targets.get(input.label)!;
+        const dir = outputDir(dep.pkg, dep.name);
+        for (const record of outputs.get(input.label) ?? []) {
+          inputs.push({ path: `${dir}/${record.name}`, digest: record.digest, from: options.store.blobPath(record.digest) });
+        }
+      }
+    }
+    for (const input of inputs) all.set(input.path, input.digest);
+    const refs = target.spec.srcs[name] ?? [];
+    const single = refs.length === 1 && !/[*?[\]{}]/.test(refs[0]!) && inputs.length === 1;
+    named.set(name, { inputs, single });
+  }
+  const spec = target.spec;
+  let code: string;
+  if (spec.action === "cmd") code = spec.cmd!;
+  else {
+    const ref = resolveRunReference(options.root, target.pkg, spec.run!);
+    code = `${options.stepModules.get(ref.entry)!.codeDigest}#${ref.exportName}`;
+  }
+  const env = sandboxEnvFor(spec.env, spec.passEnv, options.hostEnv);
+  const ingredients: KeyIngredients = {
+    format: KEY_FORMAT,
+    label: target.label,
+    rule: spec.rule,
+    action: spec.action,
+    code,
+    params: spec.params ?? null,
+    inputs: [...all].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+    outs: [...spec.outs].sort(),
+    env: Object.entries(env).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+    tools: (spec.tools ?? []).map((name) => [name, options.tools.get(name)!.version] as [string, string]),
+    platform: options.platform,
+  };
+  return { key: computeKey(ingredients), ingredients, named };
+}
+
+function sandboxEnvFor(env: Record<string, string> | undefined, passEnv: string[] | undefined, hostEnv: NodeJS.ProcessEnv): Record<string, string> {
+  const result: Record<string, string> = { ...(env ?? {}) };
+  for (const name of passEnv ?? []) result[name] = hostEnv[name] ?? "";
+  return result;
+}
+
+/** A cache entry whose every output blob is present and intact; anything less is a miss. */
+async function lookup(key: ActionKey, options: BuildOptions): Promise<ActionResult | undefined> {
+  const result = options.store.getAction(key);
+  if (!result) return undefined;
+  for (const output of result.outputs) {
+    if (!(await options.store.hasValidBlob(output.digest))) {
+      options.reporter({ type: "warning", message: `cache blob ${output.digest.slice(0, 12)} (${output.name}) was missing or corrupt; rebuilding` });
+      return undefined;
+    }
+  }
+  return result;
+}
+
+async function execute(target: GraphTarget, prepared: PreparedAction, options: BuildOptions, pool: StepPool): Promise<Execution> {
+  const started = performance.now();
+  const sandbox = Sandbox.create(join(options.stateDir, "sandbox"));
+  try {
+    const ordered: string[] = [];
+    for (const { inputs } of prepared.named.values()) {
+      for (const input of inputs) {
+        sandbox.placeInput(input.path, input.from);
+        ordered.push(input.path);
+      }
+    }
+    const outRelative = outputDir(target.pkg, target.name);
+    const outAbsolute = sandbox.path(outRelative);
+    sandbox.ensureDir(outAbsolute);
+
+    const spec = target.spec;
+    let failure: Execution | undefined;
+    let log = "";
+    if (spec.action === "cmd") {
+      const run = await runCmdAction(target, prepared, options, sandbox, ordered, outAbsolute);
+      if (!run.ok) failure = run;
+      else log = run.log;
+    } else {
+      const ref = resolveRunReference(options.root, target.pkg, spec.run!);
+      const srcs: Record<string, string | string[]> = {};
+      for (const [name, { inputs, single }] of prepared.named) {
+        const paths = inputs.map((input) => sandbox.path(input.path));
+        srcs[name] = single ? paths[0]! : paths;
+      }
+      const outcome = await pool.run({
+        bundlePath: options.stepModules.get(ref.entry)!.bundlePath,
+        exportName: ref.exportName,
+        label: target.label,
+        srcs,
+        params: spec.params ?? null,
+        outDir: outAbsolute,
+        seed: Number.parseInt(prepared.key.slice(0, 8), 16) >>> 0,
+      });
+      log = outcome.log;
+      if (!outcome.ok) {
+        const kind = spec.test ? "test failed" : "step failed";
+        failure = { ok: false, message: `${kind}: ${cleanStack(outcome.error)}`, stderrTail: tail(outcome.log) };
+      }
+    }
+    if (failure) return failure;
+
+    const written = listFiles(outAbsolute);
+    const declared = new Set(spec.outs);
+    const missing = spec.outs.filter((name) => !existsSync(join(outAbsolute, name)));
+    const undeclared = written.filter((name) => !declared.has(name));
+    if (missing.length > 0 || undeclared.length > 0) {
+      const problems = [
+        ...missing.map((name) => `declared output "${name}" was not written (expected at ${outRelative}/${name})`),
+        ...(undeclared.length > 0 ? [`wrote undeclared outputs: ${undeclared.join(", ")} (declare them in outs)`] : []),
+      ];
+      return { ok: false, message: problems.join("; "), command: spec.cmd, stderrTail: tail(log) };
+    }
+
+    const records: OutputRecord[] = [];
+    for (const name of [...spec.outs].sort()) {
+      const file = join(outAbsolute, name);
+      const { digest, size } = await options.statCache.digest(file);
+      options.statCache.forget(file);
+      options.store.insertBlob(file, digest);
+      records.push({ name, digest, size });
+    }
+    const result: ActionResult = {
+      outputs: records,
+      ms: performance.now() - started,
+      ingredients: prepared.ingredients,
+      createdAt: Date.now(),
+    };
+    if (log.length > 0) {
+      const logFile = sandbox.path(".kiln-log");
+      writeFileSync(logFile, log);
+      const { digest } = await options.statCache.digest(logFile);
+      options.statCache.forget(logFile);
+      options.store.insertBlob(logFile, digest);
+      result.log = digest;
+    }
+    void options.store.putAction(prepared.key, result);
+    materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache);
+    return { ok: true, result };
+  } finally {
+    sandbox.remove();
+  }
+}
+
+async function runCmdAction(
+  target: GraphTarget,
+  prepared: PreparedAction,
+  options: BuildOptions,
+  sandbox: Sandbox,
+  ordered: string[],
+  outAbsolute: string,
+): Promise<{ ok: true; log: string } | (Execution & { ok: false })> {
+  const spec = target.spec;
+  const command = spec.cmd!;
+  const srcsFile = sandbox.path(".kiln-srcs");
+  writeFileSync(srcsFile, ordered.length > 0 ? `${ordered.join("\n")}\n` : "");
+  const binDir = sandbox.path(".bin");
+  sandbox.ensureDir(binDir);
+  for (const name of spec.tools ?? []) symlinkSync(options.tools.get(name)!.path, join(binDir, name));
+
+  const env: Record<string, string> = {
+    PATH: `${binDir}:${SANDBOX_PATH}`,
+    HOME: sandbox.home,
+    TMPDIR: sandbox.tmp,
+    LANG: "C.UTF-8",
+    OUT: outAbsolute,
+    SRCS_FILE: srcsFile,
+    ...Object.fromEntries(prepared.ingredients.env),
+  };
+  const srcs = ordered.join(" ");
+  if (srcs.length + 5 <= MAX_ENV_STRING) env.SRCS = srcs;
+  else if (/\$\{?SRCS\b(?!_)/.test(command)) {
+    return {
+      ok: false,
+      command,
+      stderrTail: "",
+      message:
+        `$SRCS would be ${Math.round(srcs.length / 1024)} KiB, over Linux's 128 KiB limit for one environment ` +
+        `string, so it is not set; read the ${ordered.length} input paths from $SRCS_FILE (one a line) instead`,
+    };
+  }
+  const stdoutFile = sandbox.path(".kiln-stdout");
+  const stderrFile = sandbox.path(".kiln-stderr");
+  const run = await runCommand(command, sandbox.dir, env, stdoutFile, stderrFile);
+  const stdout = readSmall(stdoutFile);
+  const stderr = readSmall(stderrFile);
+  const log = [stdout, stderr].filter((s) => s.length > 0).join("\n");
+  if (run.spawnError || run.exitCode !== 0) {
+    const how = run.spawnError ? `could not start: ${run.spawnError}` : run.signal ? `killed by ${run.signal}` : `exited with code ${run.exitCode}`;
+    return { ok: false, command, message: `command ${how}`, stderrTail: tail(stderr || stdout) };
+  }
+  return { ok: true, log };
+}
+
+function readSmall(file: string): string {
+  return statSync(file).size === 0 ? "" : readFileSync(file, "utf8");
+}
+
+function tail(text: string): string {
+  const lines = text.trimEnd().split("\n");
+  return lines.slice(-STDERR_TAIL_LINES).join("\n");
+}
+
+/** A step's error without kiln's own frames. */
+function cleanStack(stack: string): string {
+  return stack
+    .split("\n")
+    .filter((line) => !line.includes("/step-worker.js") && !line.includes("node:internal") && !line.includes("/piscina/"))
+    .join("\n");
+}

@@ -1,0 +1,37 @@
+/**
+ * What a build reports, as typed events. The engine emits them; reporters (terminal, plain lines,
+ * --json) render them. The `step` and `summary` shapes are the public --json contract.
+ */
+export type StepStatus = "executed" | "cached" | "failed";
+
+export interface StepEvent {
+  type: "step";
+  label: string;
+  status: StepStatus;
+  cache: "local" | "remote" | null;
+  key: string;
+  ms: number;
+}
+
+export interface SummaryEvent {
+  type: "summary";
+  steps: number;
+  executed: number;
+  cached: number;
+  cachedLocal: number;
+  cachedRemote: number;
+  failed: number;
+  ms: number;
+}
+
+export type BuildEvent =
+  | { type: "plan"; steps: number }
+  | { type: "started"; label: string }
+  | StepEvent
+  | { type: "explain"; label: string; reasons: string[] }
+  | { type: "failure"; label: string; command?: string; message: string; stderrTail: string; logPath?: string }
+  | { type: "skipped"; label: string; because: string }
+  | { type: "warning"; message: string }
+  | SummaryEvent;
+
+export type Reporter = (event: BuildEvent) => void;

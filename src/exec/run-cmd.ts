@@ -1,0 +1,31 @@
+/**
+ * Runs a `cmd` action: `/bin/sh -c <command>` in its sandbox with a clean environment. stdout and
+ * stderr go straight to files in the sandbox (no copying through JavaScript), kept as the log.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+
+export interface CommandRun {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** Set when the process could not be started at all. */
+  spawnError?: string;
+}
+
+export function runCommand(command: string, cwd: string, env: Record<string, string>, stdoutFile: string, stderrFile: string): Promise<CommandRun> {
+  const stdout = openSync(stdoutFile, "w");
+  const stderr = openSync(stderrFile, "w");
+  return new Promise((resolvePromise) => {
+    const child = spawn("/bin/sh", ["-c", command], { cwd, env, stdio: ["ignore", stdout, stderr] });
+    let settled = false;
+    const finish = (run: CommandRun) => {
+      if (settled) return;
+      settled = true;
+      closeSync(stdout);
+      closeSync(stderr);
+      resolvePromise(run);
+    };
+    child.on("error", (error) => finish({ exitCode: null, signal: null, spawnError: error.message }));
+    child.on("close", (exitCode, signal) => finish({ exitCode, signal }));
+  });
+}

@@ -1,0 +1,37 @@
+/**
+ * The worker pool for `step` functions, started only when a step actually has to run (pool start
+ * is ~110 ms; a fully cached build never pays it).
+ */
+import { fileURLToPath } from "node:url";
+import type { Piscina } from "piscina";
+import type { StepOutcome, StepTask } from "./step-worker.js";
+
+export class StepPool {
+  private pool?: Piscina;
+
+  constructor(private readonly threads: number) {}
+
+  async run(task: StepTask): Promise<StepOutcome> {
+    if (!this.pool) {
+      const { Piscina } = await import("piscina");
+      this.pool = new Piscina({
+        filename: fileURLToPath(new URL("./step-worker.js", import.meta.url)),
+        minThreads: 1,
+        maxThreads: this.threads,
+        idleTimeout: 30_000,
+      });
+      // An uncaught error inside a worker must not take kiln down: the task's promise rejects.
+      this.pool.on("error", () => {});
+    }
+    try {
+      return (await this.pool.run(task)) as StepOutcome;
+    } catch (error) {
+      return { ok: false, log: "", error: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.destroy();
+    this.pool = undefined;
+  }
+}

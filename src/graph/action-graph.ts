@@ -1,0 +1,168 @@
+/**
+ * From loaded targets to a validated graph: every source reference resolved to workspace files or
+ * to another target, unknown labels reported with the nearest existing one, cycles reported as a
+ * path, joins of datasets checked for matching entities. Pure: file lookups are passed in.
+ */
+import type { ActionSpec, DatasetIndex } from "../api/action-spec.js";
+import { inputError, type KilnError, type SourceLocation } from "../errors.js";
+import type { LoadedTarget } from "../workspace/loader.js";
+import { formatLabel, parseLabel } from "../workspace/label.js";
+import { combineProblems } from "../workspace/loader.js";
+import { findCycle, formatCycle } from "./cycle.js";
+import { didYouMean } from "./suggest.js";
+
+export const OUTPUT_ROOT = "kiln-out";
+
+/** One named input entry after resolution. */
+export type ResolvedInput =
+  | { kind: "source"; path: string } // workspace-relative file
+  | { kind: "target"; label: string }; // all outputs of another target
+
+export interface GraphTarget {
+  label: string;
+  pkg: string;
+  name: string;
+  spec: ActionSpec;
+  location: SourceLocation;
+  /** Inputs per srcs name, in declaration order (globs sorted). files targets are flattened. */
+  inputs: Record<string, ResolvedInput[]>;
+  /** Labels of executable targets this one reads, sorted. */
+  deps: string[];
+}
+
+export interface BuildGraph {
+  targets: Map<string, GraphTarget>;
+}
+
+/** Resolves a non-label reference in a package to workspace-relative file paths, or says why not. */
+export type SourceResolver = (pkg: string, ref: string) => { paths: string[] } | { error: string };
+
+/** Where a target's outputs live, relative to the workspace root (and to a sandbox). */
+export function outputDir(pkg: string, name: string): string {
+  return pkg === "" ? `${OUTPUT_ROOT}/${name}` : `${OUTPUT_ROOT}/${pkg}/${name}`;
+}
+
+export function isLabelReference(ref: string): boolean {
+  return ref.startsWith("//") || ref.startsWith(":");
+}
+
+export function buildGraph(loaded: readonly LoadedTarget[], resolveSource: SourceResolver): BuildGraph {
+  const byLabel = new Map(loaded.map((t) => [t.label, t]));
+  const known = [...byLabel.keys()].sort();
+  const problems: KilnError[] = [];
+  const targets = new Map<string, GraphTarget>();
+
+  // files targets are groups of sources: a reference to one is replaced by its files.
+  const filesCache = new Map<string, ResolvedInput[]>();
+  const resolveRef = (owner: LoadedTarget, ref: string, trail: string[]): ResolvedInput[] => {
+    if (isLabelReference(ref)) {
+      let label: string;
+      try {
+        label = formatLabel(parseLabel(ref, owner.pkg));
+      } catch (error) {
+        problems.push(inputError(`${owner.label}: ${(error as Error).message}`, owner.location, owner.label));
+        return [];
+      }
+      const target = byLabel.get(label);
+      if (!target) {
+        problems.push(
+          inputError(`${owner.label}: no target ${label}${didYouMean(label, known)}`, owner.location, owner.label),
+        );
+        return [];
+      }
+      if (target.spec.action !== "files") return [{ kind: "target", label }];
+      if (trail.includes(label)) {
+        problems.push(inputError(`dependency cycle: ${formatCycle([...trail, label])}`, target.location, label));
+        return [];
+      }
+      let group = filesCache.get(label);
+      if (!group) {
+        group = Object.values(target.spec.srcs).flatMap((refs) => refs.flatMap((r) => resolveRef(target, r, [...trail, label])));
+        filesCache.set(label, group);
+      }
+      return group;
+    }
+    if (ref.startsWith("@")) {
+      problems.push(
+        inputError(`${owner.label}: external sources (${ref}) are not supported yet; reference files in the workspace`, owner.location, owner.label),
+      );
+      return [];
+    }
+    const resolved = resolveSource(owner.pkg, ref);
+    if ("error" in resolved) {
+      problems.push(inputError(`${owner.label}: ${resolved.error}`, owner.location, owner.label));
+      return [];
+    }
+    return resolved.paths.map((path) => ({ kind: "source" as const, path }));
+  };
+
+  for (const target of loaded) {
+    const inputs: Record<string, ResolvedInput[]> = {};
+    const deps = new Set<string>();
+    for (const [name, refs] of Object.entries(target.spec.srcs)) {
+      inputs[name] = refs.flatMap((ref) => resolveRef(target, ref, [target.label]));
+      for (const input of inputs[name]!) if (input.kind === "target") deps.add(input.label);
+    }
+    targets.set(target.label, { ...target, inputs, deps: [...deps].sort() });
+  }
+  if (problems.length > 0) throw combineProblems(problems);
+
+  const labels = [...targets.keys()].sort();
+  const cycle = findCycle(labels, (label) => targets.get(label)?.deps ?? []);
+  if (cycle) {
+    const first = targets.get(cycle[0]!)!;
+    throw inputError(`dependency cycle: ${formatCycle(cycle)}`, first.location, first.label);
+  }
+  checkJoins(targets);
+  return { targets };
+}
+
+/** A step joining two datasets must join keys that identify the same kind of entity. */
+function checkJoins(targets: Map<string, GraphTarget>): void {
+  const problems: KilnError[] = [];
+  for (const target of targets.values()) {
+    for (const join of target.spec.joins ?? []) {
+      const sides = [join.left, join.right].map((name) => {
+        const inputs = target.inputs[name];
+        if (!inputs) {
+          problems.push(inputError(`${target.label}: joins names "${name}", which is not one of its srcs`, target.location, target.label));
+          return undefined;
+        }
+        const dataset = inputs.length === 1 && inputs[0]!.kind === "target" ? targets.get(inputs[0]!.label) : undefined;
+        if (!dataset?.spec.index) {
+          problems.push(
+            inputError(`${target.label}: joins "${name}", which is not a dataset with an index`, target.location, target.label),
+          );
+          return undefined;
+        }
+        return { name, label: dataset.label, index: dataset.spec.index as DatasetIndex };
+      });
+      const [left, right] = sides;
+      if (left && right && left.index.entity !== right.index.entity) {
+        problems.push(
+          inputError(
+            `${target.label}: cannot join ${left.label} (key "${left.index.column}" identifies a ${left.index.entity}) ` +
+              `with ${right.label} (key "${right.index.column}" identifies a ${right.index.entity}): ` +
+              `the keys identify different entities`,
+            target.location,
+            target.label,
+          ),
+        );
+      }
+    }
+  }
+  if (problems.length > 0) throw combineProblems(problems);
+}
+
+/** The requested targets and everything they depend on, as labels. */
+export function transitiveClosure(graph: BuildGraph, roots: readonly string[]): Set<string> {
+  const seen = new Set<string>();
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const label = stack.pop()!;
+    if (seen.has(label)) continue;
+    seen.add(label);
+    for (const dep of graph.targets.get(label)?.deps ?? []) stack.push(dep);
+  }
+  return seen;
+}

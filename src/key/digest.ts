@@ -1,0 +1,27 @@
+/**
+ * Content digests. SHA-256 from node:crypto: on CPUs with SHA instructions it is the fastest
+ * option measured here (see FINDINGS.md: 1.47 GB/s vs 0.64 GB/s for hash-wasm BLAKE3), and it is
+ * what the Bazel HTTP cache protocol names blobs by. Large files are streamed with 1 MiB chunks
+ * (64 KiB chunks cap reads at ~600 MB/s) and never held whole in memory.
+ */
+import { createHash, hash } from "node:crypto";
+import { createReadStream } from "node:fs";
+
+/** A SHA-256 of file or blob content, lowercase hex. */
+export type ContentDigest = string & { readonly __brand: "ContentDigest" };
+
+export function digestBytes(data: string | Uint8Array): ContentDigest {
+  return hash("sha256", data, "hex") as ContentDigest;
+}
+
+const STREAM_CHUNK = 1 << 20;
+
+export async function digestFile(path: string): Promise<{ digest: ContentDigest; size: number }> {
+  const hasher = createHash("sha256");
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: STREAM_CHUNK })) {
+    hasher.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { digest: hasher.digest("hex") as ContentDigest, size };
+}

@@ -1,0 +1,73 @@
+/**
+ * File digests remembered against (size, mtime, inode): an unchanged file is never re-read, and
+ * touching a file without changing it costs one stat and one hash, after which the new stat is
+ * remembered. Persisted per workspace; a lost or stale cache only costs re-hashing.
+ */
+import { readFileSync, statSync, type Stats } from "node:fs";
+import { digestBytes, digestFile, type ContentDigest } from "./digest.js";
+import { readJsonFile, writeFileAtomic } from "../state/atomic-file.js";
+
+interface StatEntry {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  digest: ContentDigest;
+}
+
+const FORMAT = "kiln.stat-cache/1";
+/** Files up to this size are read whole and hashed in one call (faster than streaming). */
+const WHOLE_READ_LIMIT = 8 << 20;
+
+export class StatCache {
+  private readonly entries = new Map<string, StatEntry>();
+  private dirty = false;
+
+  constructor(private readonly file?: string) {
+    if (!file) return;
+    const saved = readJsonFile<{ format: string; entries: [string, number, number, number, string][] }>(file);
+    if (saved?.format !== FORMAT) return;
+    for (const [path, size, mtimeMs, ino, digest] of saved.entries) {
+      this.entries.set(path, { size, mtimeMs, ino, digest: digest as ContentDigest });
+    }
+  }
+
+  /** The digest of the file at `path` if its stat still matches what was hashed, else undefined. */
+  lookup(path: string, stats: Stats): ContentDigest | undefined {
+    const entry = this.entries.get(path);
+    if (entry && entry.size === stats.size && entry.mtimeMs === stats.mtimeMs && entry.ino === stats.ino) {
+      return entry.digest;
+    }
+    return undefined;
+  }
+
+  remember(path: string, stats: Stats, digest: ContentDigest): void {
+    this.entries.set(path, { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digest });
+    this.dirty = true;
+  }
+
+  forget(path: string): void {
+    if (this.entries.delete(path)) this.dirty = true;
+  }
+
+  /** The content digest of a regular file, hashing only when its stat changed. */
+  async digest(path: string): Promise<{ digest: ContentDigest; size: number }> {
+    const stats = statSync(path);
+    const known = this.lookup(path, stats);
+    if (known) return { digest: known, size: stats.size };
+    const digest =
+      stats.size <= WHOLE_READ_LIMIT ? digestBytes(readFileSync(path)) : (await digestFile(path)).digest;
+    // A file rewritten while we hashed it would pair new stats with old bytes: re-stat to be sure.
+    const after = statSync(path);
+    if (after.size === stats.size && after.mtimeMs === stats.mtimeMs && after.ino === stats.ino) {
+      this.remember(path, stats, digest);
+    }
+    return { digest, size: stats.size };
+  }
+
+  save(): void {
+    if (!this.file || !this.dirty) return;
+    const entries = [...this.entries].map(([path, e]) => [path, e.size, e.mtimeMs, e.ino, e.digest]);
+    writeFileAtomic(this.file, JSON.stringify({ format: FORMAT, entries }));
+    this.dirty = false;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Step modules are bundled with esbuild (local imports inlined, packages external): workers then
+ * load plain JavaScript with no TypeScript loader, and the bundle's inputs define the step's code
+ * digest: every local file it imports (by workspace path and content) plus the name and version of
+ * every package it imports. Editing a helper imported by train.ts changes train's digest; editing
+ * an unrelated file does not.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { canonicalJson } from "./canonical.js";
+import { digestBytes, type ContentDigest } from "./digest.js";
+import type { StatCache } from "./stat-cache.js";
+import { inputError, type KilnError } from "../errors.js";
+import { KILN_ROOT } from "../kiln-install.js";
+import { combineProblems } from "../workspace/loader.js";
+import { externalPackagesPlugin, USER_CODE_BUILD_OPTIONS } from "../workspace/module-resolution.js";
+
+export interface StepModule {
+  /** Absolute path of the module's entry file. */
+  entry: string;
+  /** Absolute path of the bundle the worker imports (content-addressed, under the state dir). */
+  bundlePath: string;
+  /** Digest of the module's local files and package versions (not of machine paths). */
+  codeDigest: string;
+  /** Files the bundle was built from (absolute), with their digests, to revalidate it. */
+  files: [string, ContentDigest][];
+}
+
+/** Bundles each entry (absolute paths) in one esbuild call. */
+export async function bundleStepModules(
+  root: string,
+  entries: readonly string[],
+  stateDir: string,
+  statCache: StatCache,
+  ownerOf: (entry: string) => string,
+): Promise<Map<string, StepModule>> {
+  const modules = new Map<string, StepModule>();
+  if (entries.length === 0) return modules;
+  const missing = entries.filter((entry) => !existsSync(entry));
+  if (missing.length > 0) {
+    throw combineProblems(
+      missing.map((entry) => inputError(`${ownerOf(entry)}: run module ${displayPath(root, entry)} does not exist`)),
+    );
+  }
+  const outDir = join(stateDir, "steps");
+  mkdirSync(outDir, { recursive: true });
+  const esbuild = await import("esbuild");
+  const entryPoints = Object.fromEntries(entries.map((entry, i) => [`m${i}`, entry]));
+  let result: import("esbuild").BuildResult;
+  try {
+    result = await esbuild.build({
+      ...USER_CODE_BUILD_OPTIONS,
+      entryPoints,
+      outdir: join(outDir, "build"),
+      outExtension: { ".js": ".mjs" },
+      absWorkingDir: root,
+      plugins: [externalPackagesPlugin()],
+    });
+  } catch (error) {
+    const messages = (error as { errors?: { text: string; location: { file: string; line: number; column: number } | null }[] }).errors ?? [];
+    const problems: KilnError[] = messages.map((m) =>
+      inputError(`step module: ${m.text}`, m.location ? { file: m.location.file, line: m.location.line, column: m.location.column + 1 } : undefined),
+    );
+    throw problems.length > 0 ? combineProblems(problems) : inputError(`bundling step modules failed: ${(error as Error).message}`);
+  }
+
+  for (const output of result.outputFiles ?? []) {
+    if (!output.path.endsWith(".mjs")) continue;
+    const entryName = output.path.slice(output.path.lastIndexOf(sep) + 1, -".mjs".length);
+    const entry = entryPoints[entryName]!;
+    const meta = result.metafile!.outputs[relative(root, output.path).split(sep).join("/")];
+    if (!meta) throw new Error(`esbuild metafile has no output for ${output.path}`);
+    const files: [string, ContentDigest][] = [];
+    const localInputs: [string, ContentDigest][] = [];
+    for (const input of Object.keys(meta.inputs).sort()) {
+      const absolute = resolve(root, input);
+      const { digest } = await statCache.digest(absolute);
+      files.push([absolute, digest]);
+      localInputs.push([logicalPath(root, absolute), digest]);
+    }
+    const packages = [
+      ...new Set(meta.imports.filter((i) => i.external).map((i) => packageIdentity(i.path))),
+    ].sort();
+    const codeDigest = digestBytes(canonicalJson({ files: localInputs, packages }));
+    const bundlePath = join(outDir, `${digestBytes(output.text).slice(0, 24)}.mjs`);
+    if (!existsSync(bundlePath)) writeFileSync(bundlePath, output.text);
+    modules.set(entry, { entry, bundlePath, codeDigest, files });
+  }
+  return modules;
+}
+
+/** A path that is the same on every machine: workspace-relative, or inside kiln's package. */
+function logicalPath(root: string, absolute: string): string {
+  const inKiln = relative(KILN_ROOT, absolute);
+  if (!inKiln.startsWith("..")) return `kiln/${inKiln.split(sep).join("/")}`;
+  return relative(root, absolute).split(sep).join("/");
+}
+
+function displayPath(root: string, absolute: string): string {
+  const rel = relative(root, absolute);
+  return rel.startsWith("..") ? absolute : rel;
+}
+
+const packageCache = new Map<string, string>();
+
+/** `name@version` of the package holding `path`; builtins as themselves. */
+function packageIdentity(path: string): string {
+  if (!path.startsWith("/")) return path.startsWith("node:") ? path : `node:${path}`;
+  let dir = dirname(path);
+  while (dir !== dirname(dir)) {
+    const cached = packageCache.get(dir);
+    if (cached) return cached;
+    const manifest = join(dir, "package.json");
+    if (existsSync(manifest)) {
+      const parsed = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string; version?: string };
+      if (parsed.name) {
+        const identity = `${parsed.name}@${parsed.version ?? "0.0.0"}`;
+        packageCache.set(dir, identity);
+        return identity;
+      }
+    }
+    dir = dirname(dir);
+  }
+  return "unknown-package";
+}

@@ -1,0 +1,265 @@
+/**
+ * One workspace, open for one or many builds (watch mode keeps a session alive): the loaded
+ * graph, the stat cache and step bundles live here in memory and are persisted between runs.
+ * This is where loading, analysis and execution are wired together; each piece stays testable
+ * on its own.
+ */
+import { statSync } from "node:fs";
+import { isAbsolute, join, posix } from "node:path";
+import { globSync } from "tinyglobby";
+import { inputError } from "../errors.js";
+import { buildGraph, isLabelReference, transitiveClosure, type BuildGraph, type SourceResolver } from "../graph/action-graph.js";
+import { didYouMean } from "../graph/suggest.js";
+import { StatCache } from "../key/stat-cache.js";
+import { bundleStepModules, type StepModule } from "../key/step-bundle.js";
+import { KILN_VERSION } from "../kiln-install.js";
+import { readJsonFile, writeFileAtomic } from "../state/atomic-file.js";
+import { graphCacheStillValid, readGraphCache, writeGraphCache, type CachedGraph } from "../state/graph-cache.js";
+import { readLastKeys, STATE_FILES, stateDirOf, writeLastKeys } from "../state/workspace-state.js";
+import { discoverPackages } from "../workspace/discover.js";
+import { parseLabel, parsePattern, packagesForPattern, patternMatches, type Pattern } from "../workspace/label.js";
+import { loadPackages, type LoadedTarget, type WorkspaceManifest } from "../workspace/loader.js";
+import { BUILD_FILE, findWorkspaceRoot, OUTPUT_DIR, WORKSPACE_FILE } from "../workspace/root.js";
+import { resolveRunReference } from "../exec/run-ref.js";
+
+export interface LoadedWorkspace {
+  manifest: WorkspaceManifest;
+  graph: BuildGraph;
+  /** All packages in the tree (loaded or not). */
+  packages: string[];
+  /** Files the loading read, for watch mode (absolute). */
+  filesRead: string[];
+}
+
+export interface ResolveOptions {
+  /** `kiln test`: tests matched by wildcards are included; `kiln build` leaves them out. */
+  includeTests: boolean;
+}
+
+export class WorkspaceSession {
+  readonly stateDir: string;
+  readonly statCache: StatCache;
+  private cachedGraph?: CachedGraph;
+  private stepModules = new Map<string, StepModule>();
+  readonly lastKeys: Map<string, string>;
+  private readonly changedKeys = new Set<string>();
+
+  private constructor(readonly root: string) {
+    this.stateDir = stateDirOf(root);
+    this.statCache = new StatCache(join(this.stateDir, STATE_FILES.statCache));
+    this.lastKeys = readLastKeys(this.stateDir);
+    const savedModules = readJsonFile<StepModule[]>(join(this.stateDir, STATE_FILES.stepModules));
+    for (const module of savedModules ?? []) this.stepModules.set(module.entry, module);
+  }
+
+  static open(cwd: string, explicitWorkspace?: string): WorkspaceSession {
+    return new WorkspaceSession(findWorkspaceRoot(cwd, explicitWorkspace));
+  }
+
+  /**
+   * Loads what `patterns` need: from the graph cache when nothing it read has changed, else by
+   * evaluating BUILD.ts files in waves (the packages named, then those their labels reach).
+   */
+  async load(patterns: readonly Pattern[]): Promise<LoadedWorkspace> {
+    let cached = this.cachedGraph ?? readGraphCache(join(this.stateDir, STATE_FILES.graph));
+    if (cached && !(await graphCacheStillValid(this.root, cached, KILN_VERSION, this.statCache))) cached = undefined;
+    const discovery = cached?.discovery ?? discoverPackages(this.root);
+    const known = new Set(discovery.packages);
+
+    const needed = new Set<string>();
+    for (const pattern of patterns) {
+      for (const pkg of packagesForPattern(pattern, discovery.packages)) needed.add(pkg);
+      if (pattern.kind !== "recursive" && !known.has(pattern.kind === "label" ? parseLabel(pattern.label).pkg : pattern.pkg)) {
+        const pkg = pattern.kind === "label" ? parseLabel(pattern.label).pkg : pattern.pkg;
+        throw inputError(
+          `no package //${pkg}: ${pkg === "" ? BUILD_FILE : `${pkg}/${BUILD_FILE}`} does not exist` +
+            didYouMean(`//${pkg}`, discovery.packages.map((p) => `//${p}`)),
+        );
+      }
+    }
+
+    let manifest = cached?.manifest;
+    const loaded = new Set(cached?.loadedPackages ?? []);
+    const targets = new Map<string, LoadedTarget>((cached?.targets ?? []).map((t) => [t.label, t]));
+    const filesRead = new Map<string, string>(cached?.filesRead ?? []);
+    let loadedSomething = false;
+    // Waves: load what is needed and not loaded; labels in the new targets may need more packages.
+    const queue = [...needed];
+    for (const target of targets.values()) for (const pkg of referencedPackages(target)) if (known.has(pkg)) queue.push(pkg);
+    for (;;) {
+      const wave = [...new Set(queue.splice(0))].filter((pkg) => !loaded.has(pkg) && known.has(pkg)).sort();
+      if (wave.length === 0 && manifest) break;
+      const result = await loadPackages(this.root, wave, !manifest, this.stateDir);
+      loadedSomething = true;
+      manifest ??= result.manifest;
+      for (const pkg of wave) loaded.add(pkg);
+      for (const target of result.targets) {
+        targets.set(target.label, target);
+        for (const pkg of referencedPackages(target)) if (known.has(pkg) && !loaded.has(pkg)) queue.push(pkg);
+      }
+      for (const file of result.filesRead) {
+        const { digest } = await this.statCache.digest(isAbsolute(file) ? file : join(this.root, file));
+        filesRead.set(file, digest);
+      }
+    }
+
+    this.cachedGraph = {
+      format: "kiln.graph/1",
+      kilnVersion: KILN_VERSION,
+      discovery,
+      manifest: manifest!,
+      loadedPackages: [...loaded].sort(),
+      targets: [...targets.values()],
+      filesRead: [...filesRead].sort(),
+    };
+    if (loadedSomething) {
+      const { format: _format, ...rest } = this.cachedGraph;
+      writeGraphCache(join(this.stateDir, STATE_FILES.graph), rest);
+    }
+    const graph = buildGraph([...targets.values()], this.sourceResolver());
+    return {
+      manifest: manifest!,
+      graph,
+      packages: discovery.packages,
+      filesRead: [...filesRead.keys()].map((f) => (isAbsolute(f) ? f : join(this.root, f))),
+    };
+  }
+
+  /** Drops the in-memory graph so the next load revalidates it (watch mode, after a change). */
+  forgetGraph(): void {
+    this.cachedGraph = undefined;
+  }
+
+  /** The labels `patterns` name, each checked to exist. */
+  resolvePatterns(loaded: LoadedWorkspace, patterns: readonly Pattern[], options: ResolveOptions): string[] {
+    const all = [...loaded.graph.targets.keys()].sort();
+    const selected = new Set<string>();
+    for (const pattern of patterns) {
+      if (pattern.kind === "label") {
+        if (!loaded.graph.targets.has(pattern.label)) {
+          throw inputError(`no target ${pattern.label}${didYouMean(pattern.label, all)}`);
+        }
+        selected.add(pattern.label);
+        continue;
+      }
+      let matchedAny = false;
+      for (const label of all) {
+        const target = loaded.graph.targets.get(label)!;
+        if (!patternMatches(pattern, { pkg: target.pkg, name: target.name })) continue;
+        matchedAny = true;
+        if (target.spec.test && !options.includeTests) continue;
+        selected.add(label);
+      }
+      if (!matchedAny) throw inputError(`pattern ${formatPattern(pattern)} matches no targets`);
+    }
+    if (options.includeTests) {
+      // `kiln test //...` runs the tests; what they depend on is built as their inputs.
+      return [...selected].filter((label) => loaded.graph.targets.get(label)!.spec.test).sort();
+    }
+    return [...selected].sort();
+  }
+
+  /** Bundles the step modules the closure of `labels` runs (reusing bundles whose files are unchanged). */
+  async prepareStepModules(graph: BuildGraph, labels: readonly string[]): Promise<Map<string, StepModule>> {
+    const owners = new Map<string, string>();
+    for (const label of transitiveClosure(graph, labels)) {
+      const target = graph.targets.get(label)!;
+      if (target.spec.action !== "step") continue;
+      const { entry } = resolveRunReference(this.root, target.pkg, target.spec.run!);
+      if (!owners.has(entry)) owners.set(entry, label);
+    }
+    const stale: string[] = [];
+    for (const entry of owners.keys()) {
+      const module = this.stepModules.get(entry);
+      if (!module || !(await this.moduleStillValid(module))) stale.push(entry);
+    }
+    if (stale.length > 0) {
+      const fresh = await bundleStepModules(this.root, stale, this.stateDir, this.statCache, (entry) => owners.get(entry) ?? entry);
+      for (const [entry, module] of fresh) this.stepModules.set(entry, module);
+      writeFileAtomic(join(this.stateDir, STATE_FILES.stepModules), JSON.stringify([...this.stepModules.values()]));
+    }
+    return this.stepModules;
+  }
+
+  private async moduleStillValid(module: StepModule): Promise<boolean> {
+    try {
+      statSync(module.bundlePath);
+      for (const [file, digest] of module.files) {
+        if ((await this.statCache.digest(file)).digest !== digest) return false;
+      }
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  recordKey(label: string, key: string): void {
+    this.lastKeys.set(label, key);
+    this.changedKeys.add(label);
+  }
+
+  /** Persists what this session learned; safe to call after a failed build too. */
+  save(): void {
+    this.statCache.save();
+    writeLastKeys(this.stateDir, this.lastKeys, this.changedKeys);
+    this.changedKeys.clear();
+  }
+
+  private sourceResolver(): SourceResolver {
+    const root = this.root;
+    return (pkg, ref) => {
+      const isGlob = /[*?[\]{}]/.test(ref);
+      const joined = posix.normalize(pkg === "" ? ref : `${pkg}/${ref}`);
+      if (ref.startsWith("/") || joined.startsWith("../") || joined === "..") {
+        return { error: `input "${ref}" is outside the workspace; name it as a source in ${WORKSPACE_FILE}` };
+      }
+      if (joined === OUTPUT_DIR || joined.startsWith(`${OUTPUT_DIR}/`)) {
+        return { error: `input "${ref}" is inside ${OUTPUT_DIR}/; depend on the target that makes it (//pkg:name) instead` };
+      }
+      if (isGlob) {
+        const matches = globSync(ref, {
+          cwd: join(root, pkg),
+          onlyFiles: true,
+          ignore: ["**/node_modules/**", `**/${OUTPUT_DIR}/**`, `**/${BUILD_FILE}`],
+          expandDirectories: false,
+        });
+        if (matches.length === 0) return { error: `glob "${ref}" matches no files in //${pkg}` };
+        return { paths: matches.map((m) => posix.normalize(pkg === "" ? m : `${pkg}/${m}`)).sort() };
+      }
+      try {
+        if (!statSync(join(root, joined)).isFile()) return { error: `input "${ref}" (${joined}) is not a file` };
+      } catch {
+        return { error: `input "${ref}" does not exist (looked for ${joined})` };
+      }
+      return { paths: [joined] };
+    };
+  }
+}
+
+function referencedPackages(target: LoadedTarget): string[] {
+  const pkgs: string[] = [];
+  for (const refs of Object.values(target.spec.srcs)) {
+    for (const ref of refs) {
+      if (!isLabelReference(ref)) continue;
+      try {
+        pkgs.push(parseLabel(ref, target.pkg).pkg);
+      } catch {
+        // reported by the graph with the target's location
+      }
+    }
+  }
+  return pkgs;
+}
+
+function formatPattern(pattern: Pattern): string {
+  switch (pattern.kind) {
+    case "label":
+      return pattern.label;
+    case "package":
+      return `//${pattern.pkg}:all`;
+    case "recursive":
+      return pattern.pkg === "" ? "//..." : `//${pattern.pkg}/...`;
+  }
+}
+
+export { parsePattern };

@@ -1,0 +1,202 @@
+/**
+ * Evaluating WORKSPACE.ts and BUILD.ts files. A set of packages is bundled by esbuild in one call
+ * (one bundle, one import: the measured fastest way to load many small TypeScript files) and the
+ * exported target declarations are validated with their rules' zod schemas. Every problem of a
+ * load is reported, each with file:line and the label.
+ * The metafile tells which files the evaluation read: the graph cache and watch mode use that set.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, relative, resolve, sep } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { z } from "zod";
+import type { ActionSpec } from "../api/action-spec.js";
+import { isTargetDeclaration } from "../api/rule.js";
+import { WORKSPACE_TAG, type WorkspaceDeclaration } from "../api/workspace.js";
+import { inputError, KilnError, type SourceLocation } from "../errors.js";
+import { digestBytes } from "../key/digest.js";
+import { formatLabel, validateTargetName } from "./label.js";
+import { externalPackagesPlugin, USER_CODE_BUILD_OPTIONS } from "./module-resolution.js";
+import { BUILD_FILE, WORKSPACE_FILE } from "./root.js";
+
+export interface LoadedTarget {
+  label: string;
+  pkg: string;
+  name: string;
+  spec: ActionSpec;
+  /** Where the target is declared, for errors that point at it. */
+  location: SourceLocation;
+}
+
+export interface WorkspaceManifest {
+  name: string;
+  version: string;
+  sources: WorkspaceDeclaration["sources"];
+}
+
+export interface LoadResult {
+  manifest?: WorkspaceManifest;
+  targets: LoadedTarget[];
+  /** Files the evaluation read: workspace-relative for files in the tree, absolute otherwise. */
+  filesRead: string[];
+}
+
+/** The name esbuild gives the generated entry that imports every BUILD.ts of a load. */
+const LOAD_ENTRY = "kiln-load-entry.ts";
+
+function buildFileOf(pkg: string): string {
+  return pkg === "" ? BUILD_FILE : `${pkg}/${BUILD_FILE}`;
+}
+
+/**
+ * Loads the BUILD.ts of each package in `packages` (and WORKSPACE.ts when `withManifest`).
+ * Throws a KilnError of kind "input" listing every problem found.
+ */
+export async function loadPackages(
+  root: string,
+  packages: readonly string[],
+  withManifest: boolean,
+  stateDir: string,
+): Promise<LoadResult> {
+  const entryLines: string[] = [];
+  if (withManifest) entryLines.push(`export * as ws from ${JSON.stringify(`./${WORKSPACE_FILE}`)};`);
+  packages.forEach((pkg, i) => entryLines.push(`export * as p${i} from ${JSON.stringify(`./${buildFileOf(pkg)}`)};`));
+
+  const loadDir = join(stateDir, "load");
+  mkdirSync(loadDir, { recursive: true });
+  const esbuild = await import("esbuild");
+  let bundle: { text: string; metafile: import("esbuild").Metafile };
+  try {
+    const result = await esbuild.build({
+      ...USER_CODE_BUILD_OPTIONS,
+      stdin: { contents: entryLines.join("\n"), resolveDir: root, sourcefile: LOAD_ENTRY, loader: "ts" },
+      absWorkingDir: root,
+      outfile: join(loadDir, "bundle.mjs"),
+      plugins: [externalPackagesPlugin()],
+    });
+    bundle = { text: result.outputFiles![0]!.text, metafile: result.metafile! };
+  } catch (error) {
+    throw bundleFailure(error);
+  }
+
+  const filesRead = Object.keys(bundle.metafile.inputs)
+    .filter((file) => file !== LOAD_ENTRY && !file.startsWith("<"))
+    .map((file) => normalizeReadPath(root, file))
+    .sort();
+
+  const bundlePath = join(loadDir, `${digestBytes(bundle.text).slice(0, 16)}.mjs`);
+  writeFileSync(bundlePath, bundle.text);
+  process.setSourceMapsEnabled(true);
+  let namespace: Record<string, Record<string, unknown>>;
+  try {
+    namespace = (await import(pathToFileURL(bundlePath).href)) as typeof namespace;
+  } catch (error) {
+    throw evaluationFailure(root, error);
+  }
+
+  const problems: KilnError[] = [];
+  const targets: LoadedTarget[] = [];
+  packages.forEach((pkg, i) => {
+    const file = buildFileOf(pkg);
+    const exports = namespace[`p${i}`] ?? {};
+    const sourceText = readFileSync(join(root, file), "utf8");
+    for (const name of Object.keys(exports).sort()) {
+      const value = exports[name];
+      if (!isTargetDeclaration(value)) continue;
+      const location = { file, line: exportLine(sourceText, name) };
+      const badName = validateTargetName(name);
+      if (badName) {
+        problems.push(inputError(`//${pkg}: export "${name}" cannot be a target name: ${badName}`, location));
+        continue;
+      }
+      const label = formatLabel({ pkg, name });
+      const parsed = (value.schema as z.ZodType).safeParse(value.attrs);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+          const path = issue.path.map(String).join(".");
+          problems.push(
+            inputError(`${label}: ${value.rule}: ${path ? `attribute "${path}": ` : ""}${issue.message}`, location, label),
+          );
+        }
+        continue;
+      }
+      try {
+        targets.push({ label, pkg, name, spec: value.lower(parsed.data), location });
+      } catch (error) {
+        problems.push(inputError(`${label}: ${value.rule}: ${(error as Error).message}`, location, label));
+      }
+    }
+  });
+
+  let manifest: WorkspaceManifest | undefined;
+  if (withManifest) {
+    const declared = namespace.ws?.default as WorkspaceDeclaration | undefined;
+    if (!declared || declared.$kiln !== WORKSPACE_TAG) {
+      problems.push(
+        inputError(
+          `${WORKSPACE_FILE} must \`export default workspace({ name: "..." })\` (import { workspace } from "kiln")`,
+          { file: WORKSPACE_FILE, line: 1 },
+        ),
+      );
+    } else {
+      manifest = { name: declared.name, version: declared.version, sources: declared.sources };
+    }
+  }
+  if (problems.length > 0) throw combineProblems(problems);
+  return { manifest, targets, filesRead };
+}
+
+/** Several problems become one error whose message lists them all, each with its location. */
+export function combineProblems(problems: KilnError[]): KilnError {
+  if (problems.length === 1) return problems[0]!;
+  const lines = problems.map((p) => (p.location ? `${p.location.file}:${p.location.line}: ${p.message}` : p.message));
+  return inputError(`${problems.length} problems:\n  ${lines.join("\n  ")}`);
+}
+
+/** The line of `export const name` in a BUILD.ts (1 when it cannot be found, e.g. re-exports). */
+export function exportLine(source: string, name: string): number {
+  const pattern = new RegExp(`^\\s*export\\s+(?:const|let|var|function)\\s+${name.replace(/\$/g, "\\$")}\\b`, "m");
+  const match = pattern.exec(source);
+  if (!match) return 1;
+  return source.slice(0, match.index + match[0].length).split("\n").length;
+}
+
+function normalizeReadPath(root: string, file: string): string {
+  const absolute = resolve(root, file);
+  const rel = relative(root, absolute);
+  return rel.startsWith("..") || rel.startsWith(sep) ? absolute : rel.split(sep).join("/");
+}
+
+interface EsbuildMessage {
+  text: string;
+  location: { file: string; line: number; column: number; lineText: string } | null;
+}
+
+function bundleFailure(error: unknown): KilnError {
+  const messages = (error as { errors?: EsbuildMessage[] }).errors;
+  if (!messages || messages.length === 0) return inputError(`loading BUILD files failed: ${(error as Error).message}`);
+  const problems = messages.map((m) => {
+    if (!m.location) return inputError(m.text);
+    const caret = `${" ".repeat(m.location.column)}^`;
+    const location = { file: m.location.file, line: m.location.line, column: m.location.column + 1 };
+    return inputError(`${m.text}\n    ${m.location.lineText}\n    ${caret}`, location);
+  });
+  return combineProblems(problems);
+}
+
+/** An exception thrown while a BUILD.ts runs: point at the first frame in the workspace. */
+function evaluationFailure(root: string, error: unknown): KilnError {
+  const message = error instanceof Error ? error.message : String(error);
+  const stack = error instanceof Error ? (error.stack ?? "") : "";
+  const rootUrl = pathToFileURL(root).href + "/";
+  for (const line of stack.split("\n")) {
+    const match = /(file:\/\/[^\s)]+|\/[^\s():]+):(\d+):(\d+)\)?\s*$/.exec(line);
+    if (!match) continue;
+    const url = match[1]!.startsWith("file:") ? match[1]! : pathToFileURL(match[1]!).href;
+    if (!url.startsWith(rootUrl) || url.includes("/kiln-out/") || url.includes("/node_modules/")) continue;
+    const file = decodeURIComponent(url.slice(rootUrl.length));
+    const pkg = file === WORKSPACE_FILE ? undefined : file.replace(/\/?BUILD\.ts$/, "");
+    const where = pkg === undefined ? "" : ` while loading //${pkg}`;
+    return inputError(`error${where}: ${message}`, { file, line: Number(match[2]), column: Number(match[3]) });
+  }
+  return inputError(`error while loading BUILD files: ${message}`);
+}
