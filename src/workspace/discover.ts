@@ -1,11 +1,12 @@
 /**
  * Package discovery: every directory under the root holding a BUILD.ts is a package. The walk
  * records each directory's mtime: a file added or removed anywhere changes its directory's mtime,
- * so a cached graph stays valid exactly while those mtimes do.
+ * so a cached graph stays valid exactly while those mtimes do. A directory holding its own
+ * WORKSPACE.ts is a separate workspace and is not walked into.
  */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { BUILD_FILE, OUTPUT_DIR } from "./root.js";
+import { BUILD_FILE, OUTPUT_DIR, WORKSPACE_FILE } from "./root.js";
 
 export interface DirectoryStamp {
   /** Workspace-relative directory ("" for the root). */
@@ -30,7 +31,10 @@ export function discoverPackages(root: string): Discovery {
     const dir = pending.pop()!;
     const abs = dir === "" ? root : join(root, dir);
     stamps.push({ dir, mtimeMs: statSync(abs).mtimeMs });
-    for (const entry of readdirSync(abs, { withFileTypes: true })) {
+    const entries = readdirSync(abs, { withFileTypes: true });
+    // A directory with its own WORKSPACE.ts is another workspace (an example, a test fixture).
+    if (dir !== "" && entries.some((e) => e.name === WORKSPACE_FILE && e.isFile())) continue;
+    for (const entry of entries) {
       if (entry.isDirectory()) {
         if (entry.name.startsWith(".") || SKIPPED.has(entry.name)) continue;
         pending.push(dir === "" ? entry.name : `${dir}/${entry.name}`);
