@@ -11,6 +11,16 @@ import type { LocalStore, OutputRecord } from "./local-store.js";
 
 let tempCounter = 0;
 
+/** True when every output is already in kiln-out with the right content (known by stat). */
+export function outputsInPlace(outDir: string, outputs: readonly OutputRecord[], statCache: StatCache): boolean {
+  for (const output of outputs) {
+    const dest = join(outDir, output.name);
+    const stats = statSync(dest, { throwIfNoEntry: false });
+    if (!stats || statCache.lookup(dest, stats) !== output.digest) return false;
+  }
+  return true;
+}
+
 export function materializeOutputs(
   outDir: string,
   outputs: readonly OutputRecord[],

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
-import { listFiles, materializeOutputs } from "../cache/materialize.js";
+import { listFiles, materializeOutputs, outputsInPlace } from "../cache/materialize.js";
 import { computeKey, describeKeyChanges, KEY_FORMAT, type ActionKey, type KeyIngredients } from "../key/action-key.js";
 import type { ContentDigest } from "../key/digest.js";
 import type { StatCache } from "../key/stat-cache.js";
@@ -124,9 +124,10 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
         const target = graph.targets.get(label)!;
         const prepared = await prepare(target, options, outputs);
         if (options.readCache) {
-          const hit = await lookup(prepared.key, options);
+          const outDir = join(options.root, outputDir(target.pkg, target.name));
+          const hit = await lookup(prepared.key, outDir, options);
           if (hit) {
-            materializeOutputs(join(options.root, outputDir(target.pkg, target.name)), hit.outputs, options.store, options.statCache);
+            materializeOutputs(outDir, hit.outputs, options.store, options.statCache);
             options.recordKey(label, prepared.key);
             counts.cached++;
             counts.cachedLocal++;
@@ -214,7 +215,8 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
         const dep = options.graph.targets.get(input.label)!;
         const dir = outputDir(dep.pkg, dep.name);
         for (const record of outputs.get(input.label) ?? []) {
-          inputs.push({ path: `${dir}/${record.name}`, digest: record.digest, from: options.store.blobPath(record.digest) });
+          // Materialized before the dependant became ready, from a verified blob or by this build.
+          inputs.push({ path: `${dir}/${record.name}`, digest: record.digest, from: join(options.root, dir, record.name) });
         }
       }
     }
@@ -253,10 +255,14 @@ function sandboxEnvFor(env: Record<string, string> | undefined, passEnv: string[
   return result;
 }
 
-/** A cache entry whose every output blob is present and intact; anything less is a miss. */
-async function lookup(key: ActionKey, options: BuildOptions): Promise<ActionResult | undefined> {
+/**
+ * A cache entry whose outputs are already in kiln-out (known by stat: the no-op case, no blob is
+ * touched) or whose every blob is present and intact; anything less is a miss.
+ */
+async function lookup(key: ActionKey, outDir: string, options: BuildOptions): Promise<ActionResult | undefined> {
   const result = options.store.getAction(key);
   if (!result) return undefined;
+  if (outputsInPlace(outDir, result.outputs, options.statCache)) return result;
   for (const output of result.outputs) {
     if (!(await options.store.hasValidBlob(output.digest))) {
       options.reporter({ type: "warning", message: `cache blob ${output.digest.slice(0, 12)} (${output.name}) was missing or corrupt; rebuilding` });

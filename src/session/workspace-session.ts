@@ -14,9 +14,9 @@ import { StatCache } from "../key/stat-cache.js";
 import { bundleStepModules, type StepModule } from "../key/step-bundle.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { readJsonFile, writeFileAtomic } from "../state/atomic-file.js";
-import { graphCacheStillValid, readGraphCache, writeGraphCache, type CachedGraph } from "../state/graph-cache.js";
+import { evaluationStillValid, readGraphCache, writeGraphCache, type CachedGraph } from "../state/graph-cache.js";
 import { readLastKeys, STATE_FILES, stateDirOf, writeLastKeys } from "../state/workspace-state.js";
-import { discoverPackages } from "../workspace/discover.js";
+import { discoverPackages, discoveryStillValid } from "../workspace/discover.js";
 import { parseLabel, parsePattern, packagesForPattern, patternMatches, type Pattern } from "../workspace/label.js";
 import { loadPackages, type LoadedTarget, type WorkspaceManifest } from "../workspace/loader.js";
 import { BUILD_FILE, findWorkspaceRoot, OUTPUT_DIR, WORKSPACE_FILE } from "../workspace/root.js";
@@ -62,8 +62,11 @@ export class WorkspaceSession {
    */
   async load(patterns: readonly Pattern[]): Promise<LoadedWorkspace> {
     let cached = this.cachedGraph ?? readGraphCache(join(this.stateDir, STATE_FILES.graph));
-    if (cached && !(await graphCacheStillValid(this.root, cached, KILN_VERSION, this.statCache))) cached = undefined;
-    const discovery = cached?.discovery ?? discoverPackages(this.root);
+    if (cached && !(await evaluationStillValid(this.root, cached, KILN_VERSION, this.statCache))) cached = undefined;
+    const treeUnchanged = cached !== undefined && discoveryStillValid(this.root, cached.discovery.stamps);
+    const discovery = treeUnchanged ? cached!.discovery : discoverPackages(this.root);
+    // A BUILD.ts added or removed changes what labels mean: evaluate again.
+    if (cached && !treeUnchanged && cached.discovery.packages.join("\n") !== discovery.packages.join("\n")) cached = undefined;
     const known = new Set(discovery.packages);
 
     const needed = new Set<string>();
@@ -103,6 +106,10 @@ export class WorkspaceSession {
       }
     }
 
+    const reuseResolution = treeUnchanged && !loadedSomething && cached?.resolved !== undefined;
+    const graph: BuildGraph = reuseResolution
+      ? { targets: new Map(cached!.resolved!.map((t) => [t.label, t])) }
+      : buildGraph([...targets.values()], this.sourceResolver());
     this.cachedGraph = {
       format: "kiln.graph/1",
       kilnVersion: KILN_VERSION,
@@ -110,13 +117,13 @@ export class WorkspaceSession {
       manifest: manifest!,
       loadedPackages: [...loaded].sort(),
       targets: [...targets.values()],
+      resolved: [...graph.targets.values()],
       filesRead: [...filesRead].sort(),
     };
-    if (loadedSomething) {
+    if (!reuseResolution) {
       const { format: _format, ...rest } = this.cachedGraph;
       writeGraphCache(join(this.stateDir, STATE_FILES.graph), rest);
     }
-    const graph = buildGraph([...targets.values()], this.sourceResolver());
     return {
       manifest: manifest!,
       graph,
@@ -194,6 +201,7 @@ export class WorkspaceSession {
   }
 
   recordKey(label: string, key: string): void {
+    if (this.lastKeys.get(label) === key) return;
     this.lastKeys.set(label, key);
     this.changedKeys.add(label);
   }

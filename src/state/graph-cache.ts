@@ -1,10 +1,13 @@
 /**
- * The loaded graph, kept between runs so a no-op build evaluates no BUILD.ts. It is valid while
- * kiln's version, the tree's directories (nothing added or removed) and the content of every file
- * the evaluation read are unchanged; any doubt means loading again, which is always correct.
+ * The loaded graph, kept between runs so a no-op build evaluates no BUILD.ts. Two levels:
+ *  - the evaluated targets stay valid while kiln's version and the content of every file the
+ *    evaluation read (BUILD.ts files and what they import) are unchanged;
+ *  - their resolution (globs expanded, source files found) stays valid while, in addition, no
+ *    directory of the tree changed (nothing added, removed or renamed).
+ * Any doubt means loading or resolving again, which is always correct.
  */
+import type { GraphTarget } from "../graph/action-graph.js";
 import type { Discovery } from "../workspace/discover.js";
-import { discoveryStillValid } from "../workspace/discover.js";
 import type { LoadedTarget, WorkspaceManifest } from "../workspace/loader.js";
 import type { StatCache } from "../key/stat-cache.js";
 import { readJsonFile, writeFileAtomic } from "./atomic-file.js";
@@ -19,6 +22,8 @@ export interface CachedGraph {
   manifest: WorkspaceManifest;
   loadedPackages: string[];
   targets: LoadedTarget[];
+  /** The resolved graph, valid while the discovery's directory stamps are. */
+  resolved?: GraphTarget[];
   /** Files read while loading, with their digests. */
   filesRead: [string, string][];
 }
@@ -28,9 +33,9 @@ export function readGraphCache(file: string): CachedGraph | undefined {
   return cached?.format === FORMAT ? cached : undefined;
 }
 
-export async function graphCacheStillValid(root: string, cached: CachedGraph, kilnVersion: string, statCache: StatCache): Promise<boolean> {
+/** True while the evaluated targets can be reused (see the module comment). */
+export async function evaluationStillValid(root: string, cached: CachedGraph, kilnVersion: string, statCache: StatCache): Promise<boolean> {
   if (cached.kilnVersion !== kilnVersion) return false;
-  if (!discoveryStillValid(root, cached.discovery.stamps)) return false;
   for (const [path, digest] of cached.filesRead) {
     try {
       const current = await statCache.digest(isAbsolute(path) ? path : join(root, path));
