@@ -20,7 +20,7 @@ import type { Reporter, SummaryEvent } from "./events.js";
 import { MaxHeap } from "./heap.js";
 import { runCommand } from "./run-cmd.js";
 import { resolveRunReference } from "./run-ref.js";
-import { Sandbox } from "./sandbox.js";
+import { Sandbox, settleRemovals } from "./sandbox.js";
 import { StepPool } from "./step-pool.js";
 import type { Tool } from "./tools.js";
 
@@ -172,6 +172,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   await pump();
   await finished;
   await pool.close();
+  await settleRemovals();
   if (fatal) throw fatal;
 
   const summary: SummaryEvent = {

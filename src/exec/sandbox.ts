@@ -5,6 +5,7 @@
  * build can remove those a crashed kiln left behind without touching a running one's.
  */
 import { copyFileSync, linkSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 let sandboxCounter = 0;
@@ -17,13 +18,14 @@ export class Sandbox {
   static create(base: string): Sandbox {
     const dir = join(base, `${process.pid}-${++sandboxCounter}`);
     rmSync(dir, { recursive: true, force: true });
-    mkdirSync(join(dir, ".home"), { recursive: true });
-    mkdirSync(join(dir, ".tmp"));
+    // HOME and TMPDIR share one directory: every directory made and removed costs (ext4 with
+    // discard makes them slow here), and a step rarely cares which is which.
+    mkdirSync(join(dir, ".tmp"), { recursive: true });
     return new Sandbox(dir);
   }
 
   get home(): string {
-    return join(this.dir, ".home");
+    return join(this.dir, ".tmp");
   }
 
   get tmp(): string {
@@ -52,9 +54,21 @@ export class Sandbox {
     this.createdDirs.add(absolute);
   }
 
+  /**
+   * Removes the sandbox off the main thread: deleting a tree is a dozen syscalls per directory,
+   * and the scheduler has steps to start. `settleRemovals` waits for them before kiln exits.
+   */
   remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    const removal = rm(this.dir, { recursive: true, force: true }).catch(() => {});
+    pendingRemovals.add(removal);
+    void removal.then(() => pendingRemovals.delete(removal));
   }
+}
+
+const pendingRemovals = new Set<Promise<void>>();
+
+export async function settleRemovals(): Promise<void> {
+  await Promise.all([...pendingRemovals]);
 }
 
 /** Removes sandboxes whose kiln process is gone (crashed or killed). */

@@ -33,6 +33,9 @@ function seededRandom(seed: number): () => number {
   };
 }
 
+// Bundles carry inline source maps: a step's stack trace then names the user's own file and line.
+process.setSourceMapsEnabled(true);
+
 export default async function runStep(task: StepTask): Promise<StepOutcome> {
   const lines: string[] = [];
   const log = (...args: unknown[]) => lines.push(format(...args));
