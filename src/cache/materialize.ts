@@ -26,6 +26,8 @@ export function materializeOutputs(
   outputs: readonly OutputRecord[],
   store: LocalStore,
   statCache: StatCache,
+  /** Same file system as outDir; a crash can leave temp files here, never in kiln-out. */
+  tempDir: string,
 ): void {
   let placed = false;
   for (const output of outputs) {
@@ -36,7 +38,7 @@ export function materializeOutputs(
       // missing: place it below
     }
     mkdirSync(dirname(dest), { recursive: true });
-    const temp = `${dest}.kiln-${process.pid}-${++tempCounter}`;
+    const temp = join(tempDir, `${process.pid}-m${++tempCounter}`);
     const blob = store.blobPath(output.digest);
     try {
       linkSync(blob, temp);

@@ -1,4 +1,5 @@
 /** `kiln build` and `kiln test`: open the workspace, load, analyse, execute, report. */
+import { mkdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { defaultCacheDir, LocalStore } from "../cache/local-store.js";
@@ -7,7 +8,7 @@ import { removeAbandonedSandboxes } from "../exec/sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
 import { outputDir, transitiveClosure } from "../graph/action-graph.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
-import { parsePatterns, type BuildCommandOptions } from "./main.js";
+import { currentPackage, parsePatterns, type BuildCommandOptions } from "./main.js";
 import { BuildReporter, type ReporterMode } from "./reporter.js";
 import { relative } from "node:path";
 
@@ -19,22 +20,36 @@ export function platformIdentity(): string {
 }
 
 export async function runBuildCommand(patternTexts: string[], options: BuildCommandOptions, mode: "build" | "test"): Promise<number> {
-  const patterns = parsePatterns(patternTexts);
   const session = WorkspaceSession.open(process.cwd(), options.workspace);
+  const patterns = parsePatterns(patternTexts, currentPackage(session.root, process.cwd()));
   const loaded = await session.load(patterns);
   const requested = session.resolvePatterns(loaded, patterns, { includeTests: mode === "test" });
   const stepModules = await session.prepareStepModules(loaded.graph, requested);
   const tools = resolveTools(loaded.graph, requested);
 
   const reporterMode: ReporterMode = options.json ? "json" : process.stderr.isTTY ? "terminal" : "plain";
-  const reporter = new BuildReporter(reporterMode, process.stdout, process.stderr);
+  // Where the requested targets' outputs are, listed before the summary line (which ends the output).
+  const listOutputs = (outputs: Map<string, { name: string }[]>): string[] => {
+    if (requested.length > OUTPUTS_LISTED_UP_TO) return [];
+    const lines: string[] = [];
+    for (const label of requested) {
+      const target = loaded.graph.targets.get(label)!;
+      const dir = join(session.root, outputDir(target.pkg, target.name));
+      for (const record of outputs.get(label) ?? []) lines.push(`  ${relative(process.cwd(), join(dir, record.name))}`);
+    }
+    return lines.length > 0 ? ["outputs:", ...lines] : [];
+  };
+  const reporter = new BuildReporter(reporterMode, process.stdout, process.stderr, listOutputs);
   const store = await LocalStore.open(options.cacheDir ?? defaultCacheDir(process.env), session.statCache);
-  removeAbandonedSandboxes(join(session.stateDir, "sandbox"));
+  const tempDir = join(session.stateDir, "tmp");
+  mkdirSync(tempDir, { recursive: true });
+  for (const dir of [join(session.stateDir, "sandbox"), tempDir, join(store.dir, "tmp")]) removeAbandonedSandboxes(dir);
   let outcome;
   try {
     outcome = await runBuild({
       root: session.root,
       stateDir: session.stateDir,
+      tempDir,
       graph: loaded.graph,
       requested,
       jobs: options.jobs ?? availableParallelism(),
@@ -56,15 +71,8 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
     await store.close();
   }
 
-  if (!options.json && outcome.failed.length === 0 && requested.length <= OUTPUTS_LISTED_UP_TO) {
-    const lines: string[] = [];
-    for (const label of requested) {
-      const target = loaded.graph.targets.get(label)!;
-      const dir = join(session.root, outputDir(target.pkg, target.name));
-      for (const record of outcome.outputs.get(label) ?? []) lines.push(`  ${relative(process.cwd(), join(dir, record.name)) || "."}`);
-    }
-    if (lines.length > 0) process.stdout.write(`outputs:\n${lines.join("\n")}\n`);
-  }
+  reporter.setOutputs(outcome.outputs);
+  reporter.handle(outcome.summary);
   return outcome.failed.length > 0 ? 1 : 0;
 }
 

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { rmSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join, relative, sep } from "node:path";
 import { exitCodeFor, formatError, inputError, KilnError } from "../errors.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { LabelSyntaxError, parsePattern, type Pattern } from "../workspace/label.js";
@@ -28,9 +28,17 @@ export interface BuildCommandOptions extends GlobalOptions {
 
 let verbose = false;
 
-export function parsePatterns(texts: readonly string[]): Pattern[] {
+/**
+ * Patterns from the command line; `:name` means a target of the package the command runs in
+ * (`currentPkg`, the working directory relative to the root), as in Bazel.
+ */
+export function parsePatterns(texts: readonly string[], currentPkg?: string): Pattern[] {
   return (texts.length > 0 ? texts : ["//..."]).map((text) => {
     try {
+      if (text.startsWith(":")) {
+        if (currentPkg === undefined) throw inputError(`${text}: the working directory is outside the workspace; write //pkg${text}`);
+        return parsePattern(`//${currentPkg}${text}`);
+      }
       return parsePattern(text);
     } catch (error) {
       if (error instanceof LabelSyntaxError) throw inputError(error.message);
@@ -129,6 +137,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     return reportError(error);
   }
+}
+
+/** The package the working directory is in, relative to the workspace root; undefined outside it. */
+export function currentPackage(root: string, cwd: string): string | undefined {
+  const rel = relative(root, cwd);
+  if (rel.startsWith("..") || isAbsolute(rel)) return undefined;
+  return rel.split(sep).join("/");
 }
 
 export function reportError(error: unknown): number {

@@ -2,7 +2,8 @@
 import { inputError } from "../errors.js";
 import { evaluateQuery, parseQuery, QuerySyntaxError, type QueryGraph } from "../graph/query.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
-import { LabelSyntaxError, parsePattern } from "../workspace/label.js";
+import { LabelSyntaxError, parsePattern, patternMatches } from "../workspace/label.js";
+import { didYouMean } from "../graph/suggest.js";
 
 export async function runQueryCommand(expression: string, options: { workspace?: string }): Promise<number> {
   let expr;
@@ -26,12 +27,10 @@ export async function runQueryCommand(expression: string, options: { workspace?:
     labels = evaluateQuery(expr, graph, (text) => {
       const pattern = parsePattern(text);
       if (pattern.kind === "label") {
-        if (!targets.has(pattern.label)) throw inputError(`no target ${pattern.label}`);
+        if (!targets.has(pattern.label)) throw inputError(`no target ${pattern.label}${didYouMean(pattern.label, [...targets.keys()])}`);
         return [pattern.label];
       }
-      return session.resolvePatterns(loaded, [pattern], { includeTests: true }).length >= 0
-        ? [...targets.values()].filter((t) => matches(pattern, t.pkg, t.name)).map((t) => t.label)
-        : [];
+      return [...targets.values()].filter((t) => patternMatches(pattern, { pkg: t.pkg, name: t.name })).map((t) => t.label);
     });
   } catch (error) {
     if (error instanceof QuerySyntaxError || error instanceof LabelSyntaxError) throw inputError(error.message);
@@ -39,9 +38,4 @@ export async function runQueryCommand(expression: string, options: { workspace?:
   }
   if (labels.length > 0) process.stdout.write(`${labels.join("\n")}\n`);
   return 0;
-}
-
-import { patternMatches, type Pattern } from "../workspace/label.js";
-function matches(pattern: Pattern, pkg: string, name: string): boolean {
-  return patternMatches(pattern, { pkg, name });
 }

@@ -34,7 +34,16 @@ export class BuildReporter {
     private readonly mode: ReporterMode,
     private readonly stdout: Output,
     private readonly stderr: Output,
+    /** Lines printed just before the summary of a successful build (where outputs landed). */
+    private readonly epilogue?: (outputs: Map<string, { name: string }[]>) => string[],
   ) {}
+
+  private outputs = new Map<string, { name: string }[]>();
+
+  /** The build's outputs, for the epilogue. */
+  setOutputs(outputs: Map<string, { name: string }[]>): void {
+    this.outputs = outputs;
+  }
 
   readonly handle = (event: BuildEvent): void => {
     switch (event.type) {
@@ -82,6 +91,10 @@ export class BuildReporter {
           const shown = this.cached.slice(0, CACHED_LABELS_SHOWN).join(", ");
           const more = this.cached.length > CACHED_LABELS_SHOWN ? ` and ${this.cached.length - CACHED_LABELS_SHOWN} more` : "";
           this.stdout.write(`cached: ${shown}${more}\n`);
+        }
+        if (event.failed === 0 && this.epilogue) {
+          const lines = this.epilogue(this.outputs);
+          if (lines.length > 0) this.stdout.write(`${lines.join("\n")}\n`);
         }
         this.stdout.write(`${formatSummary(event)}\n`);
         return;

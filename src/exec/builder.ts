@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
 import { listFiles, materializeOutputs, outputsInPlace } from "../cache/materialize.js";
 import { computeKey, describeKeyChanges, KEY_FORMAT, type ActionKey, type KeyIngredients } from "../key/action-key.js";
-import type { ContentDigest } from "../key/digest.js";
+import { digestBytes, type ContentDigest } from "../key/digest.js";
 import type { StatCache } from "../key/stat-cache.js";
 import type { StepModule } from "../key/step-bundle.js";
 import { outputDir, transitiveClosure, type BuildGraph, type GraphTarget } from "../graph/action-graph.js";
@@ -34,6 +34,8 @@ export interface BuildOptions {
   root: string;
   /** Per-workspace state directory (sandboxes live below it). */
   stateDir: string;
+  /** For files on their way into kiln-out (named by pid, so leftovers of a crash can be removed). */
+  tempDir: string;
   graph: BuildGraph;
   /** Executable targets asked for; their dependencies are built too. */
   requested: readonly string[];
@@ -127,7 +129,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
           const outDir = join(options.root, outputDir(target.pkg, target.name));
           const hit = await lookup(prepared.key, outDir, options);
           if (hit) {
-            materializeOutputs(outDir, hit.outputs, options.store, options.statCache);
+            materializeOutputs(outDir, hit.outputs, options.store, options.statCache, options.tempDir);
             options.recordKey(label, prepared.key);
             counts.cached++;
             counts.cachedLocal++;
@@ -190,7 +192,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
       reporter({ type: "skipped", label, because: stopped ? "the build stopped after a failure" : "a dependency failed" });
     }
   }
-  reporter(summary);
+  // The caller reports the summary: it ends the output, after anything the caller adds.
   return { summary, outputs, failed };
 }
 
@@ -293,8 +295,8 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     let log = "";
     if (spec.action === "cmd") {
       const run = await runCmdAction(target, prepared, options, sandbox, ordered, outAbsolute);
+      log = run.log;
       if (!run.ok) failure = run;
-      else log = run.log;
     } else {
       const ref = resolveRunReference(options.root, target.pkg, spec.run!);
       const srcs: Record<string, string | string[]> = {};
@@ -317,7 +319,20 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
         failure = { ok: false, message: `${kind}: ${cleanStack(outcome.error)}`, stderrTail: tail(outcome.log) };
       }
     }
-    if (failure) return failure;
+    const modified = sandbox.changedSharedInputs();
+    if (modified.length > 0) {
+      failure = {
+        ok: false,
+        command: spec.cmd,
+        stderrTail: tail(log),
+        message: `the step wrote to its inputs ${modified.join(", ")} (inputs over 64 MiB are shared with the workspace, not copied; write new files to the output directory instead)`,
+      };
+    }
+    if (failure) {
+      // The failed run is not cached, but its full log is kept in the store for `full log:`.
+      if (log.length > 0 && !failure.ok) failure.logPath = storeLog(sandbox, log, options);
+      return failure;
+    }
 
     const written = listFiles(outAbsolute);
     const declared = new Set(spec.outs);
@@ -346,19 +361,24 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
       createdAt: Date.now(),
     };
     if (log.length > 0) {
-      const logFile = sandbox.path(".kiln-log");
-      writeFileSync(logFile, log);
-      const { digest } = await options.statCache.digest(logFile);
-      options.statCache.forget(logFile);
-      options.store.insertBlob(logFile, digest);
-      result.log = digest;
+      const logPath = storeLog(sandbox, log, options);
+      result.log = logPath.slice(logPath.lastIndexOf("/") + 1) as ContentDigest;
     }
     void options.store.putAction(prepared.key, result);
-    materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache);
+    materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache, options.tempDir);
     return { ok: true, result };
   } finally {
     sandbox.remove();
   }
+}
+
+/** Puts a step's log into the blob store; returns the blob's path. */
+function storeLog(sandbox: Sandbox, log: string, options: BuildOptions): string {
+  const logFile = sandbox.path(".kiln-log");
+  writeFileSync(logFile, log);
+  const digest = digestBytes(log);
+  options.store.insertBlob(logFile, digest);
+  return options.store.blobPath(digest);
 }
 
 async function runCmdAction(
@@ -368,7 +388,7 @@ async function runCmdAction(
   sandbox: Sandbox,
   ordered: string[],
   outAbsolute: string,
-): Promise<{ ok: true; log: string } | (Execution & { ok: false })> {
+): Promise<{ ok: true; log: string } | (Execution & { ok: false; log: string })> {
   const spec = target.spec;
   const command = spec.cmd!;
   const srcsFile = sandbox.path(".kiln-srcs");
@@ -392,6 +412,7 @@ async function runCmdAction(
     return {
       ok: false,
       command,
+      log: "",
       stderrTail: "",
       message:
         `$SRCS would be ${Math.round(srcs.length / 1024)} KiB, over Linux's 128 KiB limit for one environment ` +
@@ -406,7 +427,7 @@ async function runCmdAction(
   const log = [stdout, stderr].filter((s) => s.length > 0).join("\n");
   if (run.spawnError || run.exitCode !== 0) {
     const how = run.spawnError ? `could not start: ${run.spawnError}` : run.signal ? `killed by ${run.signal}` : `exited with code ${run.exitCode}`;
-    return { ok: false, command, message: `command ${how}`, stderrTail: tail(stderr || stdout) };
+    return { ok: false, command, message: `command ${how}`, stderrTail: tail(stderr || stdout), log };
   }
   return { ok: true, log };
 }
