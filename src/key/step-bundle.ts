@@ -51,7 +51,8 @@ export async function bundleStepModules(
     result = await esbuild.build({
       ...USER_CODE_BUILD_OPTIONS,
       entryPoints,
-      outdir: join(outDir, "build"),
+      // Written beside where esbuild places it, so the inline source map's relative paths hold.
+      outdir: outDir,
       outExtension: { ".js": ".mjs" },
       absWorkingDir: root,
       plugins: [externalPackagesPlugin()],

@@ -1,0 +1,370 @@
+/**
+ * The penguins example end to end: a fresh copy of examples/penguins (without kiln-out) built by
+ * the real CLI with this file's own cache dir. The tests of the first `describe` run in order on
+ * one workspace and one cache: each starts from the state the previous one left, so every
+ * "what reran" assertion compares against a fully cached pipeline. The second `describe` checks
+ * the analysis-time entity check of `joins` on a small workspace written here.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  cleanupTempDirs,
+  makeTempDir,
+  makeWorkspace,
+  REPO,
+  show,
+  stackLines,
+  WORKSPACE_TS,
+  type Fixture,
+  type RunResult,
+} from "./harness.js";
+
+afterAll(cleanupTempDirs);
+
+const EXAMPLE = join(REPO, "examples", "penguins");
+
+/** Every file of examples/penguins except kiln-out/, as path -> content (all of them are text). */
+function exampleFiles(): Record<string, string> {
+  const files: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      const rel = relative(EXAMPLE, path);
+      if (rel === "kiln-out" || entry.name === "node_modules") continue;
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile()) files[rel] = readFileSync(path, "utf8");
+    }
+  };
+  walk(EXAMPLE);
+  return files;
+}
+
+/** One cache for every workspace of this file. */
+let cacheDir: string;
+beforeAll(() => {
+  cacheDir = join(makeTempDir("kiln-e2e-penguins-cache-"), "cache");
+});
+
+/** `--json` step events of a run that may have ended before a summary (exit 2). */
+function stepEvents(run: RunResult): Array<{ type: string; label: string; status: string }> {
+  return run.stdout
+    .split("\n")
+    .filter((line) => line.trim().length > 0)
+    .map((line) => JSON.parse(line) as { type: string; label: string; status: string })
+    .filter((event) => event.type === "step");
+}
+
+/** Absolute file paths named by stack frames (`    at fn (/path/file.ts:1:2)` or `    at /path/file.ts:1:2`). */
+function framePaths(text: string): string[] {
+  return stackLines(text)
+    .map((line) => /\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?\s*$/.exec(line)?.[1])
+    .filter((path): path is string => path !== undefined)
+    .map((path) => path.replace(/^file:\/\//, ""));
+}
+
+const SUMMARY_LINE = /^kiln: \d+ steps, \d+ executed, \d+ cached \(\d+ local, \d+ remote\), \d+ failed in \d+(\.\d+)?s$/;
+
+const CLASSIFIER_CHAIN = ["//data:penguins", "//features:matrix", "//features:split", "//models:classifier"];
+const ALL_BUILDS = [...CLASSIFIER_CHAIN, "//features:summary", "//reports:report"].sort();
+const SPECIES = ["Adelie", "Chinstrap", "Gentoo"];
+
+interface Metrics {
+  accuracy: number;
+  trainAccuracy: number;
+  nTrain: number;
+  nTest: number;
+  perClass: Record<string, { precision: number; recall: number; f1: number; support: number }>;
+  confusionMatrix: { labels: string[]; matrix: number[][] };
+}
+
+describe("examples/penguins", () => {
+  let f: Fixture;
+  let originalData: string;
+  let originalModels: string;
+  let firstBuild: RunResult;
+
+  beforeAll(() => {
+    f = makeWorkspace(exampleFiles(), { cache: cacheDir });
+    originalData = f.read("data/penguins.json");
+    originalModels = f.read("models/BUILD.ts");
+  });
+
+  const readMetrics = (): Metrics => JSON.parse(f.read("kiln-out/models/classifier/metrics.json")) as Metrics;
+
+  it("builds //models:classifier with test accuracy >= 0.9", async () => {
+    firstBuild = await f.kiln(["build", "//models:classifier"]);
+    expect(firstBuild.code, show(firstBuild)).toBe(0);
+
+    const metrics = readMetrics();
+    expect(metrics.accuracy).toBeGreaterThanOrEqual(0.9);
+    expect(metrics.accuracy).toBeLessThanOrEqual(1);
+    expect(Object.keys(metrics.perClass).sort()).toEqual(SPECIES);
+    for (const species of SPECIES) {
+      expect(metrics.perClass[species]).toMatchObject({
+        precision: expect.any(Number),
+        recall: expect.any(Number),
+        f1: expect.any(Number),
+        support: expect.any(Number),
+      });
+    }
+    expect([...metrics.confusionMatrix.labels].sort()).toEqual(SPECIES);
+    const { matrix } = metrics.confusionMatrix;
+    expect(matrix).toHaveLength(3);
+    for (const row of matrix) {
+      expect(row).toHaveLength(3);
+      for (const n of row) expect(Number.isInteger(n) && n >= 0).toBe(true);
+    }
+    // The matrix covers the test set, and its diagonal is the accuracy.
+    const total = matrix.flat().reduce((a, b) => a + b, 0);
+    const correct = matrix.reduce((sum, row, i) => sum + row[i]!, 0);
+    expect(total).toBe(metrics.nTest);
+    expect(correct / total).toBeCloseTo(metrics.accuracy, 10);
+
+    const model = JSON.parse(f.read("kiln-out/models/classifier/model.json")) as { classes: string[] };
+    expect([...model.classes].sort()).toEqual(SPECIES);
+  });
+
+  it("plain output says where model.json and metrics.json are and ends with the summary line", () => {
+    const out = firstBuild.stdout;
+    expect(out, show(firstBuild)).toMatch(/(^|[\s/])kiln-out\/models\/classifier\/model\.json\s*$/m);
+    expect(out, show(firstBuild)).toMatch(/(^|[\s/])kiln-out\/models\/classifier\/metrics\.json\s*$/m);
+    expect(out).toMatch(/^kiln: 4 steps, 4 executed, 0 cached \(0 local, 0 remote\), 0 failed in /m);
+    const lines = out.split("\n").filter((line) => line.trim().length > 0);
+    expect(lines.at(-1), show(firstBuild)).toMatch(SUMMARY_LINE);
+  });
+
+  it("a rerun with nothing changed executes 0 steps", async () => {
+    const run = await f.build(["//models:classifier"]);
+    expect(run.code, show(run)).toBe(0);
+    expect(run.executed).toEqual([]);
+    expect(run.cached).toEqual(CLASSIFIER_CHAIN);
+    expect(run.summary).toMatchObject({ steps: 4, executed: 0, cached: 4, cachedLocal: 4, cachedRemote: 0, failed: 0 });
+  });
+
+  it("`build //...` builds everything but the test; `test //...` passes", async () => {
+    const build = await f.build(["//..."]);
+    expect(build.code, show(build)).toBe(0);
+    expect(build.steps.map((s) => s.label).sort()).toEqual(ALL_BUILDS);
+    expect(build.executed).toEqual(["//features:summary", "//reports:report"]);
+    expect(build.summary).toMatchObject({ steps: 6, executed: 2, cached: 4, failed: 0 });
+
+    const test = await f.kiln(["test", "//..."]);
+    expect(test.code, show(test)).toBe(0);
+
+    const again = await f.kiln(["test", "--json", "//..."]);
+    expect(again.code, show(again)).toBe(0);
+    const events = stepEvents(again);
+    expect(events.find((e) => e.label === "//models:quality")?.status).toBe("cached");
+  });
+
+  it("the report is self-contained and shows the accuracy, the confusion matrix and the species", async () => {
+    const run = await f.build(["//reports:report"]);
+    expect(run.code, show(run)).toBe(0);
+    expect(run.executed).toEqual([]);
+
+    const html = f.read("kiln-out/reports/report/report.html");
+    const metrics = readMetrics();
+    expect(html).toContain("<svg");
+    // The headline figure: the test accuracy as a percentage with one decimal (98.8%).
+    expect(html).toContain(`${(metrics.accuracy * 100).toFixed(1)}%`);
+    for (const species of SPECIES) expect(html).toContain(species);
+    expect(html).not.toMatch(/<script[^>]*\ssrc\s*=/i);
+    expect(html).not.toMatch(/<link[^>]*\shref\s*=\s*["']?(https?:)?\/\//i);
+    expect(html).not.toMatch(/\ssrc\s*=\s*["']?(https?:)?\/\//i);
+    expect(html).not.toMatch(/@import\s+url\(\s*["']?(https?:)?\/\//i);
+  });
+
+  it("changing epochs reruns exactly the classifier and the report, then the quality test", async () => {
+    const edited = originalModels.replace(/epochs: 500\b/, "epochs: 400");
+    expect(edited).not.toBe(originalModels);
+    f.write({ "models/BUILD.ts": edited });
+
+    const build = await f.build(["//..."]);
+    expect(build.code, show(build)).toBe(0);
+    expect(build.executed).toEqual(["//models:classifier", "//reports:report"]);
+    expect(build.cached).toEqual(["//data:penguins", "//features:matrix", "//features:split", "//features:summary"]);
+    expect(build.summary).toMatchObject({ steps: 6, executed: 2, cached: 4, failed: 0 });
+
+    const test = await f.kiln(["test", "--json", "//..."]);
+    expect(test.code, show(test)).toBe(0);
+    const events = stepEvents(test);
+    expect(events.filter((e) => e.status === "executed").map((e) => e.label)).toEqual(["//models:quality"]);
+    expect(events.filter((e) => e.status === "cached").map((e) => e.label).sort()).toEqual(CLASSIFIER_CHAIN);
+    expect(events.filter((e) => e.status === "failed")).toEqual([]);
+  });
+
+  it("editing one value of penguins.json reruns from the dataset down", async () => {
+    const rows = JSON.parse(originalData) as Array<Record<string, unknown>>;
+    expect(rows[0]!["Body Mass (g)"]).toBe(3750);
+    rows[0]!["Body Mass (g)"] = 3760;
+    f.write({ "data/penguins.json": JSON.stringify(rows, null, 2) + "\n" });
+
+    const build = await f.build(["//..."]);
+    expect(build.code, show(build)).toBe(0);
+    expect(build.executed).toContain("//data:penguins");
+    expect(build.executed).toContain("//features:summary");
+    // Row 1 is in one of the two splits and feeds the summary's statistics, so everything reruns.
+    expect(build.executed).toEqual(ALL_BUILDS);
+    const summary = JSON.parse(f.read("kiln-out/features/summary/summary.json")) as unknown;
+    expect(JSON.stringify(summary)).toContain("Adelie");
+  });
+
+  it("a row that breaks the schema fails //data:penguins naming the row and the field", async () => {
+    const rows = JSON.parse(originalData) as Array<Record<string, unknown>>;
+    rows[16]!.Species = "Dodo"; // row 17, counting data rows from 1
+    f.write({ "data/penguins.json": JSON.stringify(rows, null, 2) + "\n" });
+
+    const run = await f.kiln(["build", "//models:classifier"]);
+    expect(run.code, show(run)).toBe(1);
+    expect(run.stderr).toContain("//data:penguins");
+    expect(run.stderr).toMatch(/\brow 17\b/);
+    expect(run.stderr).toContain('"Species"');
+    expect(stackLines(run.stderr), show(run)).toEqual([]);
+    expect(stackLines(run.stdout), show(run)).toEqual([]);
+
+    const json = await f.build(["//models:classifier"]);
+    expect(json.code, show(json)).toBe(1);
+    expect(json.failed).toEqual(["//data:penguins"]);
+    expect(json.executed).toEqual([]);
+    expect(json.summary.failed).toBe(1);
+
+    f.write({ "data/penguins.json": originalData });
+  });
+
+  it("a bar above the model's accuracy fails `kiln test` naming //models:quality and the shortfall", async () => {
+    f.write({ "models/BUILD.ts": originalModels.replace(/minAccuracy: 0\.9\b/, "minAccuracy: 0.999") });
+    expect(f.read("models/BUILD.ts")).toContain("minAccuracy: 0.999");
+
+    const run = await f.kiln(["test", "//..."]);
+    expect(run.code, show(run)).toBe(1);
+    const output = run.stdout + run.stderr;
+    expect(output).toContain("//models:quality");
+    expect(output).toContain(`test accuracy ${(readMetrics().accuracy * 100).toFixed(1)}% is below the required 99.9%`);
+    // A stack frame of the user's code is fine, but it must point at the file in the workspace.
+    for (const file of framePaths(output)) expect(existsSync(file), `stack frame names ${file}\n${show(run)}`).toBe(true);
+  });
+
+  it("minAccuracy 1.01 makes `kiln test` exit 1 naming //models:quality", async () => {
+    f.write({ "models/BUILD.ts": originalModels.replace(/minAccuracy: 0\.9\b/, "minAccuracy: 1.01") });
+    expect(f.read("models/BUILD.ts")).toContain("minAccuracy: 1.01");
+
+    const run = await f.kiln(["test", "//..."]);
+    expect(run.code, show(run)).toBe(1);
+    expect(run.stdout + run.stderr).toContain("//models:quality");
+
+    const json = await f.kiln(["test", "--json", "//..."]);
+    expect(json.code, show(json)).toBe(1);
+    const events = stepEvents(json);
+    expect(events.filter((e) => e.status === "failed").map((e) => e.label)).toEqual(["//models:quality"]);
+    expect(events.filter((e) => e.status === "cached").map((e) => e.label).sort()).toEqual(CLASSIFIER_CHAIN);
+
+    // Back to the committed bar: passes again, the classifier still cached.
+    f.write({ "models/BUILD.ts": originalModels });
+    const back = await f.kiln(["test", "--json", "//..."]);
+    expect(back.code, show(back)).toBe(0);
+    expect(stepEvents(back).find((e) => e.label === "//models:classifier")?.status).toBe("cached");
+  });
+});
+
+/** A workspace with three datasets (penguins and weights keyed by penguin, islands by island) and a join step. */
+function joinFiles(joinBuild: string): Record<string, string> {
+  return {
+    "WORKSPACE.ts": WORKSPACE_TS,
+    "data/penguins.csv": ["species,island,mass", "Adelie,Torgersen,3750", "Gentoo,Biscoe,5000", "Chinstrap,Dream,3500", ""].join("\n"),
+    "data/islands.csv": ["island,area_km2", "Biscoe,0.9", "Dream,1.2", "Torgersen,0.1", ""].join("\n"),
+    "data/tags.jsonl": ['{"penguin":1,"tag":"T-001"}', '{"penguin":2,"tag":"T-002"}', '{"penguin":3,"tag":"T-003"}', ""].join("\n"),
+    "data/BUILD.ts": [
+      `import { dataset } from "kiln";`,
+      `import { z } from "zod";`,
+      `export const penguins = dataset({`,
+      `  src: "penguins.csv",`,
+      `  format: "csv",`,
+      `  schema: z.object({ species: z.string(), island: z.string(), mass: z.number() }),`,
+      `  index: { column: "id", entity: "penguin" },`,
+      `});`,
+      `export const islands = dataset({`,
+      `  src: "islands.csv",`,
+      `  format: "csv",`,
+      `  schema: z.object({ island: z.string(), area_km2: z.number() }),`,
+      `  index: { column: "island", entity: "island" },`,
+      `});`,
+      `export const tags = dataset({`,
+      `  src: "tags.jsonl",`,
+      `  format: "jsonl",`,
+      `  schema: z.object({ penguin: z.int(), tag: z.string() }),`,
+      `  index: { column: "penguin", entity: "penguin" },`,
+      `});`,
+      ``,
+    ].join("\n"),
+    "analysis/join.ts": [
+      `import { readFileSync, writeFileSync } from "node:fs";`,
+      `const rows = (path: string) => readFileSync(path, "utf8").split("\\n").filter(Boolean).map((l) => JSON.parse(l));`,
+      `/** Left rows, each with the fields of the right row whose rightKey equals its leftKey. */`,
+      `export function joinRows(ctx: any): void {`,
+      `  const { left, right, leftKey, rightKey } = ctx.params;`,
+      `  const byKey = new Map(rows(ctx.srcs[right]).map((r: any) => [r[rightKey], r]));`,
+      `  const out = rows(ctx.srcs[left]).map((l: any) => ({ ...l, ...byKey.get(l[leftKey]) }));`,
+      `  writeFileSync(ctx.out("joined.jsonl"), out.map((r: any) => JSON.stringify(r)).join("\\n") + "\\n");`,
+      `}`,
+      ``,
+    ].join("\n"),
+    "analysis/BUILD.ts": joinBuild,
+  };
+}
+
+/** analysis/BUILD.ts: one step joining //data:penguins (as "penguins") with another dataset. */
+function joinStep(name: string, right: string, leftKey: string, rightKey: string): string {
+  return [
+    `import { step } from "kiln";`,
+    `export const ${name} = step({`,
+    `  srcs: { penguins: "//data:penguins", ${right}: "//data:${right}" },`,
+    `  outs: ["joined.jsonl"],`,
+    `  run: "./join.ts#joinRows",`,
+    `  params: { left: "penguins", right: "${right}", leftKey: "${leftKey}", rightKey: "${rightKey}" },`,
+    `  joins: [{ left: "penguins", right: "${right}" }],`,
+    `});`,
+    ``,
+  ].join("\n");
+}
+
+describe("dataset joins are checked for matching entities before anything runs", () => {
+  it("joining penguin keys with island keys is a workspace error (exit 2), and nothing runs", async () => {
+    // The step itself would run happily (joining on the island name): only analysis stops it.
+    const f = makeWorkspace(joinFiles(joinStep("by_island", "islands", "island", "island")), { cache: cacheDir });
+
+    const run = await f.kiln(["build", "--json", "//analysis:by_island"]);
+    expect(run.code, show(run)).toBe(2);
+    expect(stepEvents(run), show(run)).toEqual([]);
+    expect(run.stderr).toContain("//data:penguins");
+    expect(run.stderr).toContain("//data:islands");
+    expect(run.stderr).toMatch(/\bpenguin\b/);
+    expect(run.stderr).toMatch(/\bisland\b/);
+    expect(stackLines(run.stderr), show(run)).toEqual([]);
+    expect(existsSync(join(f.ws, "kiln-out", "data", "penguins", "rows.jsonl"))).toBe(false);
+    expect(existsSync(join(f.ws, "kiln-out", "analysis", "by_island"))).toBe(false);
+
+    const plain = await f.kiln(["build", "//..."]);
+    expect(plain.code, show(plain)).toBe(2);
+    expect(plain.stderr).toContain("//analysis:by_island");
+    expect(existsSync(join(f.ws, "kiln-out", "data", "penguins", "rows.jsonl"))).toBe(false);
+  });
+
+  it("joining two datasets keyed by penguin builds", async () => {
+    const f = makeWorkspace(joinFiles(joinStep("tagged", "tags", "id", "penguin")), { cache: cacheDir });
+
+    const run = await f.build(["//analysis:tagged"]);
+    expect(run.code, show(run)).toBe(0);
+    expect(run.executed).toEqual(["//analysis:tagged", "//data:penguins", "//data:tags"]);
+    const joined = f
+      .read("kiln-out/analysis/tagged/joined.jsonl")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(joined).toEqual([
+      { id: 1, species: "Adelie", island: "Torgersen", mass: 3750, penguin: 1, tag: "T-001" },
+      { id: 2, species: "Gentoo", island: "Biscoe", mass: 5000, penguin: 2, tag: "T-002" },
+      { id: 3, species: "Chinstrap", island: "Dream", mass: 3500, penguin: 3, tag: "T-003" },
+    ]);
+  });
+});
