@@ -228,7 +228,8 @@ export class WorkspaceSession {
         const matches = globSync(ref, {
           cwd: join(root, pkg),
           onlyFiles: true,
-          ignore: ["**/node_modules/**", `**/${OUTPUT_DIR}/**`, `**/${BUILD_FILE}`],
+          // node_modules only when the pattern names it (a typecheck needs declarations from it).
+          ignore: [...(ref.startsWith("node_modules/") ? [] : ["**/node_modules/**"]), `**/${OUTPUT_DIR}/**`, `**/${BUILD_FILE}`],
           expandDirectories: false,
         });
         if (matches.length === 0) return { error: `glob "${ref}" matches no files in //${pkg}` };
