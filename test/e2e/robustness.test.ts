@@ -1,0 +1,128 @@
+/**
+ * The cache and kiln-out survive what real machines do: a `kill -9` mid-build, a corrupted blob,
+ * and two builds of the same workspace at once.
+ */
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { cleanupTempDirs, collect, listBlobs, makeWorkspace, removeTree, show, WORKSPACE_TS } from "./harness.js";
+
+afterAll(cleanupTempDirs);
+
+/**
+ * `chains` chains of `length` steps in package p: `//p:c<i>_<j>` depends on `//p:c<i>_<j-1>` and
+ * appends its own name, so each output's correct content is known.
+ */
+function chainWorkspace(chains: number, length: number, sleep: string): { files: Record<string, string>; expected: Map<string, string> } {
+  const lines = [`import { cmd } from "kiln";`];
+  const expected = new Map<string, string>();
+  for (let i = 0; i < chains; i++) {
+    let content = "";
+    for (let j = 0; j < length; j++) {
+      const name = `c${i}_${j}`;
+      const srcs = j === 0 ? "[]" : `[":c${i}_${j - 1}"]`;
+      const body = j === 0 ? `sleep ${sleep}; echo ${name} > $OUT/o.txt` : `sleep ${sleep}; cat $SRCS > $OUT/o.txt; echo ${name} >> $OUT/o.txt`;
+      lines.push(`export const ${name} = cmd({ srcs: ${srcs}, outs: ["o.txt"], cmd: "${body}" });`);
+      content += `${name}\n`;
+      expected.set(name, content);
+    }
+  }
+  return { files: { "WORKSPACE.ts": WORKSPACE_TS, "p/BUILD.ts": `${lines.join("\n")}\n` }, expected };
+}
+
+function expectOutputs(ws: string, expected: Map<string, string>): void {
+  for (const [name, content] of expected) {
+    const file = join(ws, "kiln-out", "p", name, "o.txt");
+    expect(readFileSync(file, "utf8"), name).toBe(content);
+    expect(statSync(file).mode & 0o222, `${name} is read-only`).toBe(0);
+  }
+}
+
+describe("crash safety", () => {
+  it("kill -9 mid-build, then a rebuild is correct and a third executes nothing", async () => {
+    const { files, expected } = chainWorkspace(4, 10, "0.05");
+    const f = makeWorkspace(files);
+    const child = f.spawnKiln(["build", "--json"]);
+    const done = collect(child);
+    let sawStep = false;
+    child.stdout!.on("data", () => (sawStep = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Make sure the build got past loading and is executing before the kill (slow machines).
+    for (let waited = 0; !sawStep && waited < 5000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill("SIGKILL");
+    const killed = await done;
+    expect(killed.signal).toBe("SIGKILL");
+    const before = killed.stdout.split("\n").filter((line) => line.includes('"status":"executed"')).length;
+    expect(before).toBeLessThan(40);
+
+    const rebuild = await f.build();
+    expect(rebuild.code, show(rebuild)).toBe(0);
+    expect(rebuild.summary.steps).toBe(40);
+    expect(rebuild.summary.failed).toBe(0);
+    expectOutputs(f.ws, expected);
+
+    const third = await f.build();
+    expect(third.code, show(third)).toBe(0);
+    expect(third.summary).toMatchObject({ steps: 40, executed: 0, cached: 40 });
+    expectOutputs(f.ws, expected);
+  });
+
+  it("a corrupted blob is detected, dropped and rebuilt", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        `export const make = cmd({ srcs: [], outs: ["m.txt"], cmd: "echo the-original-bytes > $OUT/m.txt" });`,
+        `export const use = cmd({ srcs: [":make"], outs: ["u.txt"], cmd: "tr a-z A-Z < $SRCS > $OUT/u.txt" });`,
+        ``,
+      ].join("\n"),
+    });
+    const first = await f.build();
+    expect(first.code, show(first)).toBe(0);
+    const blobs = listBlobs(f.cache).filter((blob) => readFileSync(blob, "utf8") === "the-original-bytes\n");
+    expect(blobs).toHaveLength(1);
+    const blob = blobs[0]!;
+    expect(blob).toMatch(/\/cas\/[0-9a-f]{2}\/[0-9a-f]{64}$/);
+    chmodSync(blob, 0o644);
+    writeFileSync(blob, "the-corrupt-bytes!!\n");
+    removeTree(join(f.ws, "kiln-out", "p"));
+
+    const run = await f.build();
+    expect(run.code, show(run)).toBe(0);
+    expect(run.stderr).toMatch(/corrupt/i);
+    expect(run.executed).toContain("//p:make");
+    expect(f.read("kiln-out/p/make/m.txt")).toBe("the-original-bytes\n");
+    expect(f.read("kiln-out/p/use/u.txt")).toBe("THE-ORIGINAL-BYTES\n");
+
+    const again = await f.build();
+    expect(again.code, show(again)).toBe(0);
+    expect(again.executed).toEqual([]);
+    expect(again.stderr).not.toMatch(/corrupt/i);
+  });
+});
+
+describe("concurrency", () => {
+  it("two concurrent builds of one workspace and cache both succeed with correct outputs", async () => {
+    const { files, expected } = chainWorkspace(3, 10, "0.02");
+    const f = makeWorkspace(files);
+    const [one, two] = await Promise.all([f.build(), f.build()]);
+    expect(one.code, show(one)).toBe(0);
+    expect(two.code, show(two)).toBe(0);
+    expect(one.summary).toMatchObject({ steps: 30, failed: 0 });
+    expect(two.summary).toMatchObject({ steps: 30, failed: 0 });
+    expectOutputs(f.ws, expected);
+    // No sandbox is left behind once both are done.
+    const sandboxes = join(f.ws, "kiln-out", ".kiln", "sandbox");
+    let left: string[] = [];
+    try {
+      left = readdirSync(sandboxes);
+    } catch {
+      /* no sandbox dir at all is fine */
+    }
+    expect(left).toEqual([]);
+
+    const third = await f.build();
+    expect(third.code, show(third)).toBe(0);
+    expect(third.summary).toMatchObject({ steps: 30, executed: 0, cached: 30 });
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Hermeticity of `cmd` steps: the sandbox holds only declared inputs, and the environment holds
+ * only what kiln sets (nothing of the caller's), with HOME inside the sandbox and a fixed PATH.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { cleanupTempDirs, makeWorkspace, show, WORKSPACE_TS } from "./harness.js";
+
+afterAll(cleanupTempDirs);
+
+describe("cmd sandbox", () => {
+  it("holds only declared inputs and a clean environment", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "pkg/in.txt": "declared\n",
+      "pkg/other.txt": "undeclared\n",
+      "pkg/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        `export const probe = cmd({`,
+        `  srcs: { x: "in.txt" },`,
+        `  outs: ["r.txt", "declared.txt", "env.txt", "pwd.txt"],`,
+        `  cmd: "if [ -e pkg/other.txt ]; then echo present > $OUT/r.txt; else echo absent > $OUT/r.txt; fi; " +`,
+        `    "if [ -e pkg/in.txt ]; then cat pkg/in.txt > $OUT/declared.txt; else echo missing > $OUT/declared.txt; fi; " +`,
+        `    "env > $OUT/env.txt; pwd -P > $OUT/pwd.txt",`,
+        `});`,
+        ``,
+      ].join("\n"),
+    });
+    const leakPathEntry = "/kiln-e2e-leak/bin";
+    const run = await f.build([], {
+      env: { KILN_TEST_LEAK: "1", PATH: `${leakPathEntry}:${process.env.PATH}`, HOME: "/kiln-e2e-home" },
+    });
+    expect(run.code, show(run)).toBe(0);
+    expect(f.read("kiln-out/pkg/probe/r.txt")).toBe("absent\n");
+    expect(f.read("kiln-out/pkg/probe/declared.txt")).toBe("declared\n");
+
+    const env = new Map(
+      f
+        .read("kiln-out/pkg/probe/env.txt")
+        .split("\n")
+        .filter((line) => line.includes("="))
+        .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)] as const),
+    );
+    const sandboxDir = f.read("kiln-out/pkg/probe/pwd.txt").trim();
+    expect(env.has("KILN_TEST_LEAK")).toBe(false);
+    expect(env.has("KILN_CACHE_DIR")).toBe(false);
+    expect(env.has("NO_COLOR")).toBe(false);
+    expect(env.get("PATH")).toBeDefined();
+    expect(env.get("PATH")).not.toContain(leakPathEntry);
+    expect(env.get("PATH")).not.toContain("node_modules");
+    expect(env.get("PATH")!.endsWith("/usr/local/bin:/usr/bin:/bin")).toBe(true);
+    expect(env.get("HOME")).not.toBe("/kiln-e2e-home");
+    expect(env.get("HOME")!.startsWith(`${sandboxDir}/`), `HOME=${env.get("HOME")} sandbox=${sandboxDir}`).toBe(true);
+    expect(env.get("TMPDIR")!.startsWith(`${sandboxDir}/`), `TMPDIR=${env.get("TMPDIR")}`).toBe(true);
+    expect(env.get("SRCS")).toBe("pkg/in.txt");
+    // Every variable is one kiln sets or one /bin/sh itself adds.
+    const allowed = new Set(["PATH", "HOME", "TMPDIR", "LANG", "OUT", "SRCS", "SRCS_FILE", "PWD", "OLDPWD", "SHLVL", "_"]);
+    expect([...env.keys()].filter((name) => !allowed.has(name))).toEqual([]);
+  });
+
+  it("a command writing to its inputs changes neither the workspace's sources nor a dependency's outputs", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/in.txt": "clean\n",
+      "p/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        // Each appends to its input (which may fail: read-only inputs are fine too) and then copies it.
+        `export const first = cmd({ srcs: { x: "in.txt" }, outs: ["o.txt"], cmd: "(echo evil >> p/in.txt) 2>/dev/null; cp p/in.txt $OUT/o.txt" });`,
+        `export const second = cmd({ srcs: [":first"], outs: ["o2.txt"], cmd: "(echo evil2 >> $SRCS) 2>/dev/null; cp $SRCS $OUT/o2.txt" });`,
+        ``,
+      ].join("\n"),
+    });
+    await f.build();
+    expect(f.read("p/in.txt")).toBe("clean\n");
+    const firstOut = f.read("kiln-out/p/first/o.txt");
+    expect(["clean\n", "clean\nevil\n"]).toContain(firstOut);
+    expect(f.read("kiln-out/p/second/o2.txt").startsWith(firstOut)).toBe(true);
+    // Nothing the steps did makes the next build differ.
+    const again = await f.build();
+    expect(again.code, show(again)).toBe(0);
+    expect(again.executed).toEqual([]);
+    expect(again.stderr).not.toMatch(/corrupt/i);
+    expect(f.read("p/in.txt")).toBe("clean\n");
+  });
+});
