@@ -29,6 +29,8 @@ export interface ActionResult {
   ms: number;
   /** What the key was computed from, so `--explain` and `kiln why` can diff two runs. */
   ingredients: KeyIngredients;
+  /** The key this label had before this run, so `kiln why` can say what changed. */
+  previousKey?: string;
   createdAt: number;
 }
 

@@ -112,6 +112,15 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     });
 
   program
+    .command("why")
+    .argument("<label>", "a target, e.g. //models:classifier")
+    .description("why the target's step last ran: which input, code, param or tool changed, and where its log is")
+    .action(async (label: string, _options: unknown, command: Command) => {
+      const { runWhyCommand } = await import("./why-command.js");
+      process.exitCode = await runWhyCommand(label, command.optsWithGlobals());
+    });
+
+  program
     .command("clean")
     .description(`remove ${OUTPUT_DIR}/ (and with --cache, the local cache)`)
     .addOption(new Option("--cache", "also remove the local cache"))

@@ -360,6 +360,8 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
       ingredients: prepared.ingredients,
       createdAt: Date.now(),
     };
+    const previousKey = options.lastKeys.get(target.label);
+    if (previousKey && previousKey !== prepared.key) result.previousKey = previousKey;
     if (log.length > 0) {
       const logPath = storeLog(sandbox, log, options);
       result.log = logPath.slice(logPath.lastIndexOf("/") + 1) as ContentDigest;

@@ -1,0 +1,37 @@
+/** `kiln why <label>`: why the target's step last ran — what differed from the run before. */
+import { defaultCacheDir, LocalStore } from "../cache/local-store.js";
+import { inputError } from "../errors.js";
+import { describeKeyChanges } from "../key/action-key.js";
+import { WorkspaceSession } from "../session/workspace-session.js";
+import { currentPackage, parsePatterns } from "./main.js";
+
+export async function runWhyCommand(labelText: string, options: { workspace?: string; cacheDir?: string }): Promise<number> {
+  const session = WorkspaceSession.open(process.cwd(), options.workspace);
+  const [pattern] = parsePatterns([labelText], currentPackage(session.root, process.cwd()));
+  if (pattern?.kind !== "label") throw inputError(`kiln why takes one label (//pkg:name), not the pattern ${labelText}`);
+  const key = session.lastKeys.get(pattern.label);
+  if (!key) throw inputError(`${pattern.label} has not been built in this workspace yet (run kiln build ${pattern.label})`);
+  const store = await LocalStore.open(options.cacheDir ?? defaultCacheDir(process.env), session.statCache);
+  try {
+    const result = store.getAction(key);
+    if (!result) {
+      process.stdout.write(`${pattern.label}: its last key ${key.slice(0, 12)} is no longer in the cache (cleaned?)\n`);
+      return 0;
+    }
+    const previous = result.previousKey ? store.getAction(result.previousKey) : undefined;
+    const when = new Date(result.createdAt).toISOString();
+    const lines = [`${pattern.label}: key ${key.slice(0, 12)}, executed ${when} in ${(result.ms / 1000).toFixed(2)}s`];
+    const reasons = result.previousKey
+      ? previous
+        ? describeKeyChanges(previous.ingredients, result.ingredients)
+        : [`the run before (key ${result.previousKey.slice(0, 12)}) is no longer in the cache`]
+      : ["it had not been built in this workspace before"];
+    lines.push(...reasons.map((reason) => `  ${reason}`));
+    lines.push(`  outputs: ${result.outputs.map((o) => `${o.name} (${o.digest.slice(0, 12)}, ${o.size} bytes)`).join(", ") || "none"}`);
+    if (result.log) lines.push(`  log: ${store.blobPath(result.log)}`);
+    process.stdout.write(`${lines.join("\n")}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
