@@ -7,6 +7,7 @@
  * (memoised by stat) before use, and a corrupt one is deleted and reported as missing.
  */
 import { chmodSync, copyFileSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { RootDatabase } from "lmdb";
@@ -27,8 +28,6 @@ export interface ActionResult {
   log?: ContentDigest;
   /** How long the action took when it executed. */
   ms: number;
-  /** What the key was computed from, so `--explain` and `kiln why` can diff two runs. */
-  ingredients: KeyIngredients;
   /** The key this label had before this run, so `kiln why` can say what changed. */
   previousKey?: string;
   createdAt: number;
@@ -44,18 +43,26 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
 let tempCounter = 0;
 
 export class LocalStore {
+  private opened?: RootDatabase<ActionResult | KeyIngredients, string>;
+
   private constructor(
     readonly dir: string,
-    private readonly index: RootDatabase<ActionResult, string>,
     private readonly verifiedBlobs: StatCache,
   ) {}
 
+  /** The store at `dir`. The LMDB index opens on first use: a no-op build never needs it. */
   static async open(dir: string, verifiedBlobs: StatCache): Promise<LocalStore> {
     mkdirSync(join(dir, "cas"), { recursive: true });
     mkdirSync(join(dir, "tmp"), { recursive: true });
-    const { open } = await import("lmdb");
-    const index = open<ActionResult, string>({ path: join(dir, "index.lmdb"), compression: false });
-    return new LocalStore(dir, index, verifiedBlobs);
+    return new LocalStore(dir, verifiedBlobs);
+  }
+
+  private get index(): RootDatabase<ActionResult | KeyIngredients, string> {
+    if (!this.opened) {
+      const { open } = createRequire(import.meta.url)("lmdb") as typeof import("lmdb");
+      this.opened = open<ActionResult | KeyIngredients, string>({ path: join(this.dir, "index.lmdb"), compression: false });
+    }
+    return this.opened;
   }
 
   blobPath(digest: ContentDigest): string {
@@ -63,11 +70,23 @@ export class LocalStore {
   }
 
   getAction(key: string): ActionResult | undefined {
-    return this.index.get(`ac/${key}`);
+    return this.index.get(`ac/${key}`) as ActionResult | undefined;
   }
 
-  /** Queued into LMDB's batched transaction: durable at the next commit, atomic either way. */
-  putAction(key: string, result: ActionResult): Promise<boolean> {
+  /**
+   * What the key was computed from, for `--explain` and `kiln why`. Kept apart from the result:
+   * an aggregator's record lists thousands of inputs, and a cache hit never needs it.
+   */
+  getIngredients(key: string): KeyIngredients | undefined {
+    return this.index.get(`in/${key}`) as KeyIngredients | undefined;
+  }
+
+  /**
+   * Queued into LMDB's batched transaction (one commit for many puts): durable at the next
+   * commit, atomic either way. The ingredients go first, so a result never lacks them.
+   */
+  putAction(key: string, result: ActionResult, ingredients: KeyIngredients): Promise<boolean> {
+    void this.index.put(`in/${key}`, ingredients);
     return this.index.put(`ac/${key}`, result);
   }
 
@@ -110,8 +129,10 @@ export class LocalStore {
   }
 
   async close(): Promise<void> {
-    await this.index.flushed;
-    await this.index.close();
+    if (!this.opened) return;
+    await this.opened.flushed;
+    await this.opened.close();
+    this.opened = undefined;
   }
 
   /** Removes the whole store (`kiln clean --cache`). */

@@ -9,7 +9,7 @@ export async function runWhyCommand(labelText: string, options: { workspace?: st
   const session = WorkspaceSession.open(process.cwd(), options.workspace);
   const [pattern] = parsePatterns([labelText], currentPackage(session.root, process.cwd()));
   if (pattern?.kind !== "label") throw inputError(`kiln why takes one label (//pkg:name), not the pattern ${labelText}`);
-  const key = session.lastKeys.get(pattern.label);
+  const key = session.lastResults.get(pattern.label)?.key;
   if (!key) throw inputError(`${pattern.label} has not been built in this workspace yet (run kiln build ${pattern.label})`);
   const store = await LocalStore.open(options.cacheDir ?? defaultCacheDir(process.env), session.statCache);
   try {
@@ -18,12 +18,13 @@ export async function runWhyCommand(labelText: string, options: { workspace?: st
       process.stdout.write(`${pattern.label}: its last key ${key.slice(0, 12)} is no longer in the cache (cleaned?)\n`);
       return 0;
     }
-    const previous = result.previousKey ? store.getAction(result.previousKey) : undefined;
+    const previous = result.previousKey ? store.getIngredients(result.previousKey) : undefined;
+    const current = store.getIngredients(key);
     const when = new Date(result.createdAt).toISOString();
     const lines = [`${pattern.label}: key ${key.slice(0, 12)}, executed ${when} in ${(result.ms / 1000).toFixed(2)}s`];
     const reasons = result.previousKey
-      ? previous
-        ? describeKeyChanges(previous.ingredients, result.ingredients)
+      ? previous && current
+        ? describeKeyChanges(previous, current)
         : [`the run before (key ${result.previousKey.slice(0, 12)}) is no longer in the cache`]
       : ["it had not been built in this workspace before"];
     lines.push(...reasons.map((reason) => `  ${reason}`));

@@ -23,6 +23,7 @@ import { resolveRunReference } from "./run-ref.js";
 import { Sandbox, settleRemovals } from "./sandbox.js";
 import { StepPool } from "./step-pool.js";
 import type { Tool } from "./tools.js";
+import type { LastResult } from "../state/workspace-state.js";
 
 /** The PATH every `cmd` sees (plus the sandbox's own tool directory in front). */
 export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin";
@@ -48,9 +49,9 @@ export interface BuildOptions {
   statCache: StatCache;
   stepModules: ReadonlyMap<string, StepModule>;
   tools: ReadonlyMap<string, Tool>;
-  /** The last key each label was built with, and where to record the new one. */
-  lastKeys: ReadonlyMap<string, string>;
-  recordKey: (label: string, key: string) => void;
+  /** What each label was last built as, and where to record the new one. */
+  lastResults: ReadonlyMap<string, LastResult>;
+  recordResult: (label: string, key: string, outputs: OutputRecord[]) => void;
   hostEnv: NodeJS.ProcessEnv;
   platform: string;
   reporter: Reporter;
@@ -127,10 +128,13 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
         const prepared = await prepare(target, options, outputs);
         if (options.readCache) {
           const outDir = join(options.root, outputDir(target.pkg, target.name));
-          const hit = await lookup(prepared.key, outDir, options);
+          const last = options.lastResults.get(label);
+          // Up to date: built with this key, outputs in place (by stat). The no-op case, no store access.
+          const upToDate = last?.key === prepared.key && outputsInPlace(outDir, last.outputs, options.statCache);
+          const hit = upToDate ? last : await lookup(prepared.key, outDir, options);
           if (hit) {
-            materializeOutputs(outDir, hit.outputs, options.store, options.statCache, options.tempDir);
-            options.recordKey(label, prepared.key);
+            if (!upToDate) materializeOutputs(outDir, hit.outputs, options.store, options.statCache, options.tempDir);
+            options.recordResult(label, prepared.key, hit.outputs);
             counts.cached++;
             counts.cachedLocal++;
             reporter({ type: "step", label, status: "cached", cache: "local", key: prepared.key, ms: 0 });
@@ -139,8 +143,8 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
           }
         }
         if (options.explain) {
-          const previousKey = options.lastKeys.get(label);
-          const previous = previousKey ? options.store.getAction(previousKey)?.ingredients : undefined;
+          const previousKey = options.lastResults.get(label)?.key;
+          const previous = previousKey ? options.store.getIngredients(previousKey) : undefined;
           const reasons = options.readCache ? describeKeyChanges(previous, prepared.ingredients) : ["--no-cache"];
           reporter({ type: "explain", label, reasons });
         }
@@ -149,7 +153,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
         void execute(target, prepared, options, pool).then((execution) => {
           running--;
           if (execution.ok) {
-            options.recordKey(label, prepared.key);
+            options.recordResult(label, prepared.key, execution.result.outputs);
             counts.executed++;
             reporter({ type: "step", label, status: "executed", cache: null, key: prepared.key, ms: Math.round(execution.result.ms) });
             complete(label, execution.result.outputs);
@@ -357,16 +361,15 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     const result: ActionResult = {
       outputs: records,
       ms: performance.now() - started,
-      ingredients: prepared.ingredients,
       createdAt: Date.now(),
     };
-    const previousKey = options.lastKeys.get(target.label);
+    const previousKey = options.lastResults.get(target.label)?.key;
     if (previousKey && previousKey !== prepared.key) result.previousKey = previousKey;
     if (log.length > 0) {
       const logPath = storeLog(sandbox, log, options);
       result.log = logPath.slice(logPath.lastIndexOf("/") + 1) as ContentDigest;
     }
-    void options.store.putAction(prepared.key, result);
+    void options.store.putAction(prepared.key, result, prepared.ingredients);
     materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache, options.tempDir);
     return { ok: true, result };
   } finally {

@@ -15,7 +15,8 @@ import { bundleStepModules, type StepModule } from "../key/step-bundle.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { readJsonFile, writeFileAtomic } from "../state/atomic-file.js";
 import { evaluationStillValid, readGraphCache, writeGraphCache, type CachedGraph } from "../state/graph-cache.js";
-import { readLastKeys, STATE_FILES, stateDirOf, writeLastKeys } from "../state/workspace-state.js";
+import { readLastResults, STATE_FILES, stateDirOf, writeLastResults, type LastResult } from "../state/workspace-state.js";
+import type { OutputRecord } from "../cache/local-store.js";
 import { discoverPackages, discoveryStillValid } from "../workspace/discover.js";
 import { parseLabel, parsePattern, packagesForPattern, patternMatches, type Pattern } from "../workspace/label.js";
 import { loadPackages, type LoadedTarget, type WorkspaceManifest } from "../workspace/loader.js";
@@ -41,13 +42,13 @@ export class WorkspaceSession {
   readonly statCache: StatCache;
   private cachedGraph?: CachedGraph;
   private stepModules = new Map<string, StepModule>();
-  readonly lastKeys: Map<string, string>;
+  readonly lastResults: Map<string, LastResult>;
   private readonly changedKeys = new Set<string>();
 
   private constructor(readonly root: string) {
     this.stateDir = stateDirOf(root);
     this.statCache = new StatCache(join(this.stateDir, STATE_FILES.statCache));
-    this.lastKeys = readLastKeys(this.stateDir);
+    this.lastResults = readLastResults(this.stateDir);
     const savedModules = readJsonFile<StepModule[]>(join(this.stateDir, STATE_FILES.stepModules));
     for (const module of savedModules ?? []) this.stepModules.set(module.entry, module);
   }
@@ -88,7 +89,9 @@ export class WorkspaceSession {
     let loadedSomething = false;
     // Waves: load what is needed and not loaded; labels in the new targets may need more packages.
     const queue = [...needed];
-    for (const target of targets.values()) for (const pkg of referencedPackages(target)) if (known.has(pkg)) queue.push(pkg);
+    if (discovery.packages.some((pkg) => !loaded.has(pkg))) {
+      for (const target of targets.values()) for (const pkg of referencedPackages(target)) if (known.has(pkg)) queue.push(pkg);
+    }
     for (;;) {
       const wave = [...new Set(queue.splice(0))].filter((pkg) => !loaded.has(pkg) && known.has(pkg)).sort();
       if (wave.length === 0 && manifest) break;
@@ -108,16 +111,19 @@ export class WorkspaceSession {
 
     const reuseResolution = treeUnchanged && !loadedSomething && cached?.resolved !== undefined;
     const graph: BuildGraph = reuseResolution
-      ? { targets: new Map(cached!.resolved!.map((t) => [t.label, t])) }
+      ? { targets: new Map(cached!.targets.map((t, i) => [t.label, { ...t, ...cached!.resolved![i]! }])) }
       : buildGraph([...targets.values()], this.sourceResolver());
     this.cachedGraph = {
-      format: "kiln.graph/1",
+      format: "kiln.graph/2",
       kilnVersion: KILN_VERSION,
       discovery,
       manifest: manifest!,
       loadedPackages: [...loaded].sort(),
       targets: [...targets.values()],
-      resolved: [...graph.targets.values()],
+      resolved: [...targets.values()].map((t) => {
+        const resolved = graph.targets.get(t.label)!;
+        return { inputs: resolved.inputs, deps: resolved.deps };
+      }),
       filesRead: [...filesRead].sort(),
     };
     if (!reuseResolution) {
@@ -200,16 +206,16 @@ export class WorkspaceSession {
     }
   }
 
-  recordKey(label: string, key: string): void {
-    if (this.lastKeys.get(label) === key) return;
-    this.lastKeys.set(label, key);
+  recordResult(label: string, key: string, outputs: OutputRecord[]): void {
+    if (this.lastResults.get(label)?.key === key) return;
+    this.lastResults.set(label, { key, outputs });
     this.changedKeys.add(label);
   }
 
   /** Persists what this session learned; safe to call after a failed build too. */
   save(): void {
     this.statCache.save();
-    writeLastKeys(this.stateDir, this.lastKeys, this.changedKeys);
+    writeLastResults(this.stateDir, this.lastResults, this.changedKeys);
     this.changedKeys.clear();
   }
 

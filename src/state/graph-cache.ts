@@ -13,7 +13,7 @@ import type { StatCache } from "../key/stat-cache.js";
 import { readJsonFile, writeFileAtomic } from "./atomic-file.js";
 import { isAbsolute, join } from "node:path";
 
-const FORMAT = "kiln.graph/1";
+const FORMAT = "kiln.graph/2";
 
 export interface CachedGraph {
   format: typeof FORMAT;
@@ -22,8 +22,8 @@ export interface CachedGraph {
   manifest: WorkspaceManifest;
   loadedPackages: string[];
   targets: LoadedTarget[];
-  /** The resolved graph, valid while the discovery's directory stamps are. */
-  resolved?: GraphTarget[];
+  /** Each target's resolution (in `targets` order), valid while the discovery's directory stamps are. */
+  resolved?: Pick<GraphTarget, "inputs" | "deps">[];
   /** Files read while loading, with their digests. */
   filesRead: [string, string][];
 }

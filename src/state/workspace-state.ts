@@ -1,11 +1,15 @@
 /**
  * Where a workspace keeps what kiln remembers between runs: `kiln-out/.kiln/`. Everything here is
- * a cache of something recomputable (stat digests, the loaded graph, step bundles, the last key of
- * each label), written atomically; deleting it costs time, never correctness.
+ * a cache of something recomputable (stat digests, the loaded graph, step bundles, the last key
+ * and outputs of each label), written atomically; deleting it costs time, never correctness.
  */
 import { join } from "node:path";
 import { OUTPUT_DIR } from "../workspace/root.js";
 import { readJsonFile, writeFileAtomic } from "./atomic-file.js";
+import type { OutputRecord } from "../cache/local-store.js";
+import type { ContentDigest } from "../key/digest.js";
+
+const RESULTS_FORMAT = "kiln.last-results/1";
 
 export function stateDirOf(root: string): string {
   return join(root, OUTPUT_DIR, ".kiln");
@@ -15,18 +19,33 @@ export const STATE_FILES = {
   statCache: "stat-cache.json",
   graph: "graph.json",
   stepModules: "step-modules.json",
-  lastKeys: "last-keys.json",
+  lastResults: "last-results.json",
 } as const;
 
-export function readLastKeys(stateDir: string): Map<string, string> {
-  const saved = readJsonFile<Record<string, string>>(join(stateDir, STATE_FILES.lastKeys));
-  return new Map(Object.entries(saved ?? {}));
+/** What a label was last built as: its key and its outputs (a no-op build needs nothing else). */
+export interface LastResult {
+  key: string;
+  outputs: OutputRecord[];
 }
 
-/** Merges with what is on disk, so two builds of different targets do not forget each other's keys. */
-export function writeLastKeys(stateDir: string, keys: Map<string, string>, changed: ReadonlySet<string>): void {
+type SavedResult = [key: string, outputs: [name: string, digest: string, size: number][]];
+
+export function readLastResults(stateDir: string): Map<string, LastResult> {
+  const saved = readJsonFile<{ format: string; results: Record<string, SavedResult> }>(join(stateDir, STATE_FILES.lastResults));
+  const results = new Map<string, LastResult>();
+  if (saved?.format !== RESULTS_FORMAT) return results;
+  for (const [label, [key, outputs]] of Object.entries(saved.results)) {
+    results.set(label, { key, outputs: outputs.map(([name, digest, size]) => ({ name, digest: digest as ContentDigest, size })) });
+  }
+  return results;
+}
+
+/** Merges with what is on disk, so two builds of different targets do not forget each other's results. */
+export function writeLastResults(stateDir: string, results: Map<string, LastResult>, changed: ReadonlySet<string>): void {
   if (changed.size === 0) return;
-  const onDisk = readLastKeys(stateDir);
-  for (const label of changed) onDisk.set(label, keys.get(label)!);
-  writeFileAtomic(join(stateDir, STATE_FILES.lastKeys), JSON.stringify(Object.fromEntries(onDisk)));
+  const onDisk = readLastResults(stateDir);
+  for (const label of changed) onDisk.set(label, results.get(label)!);
+  const saved: Record<string, SavedResult> = {};
+  for (const [label, { key, outputs }] of onDisk) saved[label] = [key, outputs.map((o) => [o.name, o.digest, o.size])];
+  writeFileAtomic(join(stateDir, STATE_FILES.lastResults), JSON.stringify({ format: RESULTS_FORMAT, results: saved }));
 }
