@@ -44,6 +44,8 @@ let tempCounter = 0;
 
 export class LocalStore {
   private opened?: RootDatabase<ActionResult | KeyIngredients, string>;
+  /** Blob shard directories known to exist (at most 256). */
+  private readonly shards = new Set<string>();
 
   private constructor(
     readonly dir: string,
@@ -121,7 +123,11 @@ export class LocalStore {
       copyFileSync(file, temp);
       chmodSync(temp, 0o444);
     }
-    mkdirSync(join(this.dir, "cas", digest.slice(0, 2)), { recursive: true });
+    const shard = digest.slice(0, 2);
+    if (!this.shards.has(shard)) {
+      mkdirSync(join(this.dir, "cas", shard), { recursive: true });
+      this.shards.add(shard);
+    }
     renameSync(temp, final);
     // rename() is a no-op when both names are links to one inode; the temp name may remain.
     rmSync(temp, { force: true });

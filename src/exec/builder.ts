@@ -398,12 +398,17 @@ async function runCmdAction(
   const command = spec.cmd!;
   const srcsFile = sandbox.path(".kiln-srcs");
   writeFileSync(srcsFile, ordered.length > 0 ? `${ordered.join("\n")}\n` : "");
-  const binDir = sandbox.path(".bin");
-  sandbox.ensureDir(binDir);
-  for (const name of spec.tools ?? []) symlinkSync(options.tools.get(name)!.path, join(binDir, name));
+  // Declared tools are linked into the sandbox's own bin directory, in front of the fixed PATH.
+  let path = SANDBOX_PATH;
+  if (spec.tools && spec.tools.length > 0) {
+    const binDir = sandbox.path(".bin");
+    sandbox.ensureDir(binDir);
+    for (const name of spec.tools) symlinkSync(options.tools.get(name)!.path, join(binDir, name));
+    path = `${binDir}:${SANDBOX_PATH}`;
+  }
 
   const env: Record<string, string> = {
-    PATH: `${binDir}:${SANDBOX_PATH}`,
+    PATH: path,
     HOME: sandbox.home,
     TMPDIR: sandbox.tmp,
     LANG: "C.UTF-8",
