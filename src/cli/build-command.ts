@@ -1,7 +1,7 @@
 /** `kiln build` and `kiln test`: open the workspace, load, analyse, execute, report. */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { defaultCacheDir, LocalStore } from "../cache/local-store.js";
 import { runBuild } from "../exec/builder.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
@@ -11,6 +11,12 @@ import { WorkspaceSession } from "../session/workspace-session.js";
 import { currentPackage, parsePatterns, type BuildCommandOptions } from "./main.js";
 import { BuildReporter, type ReporterMode } from "./reporter.js";
 import { relative } from "node:path";
+import type { OutputRecord } from "../cache/local-store.js";
+import type { BuildEvent } from "../exec/events.js";
+import { KILN_VERSION } from "../kiln-install.js";
+import { directoryStamp, stampFile, writeUpToDateStamp, type FileStamp } from "../state/up-to-date-stamp.js";
+import type { LoadedWorkspace } from "../session/workspace-session.js";
+import { requestIdentity } from "./up-to-date.js";
 
 /** Beyond this many requested targets, their output paths are not listed. */
 const OUTPUTS_LISTED_UP_TO = 10;
@@ -40,6 +46,11 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
     return lines.length > 0 ? ["outputs:", ...lines] : [];
   };
   const reporter = new BuildReporter(reporterMode, process.stdout, process.stderr, listOutputs);
+  const finished: { label: string; key: string }[] = [];
+  const handle = (event: BuildEvent) => {
+    if (event.type === "step" && event.status !== "failed") finished.push({ label: event.label, key: event.key });
+    reporter.handle(event);
+  };
   const store = await LocalStore.open(options.cacheDir ?? defaultCacheDir(process.env), session.statCache);
   const tempDir = join(session.stateDir, "tmp");
   mkdirSync(tempDir, { recursive: true });
@@ -64,16 +75,67 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
       recordResult: (label, key, outputs) => session.recordResult(label, key, outputs),
       hostEnv: process.env,
       platform: platformIdentity(),
-      reporter: reporter.handle,
+      reporter: handle,
     });
   } finally {
     session.save();
     await store.close();
   }
 
+  const request = requestIdentity(session.root, mode, patterns);
+  if (outcome.failed.length === 0 && options.cache !== false) {
+    recordUpToDate(request, session, loaded, requested, outcome.outputs, finished, listOutputs(outcome.outputs));
+  }
   reporter.setOutputs(outcome.outputs);
   reporter.handle(outcome.summary);
   return outcome.failed.length > 0 ? 1 : 0;
+}
+
+/**
+ * Writes what the no-op fast path checks next time (see up-to-date-stamp.ts). A closure with
+ * declared tools gets none: a tool's version can change without its path's stat changing
+ * (pyenv and friends), so such builds always take the normal path.
+ */
+function recordUpToDate(
+  request: string,
+  session: WorkspaceSession,
+  loaded: LoadedWorkspace,
+  requested: readonly string[],
+  outputs: Map<string, OutputRecord[]>,
+  steps: { label: string; key: string }[],
+  listing: string[],
+): void {
+  const file = stampFile(session.stateDir, request);
+  rmSync(file, { force: true });
+  const closure = [...transitiveClosure(loaded.graph, requested)];
+  const files = new Map<string, FileStamp>();
+  const env: Record<string, string | null> = {};
+  const add = (path: string) => {
+    if (files.has(path)) return;
+    const known = session.statCache.statOf(path);
+    if (known) files.set(path, known);
+    else {
+      const stats = statSync(path, { throwIfNoEntry: false });
+      if (stats) files.set(path, [stats.size, stats.mtimeMs, stats.ino]);
+    }
+  };
+  for (const label of closure) {
+    const target = loaded.graph.targets.get(label)!;
+    if ((target.spec.tools ?? []).length > 0) return;
+    for (const name of target.spec.passEnv ?? []) env[name] = process.env[name] ?? null;
+    for (const inputs of Object.values(target.inputs)) {
+      for (const input of inputs) if (input.kind === "source") add(join(session.root, input.path));
+    }
+    const dir = join(session.root, outputDir(target.pkg, target.name));
+    for (const record of outputs.get(label) ?? []) add(join(dir, record.name));
+  }
+  for (const path of loaded.filesRead) add(path);
+  for (const path of session.stepModuleFiles(loaded.graph, closure)) add(path);
+  for (const stamp of session.directoryStamps()) {
+    files.set(join(session.root, stamp.dir), directoryStamp(stamp.mtimeMs));
+  }
+  const requestedOutputs = listing.slice(1).map((line) => resolve(process.cwd(), line.trim()));
+  writeUpToDateStamp(file, KILN_VERSION, request, env, files, { steps, requestedOutputs });
 }
 
 function resolveTools(graph: Parameters<typeof transitiveClosure>[0], requested: readonly string[]): Map<string, Tool> {

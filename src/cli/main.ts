@@ -91,15 +91,13 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
   addBuildOptions(program.command("build").argument("[patterns...]", "targets to build (default //...)"))
     .description("build targets and what they depend on")
     .action(async (patterns: string[], options: BuildCommandOptions, command: Command) => {
-      const { runBuildCommand } = await import("./build-command.js");
-      process.exitCode = await runBuildCommand(patterns, { ...command.optsWithGlobals(), ...options }, "build");
+      process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "build");
     });
 
   addBuildOptions(program.command("test").argument("[patterns...]", "tests to run (default //...)"))
     .description("build and run test targets; passing results are cached")
     .action(async (patterns: string[], options: BuildCommandOptions, command: Command) => {
-      const { runBuildCommand } = await import("./build-command.js");
-      process.exitCode = await runBuildCommand(patterns, { ...command.optsWithGlobals(), ...options }, "test");
+      process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "test");
     });
 
   program
@@ -135,6 +133,17 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     });
 
   return program;
+}
+
+/** The no-op fast path first (unless the user asked for work or explanations), then a real build. */
+async function buildOrTest(patterns: string[], options: BuildCommandOptions, mode: "build" | "test"): Promise<number> {
+  if (options.cache !== false && !options.explain) {
+    const { tryUpToDate } = await import("./up-to-date.js");
+    const code = tryUpToDate(patterns, options, mode);
+    if (code !== undefined) return code;
+  }
+  const { runBuildCommand } = await import("./build-command.js");
+  return runBuildCommand(patterns, options, mode);
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

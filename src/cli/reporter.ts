@@ -23,6 +23,13 @@ export function formatSummary(summary: SummaryEvent): string {
   );
 }
 
+/** `cached: a, b, c and 12 more`: what was cached, short enough for one line. */
+export function cachedLine(labels: readonly string[]): string {
+  const shown = labels.slice(0, CACHED_LABELS_SHOWN).join(", ");
+  const more = labels.length > CACHED_LABELS_SHOWN ? ` and ${labels.length - CACHED_LABELS_SHOWN} more` : "";
+  return `cached: ${shown}${more}`;
+}
+
 export class BuildReporter {
   private total = 0;
   private done = 0;
@@ -87,11 +94,7 @@ export class BuildReporter {
           this.stdout.write(`${JSON.stringify(event)}\n`);
           return;
         }
-        if (this.cached.length > 0) {
-          const shown = this.cached.slice(0, CACHED_LABELS_SHOWN).join(", ");
-          const more = this.cached.length > CACHED_LABELS_SHOWN ? ` and ${this.cached.length - CACHED_LABELS_SHOWN} more` : "";
-          this.stdout.write(`cached: ${shown}${more}\n`);
-        }
+        if (this.cached.length > 0) this.stdout.write(`${cachedLine(this.cached)}\n`);
         if (event.failed === 0 && this.epilogue) {
           const lines = this.epilogue(this.outputs);
           if (lines.length > 0) this.stdout.write(`${lines.join("\n")}\n`);

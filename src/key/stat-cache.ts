@@ -40,6 +40,12 @@ export class StatCache {
     return undefined;
   }
 
+  /** The (size, mtime, inode) a file had when it was hashed, if known. */
+  statOf(path: string): [size: number, mtimeMs: number, ino: number] | undefined {
+    const entry = this.entries.get(path);
+    return entry ? [entry.size, entry.mtimeMs, entry.ino] : undefined;
+  }
+
   remember(path: string, stats: Stats, digest: ContentDigest): void {
     this.entries.set(path, { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digest });
     this.dirty = true;

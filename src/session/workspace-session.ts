@@ -17,7 +17,7 @@ import { readJsonFile, writeFileAtomic } from "../state/atomic-file.js";
 import { evaluationStillValid, readGraphCache, writeGraphCache, type CachedGraph } from "../state/graph-cache.js";
 import { readLastResults, STATE_FILES, stateDirOf, writeLastResults, type LastResult } from "../state/workspace-state.js";
 import type { OutputRecord } from "../cache/local-store.js";
-import { discoverPackages, discoveryStillValid } from "../workspace/discover.js";
+import { discoverPackages, discoveryStillValid, type DirectoryStamp } from "../workspace/discover.js";
 import { parseLabel, parsePattern, packagesForPattern, patternMatches, type Pattern } from "../workspace/label.js";
 import { loadPackages, type LoadedTarget, type WorkspaceManifest } from "../workspace/loader.js";
 import { BUILD_FILE, findWorkspaceRoot, OUTPUT_DIR, WORKSPACE_FILE } from "../workspace/root.js";
@@ -136,6 +136,23 @@ export class WorkspaceSession {
       packages: discovery.packages,
       filesRead: [...filesRead.keys()].map((f) => (isAbsolute(f) ? f : join(this.root, f))),
     };
+  }
+
+  /** The directories of the tree with their mtimes, as the last load saw them. */
+  directoryStamps(): readonly DirectoryStamp[] {
+    return this.cachedGraph?.discovery.stamps ?? [];
+  }
+
+  /** Step modules' files (absolute) for the step targets among `labels`. */
+  stepModuleFiles(graph: BuildGraph, labels: Iterable<string>): string[] {
+    const files = new Set<string>();
+    for (const label of labels) {
+      const target = graph.targets.get(label)!;
+      if (target.spec.action !== "step") continue;
+      const module = this.stepModules.get(resolveRunReference(this.root, target.pkg, target.spec.run!).entry);
+      for (const [file] of module?.files ?? []) files.add(file);
+    }
+    return [...files];
   }
 
   /** Drops the in-memory graph so the next load revalidates it (watch mode, after a change). */

@@ -1,0 +1,80 @@
+/**
+ * The no-op fast path. After a successful build, kiln records the stat (size, mtime, inode) of
+ * every file and directory the result depends on: BUILD.ts files and what they import, the
+ * directories of the tree (a file added or removed changes one), step modules and their imports,
+ * every source input, and every output in kiln-out; plus the values of passed-through env vars.
+ * The next identical request that finds all of them unchanged is up to date: it prints the
+ * recorded result without loading the graph, hashing, computing keys or opening the store.
+ * Any difference, or any doubt (a tool whose version cannot be known by stat), takes the normal
+ * path, which is always correct.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { digestBytes } from "../key/digest.js";
+import { writeFileAtomic } from "./atomic-file.js";
+
+const FORMAT = "kiln.up-to-date/1";
+/** In `stats`, a size or inode of -1 means "compare the mtime only" (directories). */
+const MTIME_ONLY = -1;
+
+export interface UpToDateRecord {
+  /** Labels and keys of the steps built, in the order they finished. */
+  steps: { label: string; key: string }[];
+  /** Absolute paths of the requested targets' outputs, for the listing before the summary. */
+  requestedOutputs: string[];
+}
+
+interface SavedStamp extends UpToDateRecord {
+  format: typeof FORMAT;
+  kilnVersion: string;
+  request: string;
+  env: Record<string, string | null>;
+  paths: string;
+  stats: number[];
+}
+
+/** A file's stat as recorded: [size, mtimeMs, inode]. */
+export type FileStamp = [size: number, mtimeMs: number, ino: number];
+
+export function stampFile(stateDir: string, request: string): string {
+  return join(stateDir, "up-to-date", `${digestBytes(request).slice(0, 20)}.json`);
+}
+
+export function writeUpToDateStamp(
+  file: string,
+  kilnVersion: string,
+  request: string,
+  env: Record<string, string | null>,
+  files: Map<string, FileStamp>,
+  record: UpToDateRecord,
+): void {
+  const paths = [...files.keys()];
+  const stats = paths.flatMap((path) => files.get(path)!);
+  const saved: SavedStamp = { format: FORMAT, kilnVersion, request, env, paths: paths.join("\n"), stats, ...record };
+  writeFileAtomic(file, JSON.stringify(saved));
+}
+
+/** The recorded result if nothing it depends on changed, else undefined. */
+export function checkUpToDateStamp(file: string, kilnVersion: string, request: string, env: NodeJS.ProcessEnv): UpToDateRecord | undefined {
+  let saved: SavedStamp;
+  try {
+    saved = JSON.parse(readFileSync(file, "utf8")) as SavedStamp;
+  } catch {
+    return undefined;
+  }
+  if (saved.format !== FORMAT || saved.kilnVersion !== kilnVersion || saved.request !== request) return undefined;
+  for (const [name, value] of Object.entries(saved.env)) if ((env[name] ?? null) !== value) return undefined;
+  const paths = saved.paths.split("\n");
+  const stats = saved.stats;
+  for (let i = 0; i < paths.length; i++) {
+    const now = statSync(paths[i]!, { throwIfNoEntry: false });
+    if (!now || now.mtimeMs !== stats[3 * i + 1]) return undefined;
+    const size = stats[3 * i]!;
+    if (size !== MTIME_ONLY && (now.size !== size || now.ino !== stats[3 * i + 2])) return undefined;
+  }
+  return { steps: saved.steps, requestedOutputs: saved.requestedOutputs };
+}
+
+export function directoryStamp(mtimeMs: number): FileStamp {
+  return [MTIME_ONLY, mtimeMs, MTIME_ONLY];
+}
