@@ -4,12 +4,15 @@
  * previous output or the new one, never a torn file. Files already in place with the right
  * content (known by stat) are left alone, and files the target no longer declares are removed.
  */
-import { chmodSync, copyFileSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, linkSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import type { StatCache } from "../key/stat-cache.js";
+import { ensureDirectory } from "../ensure-directory.js";
 import type { LocalStore, OutputRecord } from "./local-store.js";
 
 let tempCounter = 0;
+/** Output directories made or seen by this process. */
+const knownDirectories = new Set<string>();
 
 /** True when every output is already in kiln-out with the right content (known by stat). */
 export function outputsInPlace(outDir: string, outputs: readonly OutputRecord[], statCache: StatCache): boolean {
@@ -37,7 +40,7 @@ export function materializeOutputs(
     } catch {
       // missing: place it below
     }
-    mkdirSync(dirname(dest), { recursive: true });
+    ensureDirectory(dirname(dest), knownDirectories);
     const temp = join(tempDir, `${process.pid}-m${++tempCounter}`);
     const blob = store.blobPath(output.digest);
     try {

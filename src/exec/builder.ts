@@ -70,6 +70,8 @@ interface ActionInput {
   digest: ContentDigest;
   /** Where to take the bytes from when laying out a sandbox. */
   from: string;
+  /** A user's source, or a dependency's output in kiln-out. */
+  owner: "source" | "output";
 }
 
 type Execution = { ok: true; result: ActionResult } | { ok: false; message: string; command?: string; stderrTail: string; logPath?: string };
@@ -217,13 +219,13 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
       if (input.kind === "source") {
         const from = join(options.root, input.path);
         const { digest } = await options.statCache.digest(from);
-        inputs.push({ path: input.path, digest, from });
+        inputs.push({ path: input.path, digest, from, owner: "source" });
       } else {
         const dep = options.graph.targets.get(input.label)!;
         const dir = outputDir(dep.pkg, dep.name);
         for (const record of outputs.get(input.label) ?? []) {
           // Materialized before the dependant became ready, from a verified blob or by this build.
-          inputs.push({ path: `${dir}/${record.name}`, digest: record.digest, from: join(options.root, dir, record.name) });
+          inputs.push({ path: `${dir}/${record.name}`, digest: record.digest, from: join(options.root, dir, record.name), owner: "output" });
         }
       }
     }
@@ -286,7 +288,7 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     const ordered: string[] = [];
     for (const { inputs } of prepared.named.values()) {
       for (const input of inputs) {
-        sandbox.placeInput(input.path, input.from);
+        sandbox.placeInput(input.path, input.from, input.owner, options.statCache.statOf(input.from));
         ordered.push(input.path);
       }
     }
@@ -325,11 +327,16 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     }
     const modified = sandbox.changedSharedInputs();
     if (modified.length > 0) {
+      // The original changed too (a hard link). Forget its stat: the next build finds it out of
+      // place, and the blob it shares an inode with fails verification and is rebuilt.
+      for (const { from } of modified) options.statCache.forget(from);
       failure = {
         ok: false,
         command: spec.cmd,
         stderrTail: tail(log),
-        message: `the step wrote to its inputs ${modified.join(", ")} (inputs over 64 MiB are shared with the workspace, not copied; write new files to the output directory instead)`,
+        message:
+          `the step wrote to its inputs ${modified.map((m) => m.relative).join(", ")}; inputs are read-only ` +
+          `(dependencies' outputs and sources over 64 MiB are shared, not copied): write new files to $OUT instead`,
       };
     }
     if (failure) {

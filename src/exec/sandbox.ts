@@ -1,13 +1,17 @@
 /**
  * A fresh directory per action holding only its declared inputs, laid out at their workspace
- * paths (copies, or hard links for large files), plus HOME, TMPDIR and the output directory. Sandboxes live under the workspace's state dir, named by pid, so a later
+ * paths (sources copied, kiln's own outputs and large files hard-linked), plus HOME, TMPDIR and
+ * the output directory. Sandboxes live under the workspace's state dir, named by pid, so a later
  * build can remove those a crashed kiln left behind without touching a running one's.
  */
-import { constants, copyFileSync, linkSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { constants, copyFileSync, linkSync, readdirSync, rmSync, statSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { ensureDirectory } from "../ensure-directory.js";
 
 let sandboxCounter = 0;
+const knownBases = new Set<string>();
 
 /** Inputs larger than this are hard-linked into sandboxes instead of copied. */
 export const SHARED_INPUT_SIZE = 64 << 20;
@@ -21,10 +25,12 @@ export class Sandbox {
   static create(base: string): Sandbox {
     const dir = join(base, `${process.pid}-${++sandboxCounter}`);
     rmSync(dir, { recursive: true, force: true });
+    const sandbox = new Sandbox(dir);
+    ensureDirectory(base, knownBases);
     // HOME and TMPDIR share one directory: every directory made and removed costs (ext4 with
     // discard makes them slow here), and a step rarely cares which is which.
-    mkdirSync(join(dir, ".tmp"), { recursive: true });
-    return new Sandbox(dir);
+    sandbox.ensureDir(join(dir, ".tmp"));
+    return sandbox;
   }
 
   get home(): string {
@@ -40,16 +46,20 @@ export class Sandbox {
   }
 
   /**
-   * Places `from` at `relative` inside the sandbox. Inputs up to SHARED_INPUT_SIZE are copied (a
-   * reflink where the file system has them), so a step that writes to an input cannot change a
-   * source or a cached output: file modes do not stop root. Larger inputs are hard-linked (copying
-   * a dataset per step costs too much) and checked after the step: see `changedSharedInputs`.
+   * Places `from` at `relative` inside the sandbox.
+   * - A source (the user's file) up to SHARED_INPUT_SIZE is copied (a reflink where the file
+   *   system has them): file modes do not stop a step running as root, and a hard link would let
+   *   it change the user's data. Larger sources are hard-linked: copying a dataset per step costs
+   *   too much.
+   * - A dependency's output (kiln's own, read-only, restorable from a verified blob) is
+   *   hard-linked: an aggregator over 10,000 outputs must not copy 10,000 files.
+   * Every hard-linked input is checked after the step (`changedSharedInputs`). `known` is the
+   * stat kiln last recorded for a source, which saves a stat when deciding whether to copy it.
    */
-  placeInput(relative: string, from: string): void {
+  placeInput(relative: string, from: string, owner: "source" | "output", known?: readonly [size: number, mtimeMs: number, ino: number]): void {
     const target = join(this.dir, relative);
     this.ensureDir(dirname(target));
-    const stats = statSync(from);
-    if (stats.size <= SHARED_INPUT_SIZE) {
+    if (owner === "source" && (known?.[0] ?? statSync(from).size) <= SHARED_INPUT_SIZE) {
       try {
         copyFileSync(from, target, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
       } catch (error) {
@@ -59,27 +69,28 @@ export class Sandbox {
     }
     try {
       linkSync(from, target);
-      this.shared.push({ relative, from, size: stats.size, mtimeMs: stats.mtimeMs });
+      // The inode actually linked (another kiln may have replaced `from` since it was recorded).
+      const linked = statSync(target);
+      this.shared.push({ relative, from, size: linked.size, mtimeMs: linked.mtimeMs });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") return;
       copyFileSync(from, target);
     }
   }
 
-  /** Hard-linked inputs whose size or mtime changed while the step ran (it wrote to them). */
-  changedSharedInputs(): string[] {
+  /** Hard-linked inputs whose size or mtime changed while the step ran (it wrote to them): workspace paths and originals. */
+  changedSharedInputs(): { relative: string; from: string }[] {
     return this.shared
       .filter((input) => {
-        const now = statSync(input.from, { throwIfNoEntry: false });
-        return !now || now.size !== input.size || now.mtimeMs !== input.mtimeMs;
+        // The sandbox's own link: the same inode as the original, whoever renamed what since.
+        const now = statSync(join(this.dir, input.relative), { throwIfNoEntry: false });
+        return now !== undefined && (now.size !== input.size || now.mtimeMs !== input.mtimeMs);
       })
-      .map((input) => input.relative);
+      .map(({ relative, from }) => ({ relative, from }));
   }
 
   ensureDir(absolute: string): void {
-    if (this.createdDirs.has(absolute)) return;
-    mkdirSync(absolute, { recursive: true });
-    this.createdDirs.add(absolute);
+    ensureDirectory(absolute, this.createdDirs);
   }
 
   /**
@@ -87,16 +98,31 @@ export class Sandbox {
    * and the scheduler has steps to start. `settleRemovals` waits for them before kiln exits.
    */
   remove(): void {
-    const removal = rm(this.dir, { recursive: true, force: true }).catch(() => {});
-    pendingRemovals.add(removal);
-    void removal.then(() => pendingRemovals.delete(removal));
+    const dir = this.dir;
+    const removal = rm(dir, { recursive: true, force: true }).catch(() => {});
+    pendingRemovals.set(dir, removal);
+    void removal.then(() => pendingRemovals.delete(dir));
   }
 }
 
-const pendingRemovals = new Set<Promise<void>>();
+const pendingRemovals = new Map<string, Promise<void>>();
+/** How long kiln waits at exit for sandbox removals before handing them to a detached `rm`. */
+const REMOVAL_GRACE_MS = 200;
 
+/**
+ * Lets pending removals finish, briefly: removing an aggregator's sandbox of 10,000 directories
+ * takes seconds on this file system, and the user should not wait for it. What is left goes to
+ * a detached `rm -rf` that outlives kiln (a later build also removes sandboxes of dead kilns).
+ */
 export async function settleRemovals(): Promise<void> {
-  await Promise.all([...pendingRemovals]);
+  if (pendingRemovals.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolvePromise) => (timer = setTimeout(resolvePromise, REMOVAL_GRACE_MS)));
+  await Promise.race([Promise.all(pendingRemovals.values()), grace]);
+  clearTimeout(timer);
+  if (pendingRemovals.size === 0) return;
+  spawn("rm", ["-rf", "--", ...pendingRemovals.keys()], { detached: true, stdio: "ignore" }).unref();
+  pendingRemovals.clear();
 }
 
 /**
