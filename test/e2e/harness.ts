@@ -18,25 +18,9 @@ export interface RunResult {
   stderr: string;
 }
 
-export interface StepEvent {
-  type: "step";
-  label: string;
-  status: "executed" | "cached" | "failed";
-  cache: "local" | "remote" | null;
-  key: string;
-  ms: number;
-}
-
-export interface SummaryEvent {
-  type: "summary";
-  steps: number;
-  executed: number;
-  cached: number;
-  cachedLocal: number;
-  cachedRemote: number;
-  failed: number;
-  ms: number;
-}
+// The --json contract is defined once, by the engine's event types.
+export type { StepEvent, SummaryEvent } from "../../src/exec/events.js";
+import type { StepEvent, SummaryEvent } from "../../src/exec/events.js";
 
 export interface JsonRun extends RunResult {
   steps: StepEvent[];
