@@ -10,7 +10,7 @@ import { isAbsolute, join, relative, sep } from "node:path";
 import { exitCodeFor, formatError, inputError, KilnError } from "../errors.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { LabelSyntaxError, parsePattern, type Pattern } from "../workspace/label.js";
-import { findWorkspaceRoot, OUTPUT_DIR } from "../workspace/root.js";
+import { findWorkspaceRoot, OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
 
 interface GlobalOptions {
   workspace?: string;
@@ -120,12 +120,13 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
 
   program
     .command("clean")
-    .description(`remove ${OUTPUT_DIR}/ (and with --cache, the local cache)`)
+    .description(`remove ${OUTPUT_DIR}/ and the workspace state in ${STATE_DIR}/ (with --cache, the local cache too)`)
     .addOption(new Option("--cache", "also remove the local cache"))
     .action(async (options: { cache?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals() as GlobalOptions;
       const root = findWorkspaceRoot(process.cwd(), globals.workspace);
       rmSync(join(root, OUTPUT_DIR), { recursive: true, force: true });
+      rmSync(join(root, STATE_DIR), { recursive: true, force: true });
       if (options.cache) {
         const { defaultCacheDir } = await import("../cache/local-store.js");
         rmSync(globals.cacheDir ?? defaultCacheDir(process.env), { recursive: true, force: true });

@@ -1,10 +1,11 @@
 /**
- * Where a workspace keeps what kiln remembers between runs: `kiln-out/.kiln/`. Everything here is
+ * Where a workspace keeps what kiln remembers between runs: `.kiln/` at its root (beside
+ * kiln-out/, so emptying kiln-out keeps the graph and stat caches and a restore stays fast). Everything here is
  * a cache of something recomputable (stat digests, the loaded graph, step bundles, the last key
  * and outputs of each label), written atomically; deleting it costs time, never correctness.
  */
 import { join } from "node:path";
-import { OUTPUT_DIR } from "../workspace/root.js";
+import { STATE_DIR } from "../workspace/root.js";
 import { readJsonFile, writeFileAtomic } from "./atomic-file.js";
 import type { OutputRecord } from "../cache/local-store.js";
 import type { ContentDigest } from "../key/digest.js";
@@ -12,7 +13,7 @@ import type { ContentDigest } from "../key/digest.js";
 const RESULTS_FORMAT = "kiln.last-results/1";
 
 export function stateDirOf(root: string): string {
-  return join(root, OUTPUT_DIR, ".kiln");
+  return join(root, STATE_DIR);
 }
 
 export const STATE_FILES = {

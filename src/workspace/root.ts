@@ -5,8 +5,13 @@ import { inputError } from "../errors.js";
 
 export const WORKSPACE_FILE = "WORKSPACE.ts";
 export const BUILD_FILE = "BUILD.ts";
-/** Where outputs land, under the root. Its `.kiln/` holds per-workspace state (graph, stat cache). */
+/** Where outputs land, under the root. */
 export const OUTPUT_DIR = "kiln-out";
+/**
+ * Per-workspace state under the root (graph, stat cache, sandboxes, temp files): on the same file
+ * system as kiln-out, so sandboxes can hard-link and outputs arrive by rename.
+ */
+export const STATE_DIR = ".kiln";
 
 export function findWorkspaceRoot(start: string, explicit?: string): string {
   if (explicit !== undefined) {

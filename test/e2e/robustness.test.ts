@@ -112,7 +112,7 @@ describe("concurrency", () => {
     expect(two.summary).toMatchObject({ steps: 30, failed: 0 });
     expectOutputs(f.ws, expected);
     // No sandbox is left behind once both are done.
-    const sandboxes = join(f.ws, "kiln-out", ".kiln", "sandbox");
+    const sandboxes = join(f.ws, ".kiln", "sandbox");
     let left: string[] = [];
     try {
       left = readdirSync(sandboxes);

@@ -20,7 +20,7 @@ const files = {
 };
 
 function stamps(ws: string): string[] {
-  const dir = join(ws, "kiln-out", ".kiln", "up-to-date");
+  const dir = join(ws, ".kiln", "up-to-date");
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 
