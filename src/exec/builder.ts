@@ -70,8 +70,8 @@ interface ActionInput {
   digest: ContentDigest;
   /** Where to take the bytes from when laying out a sandbox. */
   from: string;
-  /** A user's source, or a dependency's output in kiln-out. */
-  owner: "source" | "output";
+  /** A user's source (with its size), or an output of the dependency whose directory is `targetDir`. */
+  owner: { kind: "source"; size: number } | { kind: "output"; targetDir: string; size: number };
 }
 
 type Execution = { ok: true; result: ActionResult } | { ok: false; message: string; command?: string; stderrTail: string; logPath?: string };
@@ -218,14 +218,15 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
     for (const input of resolved) {
       if (input.kind === "source") {
         const from = join(options.root, input.path);
-        const { digest } = await options.statCache.digest(from);
-        inputs.push({ path: input.path, digest, from, owner: "source" });
+        const { digest, size } = await options.statCache.digest(from);
+        inputs.push({ path: input.path, digest, from, owner: { kind: "source", size } });
       } else {
         const dep = options.graph.targets.get(input.label)!;
         const dir = outputDir(dep.pkg, dep.name);
         for (const record of outputs.get(input.label) ?? []) {
           // Materialized before the dependant became ready, from a verified blob or by this build.
-          inputs.push({ path: `${dir}/${record.name}`, digest: record.digest, from: join(options.root, dir, record.name), owner: "output" });
+          const owner = { kind: "output" as const, targetDir: dir, size: record.size };
+          inputs.push({ path: `${dir}/${record.name}`, digest: record.digest, from: join(options.root, dir, record.name), owner });
         }
       }
     }
@@ -283,18 +284,17 @@ async function lookup(key: ActionKey, outDir: string, options: BuildOptions): Pr
 
 async function execute(target: GraphTarget, prepared: PreparedAction, options: BuildOptions, pool: StepPool): Promise<Execution> {
   const started = performance.now();
-  const sandbox = Sandbox.create(join(options.stateDir, "sandbox"));
+  const sandbox = Sandbox.create(join(options.stateDir, "sandbox"), target.label);
   try {
     const ordered: string[] = [];
-    for (const { inputs } of prepared.named.values()) {
-      for (const input of inputs) {
-        sandbox.placeInput(input.path, input.from, input.owner, options.statCache.statOf(input.from));
-        ordered.push(input.path);
-      }
-    }
+    const all = [...prepared.named.values()].flatMap(({ inputs }) => inputs);
     const outRelative = outputDir(target.pkg, target.name);
+    layOutInputs(sandbox, all, options);
+    for (const input of all) ordered.push(input.path);
     const outAbsolute = sandbox.path(outRelative);
     sandbox.ensureDir(outAbsolute);
+    if ((target.spec.tools ?? []).length > 0) sandbox.ensureDir(sandbox.path(".bin"));
+    sandbox.pruneUnusedDirectories();
 
     const spec = target.spec;
     let failure: Execution | undefined;
@@ -325,17 +325,17 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
         failure = { ok: false, message: `${kind}: ${cleanStack(outcome.error)}`, stderrTail: tail(outcome.log) };
       }
     }
-    const modified = sandbox.changedSharedInputs();
+    const modified = await sandbox.changedSharedInputs();
     if (modified.length > 0) {
-      // The original changed too (a hard link). Forget its stat: the next build finds it out of
-      // place, and the blob it shares an inode with fails verification and is rebuilt.
-      for (const { from } of modified) options.statCache.forget(from);
+      // The original changed too (shared, not copied). Forget its stat: the next build finds it
+      // out of place, and the blob it shares an inode with fails verification and is rebuilt.
+      for (const relative of modified) options.statCache.forget(join(options.root, relative));
       failure = {
         ok: false,
         command: spec.cmd,
         stderrTail: tail(log),
         message:
-          `the step wrote to its inputs ${modified.map((m) => m.relative).join(", ")}; inputs are read-only ` +
+          `the step wrote to its inputs ${modified.join(", ")}; inputs are read-only ` +
           `(dependencies' outputs and sources over 64 MiB are shared, not copied): write new files to $OUT instead`,
       };
     }
@@ -380,7 +380,20 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache, options.tempDir);
     return { ok: true, result };
   } finally {
-    sandbox.remove();
+    sandbox.release();
+  }
+}
+
+/** Lays out an action's inputs: sources copied (or linked when large), dependencies' outputs hard-linked. */
+function layOutInputs(sandbox: Sandbox, inputs: readonly ActionInput[], options: BuildOptions): void {
+  for (const input of inputs) {
+    if (input.owner.kind === "source") {
+      sandbox.placeSource(input.path, input.from, input.digest, input.owner.size);
+      continue;
+    }
+    const known = options.statCache.statOf(input.from);
+    const stats = known ? { size: known[0], mtimeMs: known[1] } : statSync(input.from);
+    sandbox.placeLinkedOutput(input.path, input.from, { relative: input.path, size: stats.size, mtimeMs: stats.mtimeMs, digest: input.digest });
   }
 }
 

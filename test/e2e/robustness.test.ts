@@ -111,7 +111,7 @@ describe("concurrency", () => {
     expect(one.summary).toMatchObject({ steps: 30, failed: 0 });
     expect(two.summary).toMatchObject({ steps: 30, failed: 0 });
     expectOutputs(f.ws, expected);
-    // No sandbox is left behind once both are done.
+    // No sandbox in use is left behind once both are done; parked ones hold no inputs or outputs.
     const sandboxes = join(f.ws, ".kiln", "sandbox");
     let left: string[] = [];
     try {
@@ -119,7 +119,10 @@ describe("concurrency", () => {
     } catch {
       /* no sandbox dir at all is fine */
     }
-    expect(left).toEqual([]);
+    expect(left.filter((entry) => entry !== "parked")).toEqual([]);
+    const parkedFiles = (readdirSync(join(sandboxes, "parked"), { recursive: true, withFileTypes: true }) as import("node:fs").Dirent[])
+      .filter((entry) => !entry.isDirectory() && !entry.name.startsWith(".kiln-"));
+    expect(parkedFiles).toEqual([]);
 
     const third = await f.build();
     expect(third.code, show(third)).toBe(0);
