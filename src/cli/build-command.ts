@@ -14,7 +14,7 @@ import { relative } from "node:path";
 import type { OutputRecord } from "../cache/local-store.js";
 import type { BuildEvent } from "../exec/events.js";
 import { KILN_VERSION } from "../kiln-install.js";
-import { directoryStamp, stampFile, writeUpToDateStamp, type FileStamp } from "../state/up-to-date-stamp.js";
+import { directoryStamp, stampFile, writeUpToDateStamp, type RecordedFile } from "../state/up-to-date-stamp.js";
 import type { LoadedWorkspace } from "../session/workspace-session.js";
 import { requestIdentity } from "./up-to-date.js";
 
@@ -108,15 +108,15 @@ function recordUpToDate(
   const file = stampFile(session.stateDir, request);
   rmSync(file, { force: true });
   const closure = [...transitiveClosure(loaded.graph, requested)];
-  const files = new Map<string, FileStamp>();
+  const files = new Map<string, RecordedFile>();
   const env: Record<string, string | null> = {};
   const add = (path: string) => {
     if (files.has(path)) return;
-    const known = session.statCache.statOf(path);
-    if (known) files.set(path, known);
+    const known = session.statCache.entryOf(path);
+    if (known) files.set(path, { stamp: known.stat, digest: known.digest });
     else {
       const stats = statSync(path, { throwIfNoEntry: false });
-      if (stats) files.set(path, [stats.size, stats.mtimeMs, stats.ino]);
+      if (stats) files.set(path, { stamp: [stats.size, stats.mtimeMs, stats.ino] });
     }
   };
   for (const label of closure) {
@@ -132,7 +132,7 @@ function recordUpToDate(
   for (const path of loaded.filesRead) add(path);
   for (const path of session.stepModuleFiles(loaded.graph, closure)) add(path);
   for (const stamp of session.directoryStamps()) {
-    files.set(join(session.root, stamp.dir), directoryStamp(stamp.mtimeMs));
+    files.set(join(session.root, stamp.dir), { stamp: directoryStamp(stamp.mtimeMs) });
   }
   const requestedOutputs = listing.slice(1).map((line) => resolve(process.cwd(), line.trim()));
   writeUpToDateStamp(file, KILN_VERSION, request, env, files, { steps, requestedOutputs });

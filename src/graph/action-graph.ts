@@ -114,7 +114,36 @@ export function buildGraph(loaded: readonly LoadedTarget[], resolveSource: Sourc
     throw inputError(`dependency cycle: ${formatCycle(cycle)}`, first.location, first.label);
   }
   checkJoins(targets);
+  checkOutputDirectories(targets);
   return { targets };
+}
+
+/**
+ * Each target owns `kiln-out/<pkg>/<name>/`; package `a` target `b` and package `a/b` would nest
+ * one target's directory inside another's, and materializing one would delete the other.
+ */
+function checkOutputDirectories(targets: Map<string, GraphTarget>): void {
+  const owners = [...targets.values()]
+    .filter((t) => t.spec.action !== "files")
+    .map((t) => ({ dir: outputDir(t.pkg, t.name), target: t }))
+    .sort((a, b) => (a.dir < b.dir ? -1 : a.dir > b.dir ? 1 : 0));
+  const problems: KilnError[] = [];
+  for (let i = 0; i < owners.length; i++) {
+    for (let j = i + 1; j < owners.length && owners[j]!.dir.startsWith(owners[i]!.dir); j++) {
+      if (!owners[j]!.dir.startsWith(`${owners[i]!.dir}/`)) continue;
+      const outer = owners[i]!.target;
+      const inner = owners[j]!.target;
+      problems.push(
+        inputError(
+          `${inner.label} writes to ${owners[j]!.dir}/, inside ${outer.label}'s output directory ${owners[i]!.dir}/: ` +
+            `rename one of them`,
+          inner.location,
+          inner.label,
+        ),
+      );
+    }
+  }
+  if (problems.length > 0) throw combineProblems(problems);
 }
 
 /** A step joining two datasets must join keys that identify the same kind of entity. */

@@ -40,6 +40,12 @@ export class StatCache {
     return undefined;
   }
 
+  /** The digest recorded for `path` with the stat it had then, if known. */
+  entryOf(path: string): { stat: [size: number, mtimeMs: number, ino: number]; digest: ContentDigest } | undefined {
+    const entry = this.entries.get(path);
+    return entry ? { stat: [entry.size, entry.mtimeMs, entry.ino], digest: entry.digest } : undefined;
+  }
+
   /** The (size, mtime, inode) a file had when it was hashed, if known. */
   statOf(path: string): [size: number, mtimeMs: number, ino: number] | undefined {
     const entry = this.entries.get(path);

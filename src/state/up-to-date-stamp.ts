@@ -5,15 +5,16 @@
  * every source input, and every output in kiln-out; plus the values of passed-through env vars.
  * The next identical request that finds all of them unchanged is up to date: it prints the
  * recorded result without loading the graph, hashing, computing keys or opening the store.
- * Any difference, or any doubt (a tool whose version cannot be known by stat), takes the normal
- * path, which is always correct.
+ * A file whose stat changed but whose bytes did not (a touch, a save without edits) is re-hashed
+ * and forgiven, and the stamp is updated. Any other difference, or any doubt (a tool whose version
+ * cannot be known by stat), takes the normal path, which is always correct.
  */
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { digestBytes } from "../key/digest.js";
 import { writeFileAtomic } from "./atomic-file.js";
 
-const FORMAT = "kiln.up-to-date/1";
+const FORMAT = "kiln.up-to-date/2";
 /** In `stats`, a size or inode of -1 means "compare the mtime only" (directories). */
 const MTIME_ONLY = -1;
 
@@ -31,10 +32,21 @@ interface SavedStamp extends UpToDateRecord {
   env: Record<string, string | null>;
   paths: string;
   stats: number[];
+  /** Content digests of the files, one a line ("" for directories), to forgive a mere touch. */
+  digests: string;
 }
 
 /** A file's stat as recorded: [size, mtimeMs, inode]. */
 export type FileStamp = [size: number, mtimeMs: number, ino: number];
+
+/** What is recorded of one path: its stat and, for files, its content digest. */
+export interface RecordedFile {
+  stamp: FileStamp;
+  digest?: string;
+}
+
+/** Files up to this size are re-hashed when only their stat changed; larger ones take the normal path. */
+const REHASH_LIMIT = 64 << 20;
 
 export function stampFile(stateDir: string, request: string): string {
   return join(stateDir, "up-to-date", `${digestBytes(request).slice(0, 20)}.json`);
@@ -45,12 +57,13 @@ export function writeUpToDateStamp(
   kilnVersion: string,
   request: string,
   env: Record<string, string | null>,
-  files: Map<string, FileStamp>,
+  files: Map<string, RecordedFile>,
   record: UpToDateRecord,
 ): void {
   const paths = [...files.keys()];
-  const stats = paths.flatMap((path) => files.get(path)!);
-  const saved: SavedStamp = { format: FORMAT, kilnVersion, request, env, paths: paths.join("\n"), stats, ...record };
+  const stats = paths.flatMap((path) => files.get(path)!.stamp);
+  const digests = paths.map((path) => files.get(path)!.digest ?? "").join("\n");
+  const saved: SavedStamp = { format: FORMAT, kilnVersion, request, env, paths: paths.join("\n"), stats, digests, ...record };
   writeFileAtomic(file, JSON.stringify(saved));
 }
 
@@ -65,13 +78,23 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
   if (saved.format !== FORMAT || saved.kilnVersion !== kilnVersion || saved.request !== request) return undefined;
   for (const [name, value] of Object.entries(saved.env)) if ((env[name] ?? null) !== value) return undefined;
   const paths = saved.paths.split("\n");
+  const digests = saved.digests.split("\n");
   const stats = saved.stats;
+  let touched = false;
   for (let i = 0; i < paths.length; i++) {
     const now = statSync(paths[i]!, { throwIfNoEntry: false });
-    if (!now || now.mtimeMs !== stats[3 * i + 1]) return undefined;
+    if (!now) return undefined;
     const size = stats[3 * i]!;
-    if (size !== MTIME_ONLY && (now.size !== size || now.ino !== stats[3 * i + 2])) return undefined;
+    if (now.mtimeMs === stats[3 * i + 1] && (size === MTIME_ONLY || (now.size === size && now.ino === stats[3 * i + 2]))) continue;
+    // Touched, or rewritten with the same bytes: still up to date if the content is unchanged.
+    const digest = digests[i];
+    if (!digest || size === MTIME_ONLY || now.size !== size || now.size > REHASH_LIMIT) return undefined;
+    if (digestBytes(readFileSync(paths[i]!)) !== digest) return undefined;
+    stats[3 * i + 1] = now.mtimeMs;
+    stats[3 * i + 2] = now.ino;
+    touched = true;
   }
+  if (touched) writeFileAtomic(file, JSON.stringify(saved));
   return { steps: saved.steps, requestedOutputs: saved.requestedOutputs };
 }
 

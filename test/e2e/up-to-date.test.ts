@@ -2,7 +2,7 @@
  * The no-op fast path (src/state/up-to-date-stamp.ts) must never answer "up to date" when
  * something the result depends on changed. Each test changes one thing after a recorded build.
  */
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeWorkspace } from "./harness.js";
@@ -54,6 +54,23 @@ describe("the up-to-date fast path", () => {
     const changedEnv = await fx.build([], { env: { GREETING: "bonjour" } });
     expect(changedEnv.executed).toEqual(["//a:greeting"]);
     expect(fx.read("kiln-out/a/greeting/hi.txt")).toBe("bonjour\n");
+  });
+
+  it("forgives a touch: re-hashes the file, answers up to date and updates the stamp", async () => {
+    const fx = makeWorkspace(files);
+    const env = { GREETING: "hello" };
+    await fx.build([], { env });
+    const [stamp] = stamps(fx.ws);
+    const stampPath = join(fx.ws, ".kiln", "up-to-date", stamp!);
+    const before = statSync(stampPath).mtimeMs;
+    const later = new Date(Date.now() + 5_000);
+    utimesSync(join(fx.ws, "a/data/one.csv"), later, later);
+    const touched = await fx.build([], { env });
+    expect(touched.summary).toMatchObject({ executed: 0, cached: 2 });
+    expect(statSync(stampPath).mtimeMs).toBeGreaterThan(before);
+    // A real edit after the touch is still seen.
+    fx.write({ "a/data/one.csv": "one\n" });
+    expect((await fx.build([], { env })).executed).toEqual(["//a:joined"]);
   });
 
   it("records nothing for a closure with declared tools (their version is not known by stat)", async () => {
