@@ -6,7 +6,7 @@ import { defaultCacheDir, LocalStore } from "../cache/local-store.js";
 import { runBuild } from "../exec/builder.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
-import { outputDir, transitiveClosure } from "../graph/action-graph.js";
+import { outputDir, transitiveClosure, type BuildGraph } from "../graph/action-graph.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { currentPackage, parsePatterns, type BuildCommandOptions } from "./main.js";
 import { BuildReporter, type ReporterMode } from "./reporter.js";
@@ -138,7 +138,7 @@ function recordUpToDate(
   writeUpToDateStamp(file, KILN_VERSION, request, env, files, { steps, requestedOutputs });
 }
 
-function resolveTools(graph: Parameters<typeof transitiveClosure>[0], requested: readonly string[]): Map<string, Tool> {
+function resolveTools(graph: BuildGraph, requested: readonly string[]): Map<string, Tool> {
   const tools = new Map<string, Tool>();
   for (const label of transitiveClosure(graph, requested)) {
     for (const name of graph.targets.get(label)!.spec.tools ?? []) {

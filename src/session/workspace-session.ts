@@ -18,7 +18,7 @@ import { evaluationStillValid, readGraphCache, writeGraphCache, type CachedGraph
 import { readLastResults, STATE_FILES, stateDirOf, writeLastResults, type LastResult } from "../state/workspace-state.js";
 import type { OutputRecord } from "../cache/local-store.js";
 import { discoverPackages, discoveryStillValid, type DirectoryStamp } from "../workspace/discover.js";
-import { parseLabel, parsePattern, packagesForPattern, patternMatches, type Pattern } from "../workspace/label.js";
+import { parseLabel, packagesForPattern, patternMatches, type Pattern } from "../workspace/label.js";
 import { loadPackages, type LoadedTarget, type WorkspaceManifest } from "../workspace/loader.js";
 import { BUILD_FILE, findWorkspaceRoot, OUTPUT_DIR, WORKSPACE_FILE } from "../workspace/root.js";
 import { resolveRunReference } from "../exec/run-ref.js";
@@ -293,5 +293,3 @@ function formatPattern(pattern: Pattern): string {
       return pattern.pkg === "" ? "//..." : `//${pattern.pkg}/...`;
   }
 }
-
-export { parsePattern };
