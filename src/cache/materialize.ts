@@ -35,11 +35,9 @@ export function materializeOutputs(
   let placed = false;
   for (const output of outputs) {
     const dest = join(outDir, output.name);
-    try {
-      if (statCache.lookup(dest, statSync(dest)) === output.digest) continue;
-    } catch {
-      // missing: place it below
-    }
+    // No exception for a missing file: a restore into an empty kiln-out misses every one.
+    const existing = statSync(dest, { throwIfNoEntry: false });
+    if (existing && statCache.lookup(dest, existing) === output.digest) continue;
     ensureDirectory(dirname(dest), knownDirectories);
     const temp = join(tempDir, `${process.pid}-m${++tempCounter}`);
     const blob = store.blobPath(output.digest);
