@@ -140,9 +140,4 @@ export class LocalStore {
     await this.opened.close();
     this.opened = undefined;
   }
-
-  /** Removes the whole store (`kiln clean --cache`). */
-  static destroy(dir: string): void {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }

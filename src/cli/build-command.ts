@@ -30,8 +30,10 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
   const patterns = parsePatterns(patternTexts, currentPackage(session.root, process.cwd()));
   const loaded = await session.load(patterns);
   const requested = session.resolvePatterns(loaded, patterns, { includeTests: mode === "test" });
-  const stepModules = await session.prepareStepModules(loaded.graph, requested);
-  const tools = resolveTools(loaded.graph, requested);
+  // The requested targets and everything they depend on: what needs bundles, tools and stamps.
+  const closure = [...transitiveClosure(loaded.graph, requested)];
+  const stepModules = await session.prepareStepModules(loaded.graph, closure);
+  const tools = resolveTools(loaded.graph, closure);
 
   const reporterMode: ReporterMode = options.json ? "json" : process.stderr.isTTY ? "terminal" : "plain";
   // Where the requested targets' outputs are, listed before the summary line (which ends the output).
@@ -84,7 +86,7 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
 
   const request = requestIdentity(session.root, mode, patterns);
   if (outcome.failed.length === 0 && options.cache !== false) {
-    recordUpToDate(request, session, loaded, requested, outcome.outputs, finished, listOutputs(outcome.outputs));
+    recordUpToDate(request, session, loaded, closure, outcome.outputs, finished, listOutputs(outcome.outputs));
   }
   reporter.setOutputs(outcome.outputs);
   reporter.handle(outcome.summary);
@@ -100,14 +102,13 @@ function recordUpToDate(
   request: string,
   session: WorkspaceSession,
   loaded: LoadedWorkspace,
-  requested: readonly string[],
+  closure: readonly string[],
   outputs: Map<string, OutputRecord[]>,
   steps: { label: string; key: string }[],
   listing: string[],
 ): void {
   const file = stampFile(session.stateDir, request);
   rmSync(file, { force: true });
-  const closure = [...transitiveClosure(loaded.graph, requested)];
   const files = new Map<string, RecordedFile>();
   const env: Record<string, string | null> = {};
   const add = (path: string) => {
@@ -138,9 +139,9 @@ function recordUpToDate(
   writeUpToDateStamp(file, KILN_VERSION, request, env, files, { steps, requestedOutputs });
 }
 
-function resolveTools(graph: BuildGraph, requested: readonly string[]): Map<string, Tool> {
+function resolveTools(graph: BuildGraph, closure: readonly string[]): Map<string, Tool> {
   const tools = new Map<string, Tool>();
-  for (const label of transitiveClosure(graph, requested)) {
+  for (const label of closure) {
     for (const name of graph.targets.get(label)!.spec.tools ?? []) {
       if (!tools.has(name)) tools.set(name, resolveTool(name, process.env.PATH));
     }

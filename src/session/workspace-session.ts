@@ -8,7 +8,7 @@ import { statSync } from "node:fs";
 import { isAbsolute, join, posix } from "node:path";
 import { globSync } from "tinyglobby";
 import { inputError } from "../errors.js";
-import { buildGraph, isLabelReference, transitiveClosure, type BuildGraph, type SourceResolver } from "../graph/action-graph.js";
+import { buildGraph, isLabelReference, type BuildGraph, type SourceResolver } from "../graph/action-graph.js";
 import { didYouMean } from "../graph/suggest.js";
 import { StatCache } from "../key/stat-cache.js";
 import { bundleStepModules, type StepModule } from "../key/step-bundle.js";
@@ -189,10 +189,10 @@ export class WorkspaceSession {
     return [...selected].sort();
   }
 
-  /** Bundles the step modules the closure of `labels` runs (reusing bundles whose files are unchanged). */
-  async prepareStepModules(graph: BuildGraph, labels: readonly string[]): Promise<Map<string, StepModule>> {
+  /** Bundles the step modules that `closure` (a build's targets and their dependencies) runs, reusing bundles whose files are unchanged. */
+  async prepareStepModules(graph: BuildGraph, closure: Iterable<string>): Promise<Map<string, StepModule>> {
     const owners = new Map<string, string>();
-    for (const label of transitiveClosure(graph, labels)) {
+    for (const label of closure) {
       const target = graph.targets.get(label)!;
       if (target.spec.action !== "step") continue;
       const { entry } = resolveRunReference(this.root, target.pkg, target.spec.run!);
