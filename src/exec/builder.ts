@@ -7,7 +7,7 @@
  * gets the same key and stays cached.
  */
 import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
 import { listFiles, materializeOutputs, outputsInPlace } from "../cache/materialize.js";
 import { computeKey, describeKeyChanges, KEY_FORMAT, type ActionKey, type KeyIngredients } from "../key/action-key.js";
@@ -18,9 +18,10 @@ import { outputDir, transitiveClosure, type BuildGraph, type GraphTarget } from 
 import { longestPathToSink } from "../graph/cycle.js";
 import type { Reporter, SummaryEvent } from "./events.js";
 import { MaxHeap } from "./heap.js";
-import { runCommand } from "./run-cmd.js";
+import { overwriteFile } from "../overwrite-file.js";
+import { CommandSpawner, STDERR_FILE, STDOUT_FILE } from "./command-spawner.js";
 import { resolveRunReference } from "./run-ref.js";
-import { Sandbox, settleRemovals } from "./sandbox.js";
+import { SandboxPool, settleRemovals, type Sandbox } from "./sandbox.js";
 import { StepPool } from "./step-pool.js";
 import type { Tool } from "./tools.js";
 import type { LastResult } from "../state/workspace-state.js";
@@ -104,6 +105,8 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   for (const label of labels) if (waitingOn.get(label) === 0) ready.push(label, height.get(label) ?? 0);
 
   const pool = new StepPool(options.jobs);
+  const spawner = new CommandSpawner();
+  const sandboxes = new SandboxPool(join(options.stateDir, "sandbox"));
   let running = 0;
   let stopped = false;
   let pumping = false;
@@ -152,7 +155,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
         }
         running++;
         reporter({ type: "started", label });
-        void execute(target, prepared, options, pool).then((execution) => {
+        void execute(target, prepared, options, { pool, spawner, sandboxes }).then((execution) => {
           running--;
           if (execution.ok) {
             options.recordResult(label, prepared.key, execution.result.outputs);
@@ -179,6 +182,8 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
 
   await pump();
   await finished;
+  spawner.close();
+  sandboxes.close();
   await pool.close();
   await settleRemovals();
   if (fatal) throw fatal;
@@ -282,25 +287,35 @@ async function lookup(key: ActionKey, outDir: string, options: BuildOptions): Pr
   return result;
 }
 
-async function execute(target: GraphTarget, prepared: PreparedAction, options: BuildOptions, pool: StepPool): Promise<Execution> {
+/** What runs actions, shared by the whole build. */
+interface Runners {
+  pool: StepPool;
+  spawner: CommandSpawner;
+  sandboxes: SandboxPool;
+}
+
+async function execute(target: GraphTarget, prepared: PreparedAction, options: BuildOptions, runners: Runners): Promise<Execution> {
   const started = performance.now();
-  const sandbox = Sandbox.create(join(options.stateDir, "sandbox"), target.label);
+  const { pool, spawner } = runners;
+  const sandbox = runners.sandboxes.claim(target.label);
   try {
-    const ordered: string[] = [];
     const all = [...prepared.named.values()].flatMap(({ inputs }) => inputs);
+    const ordered = all.map((input) => input.path);
     const outRelative = outputDir(target.pkg, target.name);
+    const needed = new Set([outRelative]);
+    for (const input of all) needed.add(dirname(input.path));
+    if ((target.spec.tools ?? []).length > 0) needed.add(".bin");
+    needed.delete(".");
+    sandbox.prepareDirectories(needed);
     layOutInputs(sandbox, all, options);
-    for (const input of all) ordered.push(input.path);
+    sandbox.removeUnusedSpares();
     const outAbsolute = sandbox.path(outRelative);
-    sandbox.ensureDir(outAbsolute);
-    if ((target.spec.tools ?? []).length > 0) sandbox.ensureDir(sandbox.path(".bin"));
-    sandbox.pruneUnusedDirectories();
 
     const spec = target.spec;
     let failure: Execution | undefined;
     let log = "";
     if (spec.action === "cmd") {
-      const run = await runCmdAction(target, prepared, options, sandbox, ordered, outAbsolute);
+      const run = await runCmdAction(target, prepared, options, sandbox, spawner, ordered, outAbsolute);
       log = run.log;
       if (!run.ok) failure = run;
     } else {
@@ -380,7 +395,7 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache, options.tempDir);
     return { ok: true, result };
   } finally {
-    sandbox.release();
+    runners.sandboxes.release(sandbox);
   }
 }
 
@@ -411,18 +426,18 @@ async function runCmdAction(
   prepared: PreparedAction,
   options: BuildOptions,
   sandbox: Sandbox,
+  spawner: CommandSpawner,
   ordered: string[],
   outAbsolute: string,
 ): Promise<{ ok: true; log: string } | (Execution & { ok: false; log: string })> {
   const spec = target.spec;
   const command = spec.cmd!;
   const srcsFile = sandbox.path(".kiln-srcs");
-  writeFileSync(srcsFile, ordered.length > 0 ? `${ordered.join("\n")}\n` : "");
+  overwriteFile(srcsFile, ordered.length > 0 ? `${ordered.join("\n")}\n` : "");
   // Declared tools are linked into the sandbox's own bin directory, in front of the fixed PATH.
   let path = SANDBOX_PATH;
   if (spec.tools && spec.tools.length > 0) {
     const binDir = sandbox.path(".bin");
-    sandbox.ensureDir(binDir);
     for (const name of spec.tools) symlinkSync(options.tools.get(name)!.path, join(binDir, name));
     path = `${binDir}:${SANDBOX_PATH}`;
   }
@@ -449,14 +464,16 @@ async function runCmdAction(
         `string, so it is not set; read the ${ordered.length} input paths from $SRCS_FILE (one a line) instead`,
     };
   }
-  const stdoutFile = sandbox.path(".kiln-stdout");
-  const stderrFile = sandbox.path(".kiln-stderr");
-  const run = await runCommand(command, sandbox.dir, env, stdoutFile, stderrFile);
-  const stdout = readSmall(stdoutFile);
-  const stderr = readSmall(stderrFile);
+  const run = await spawner.run(command, sandbox.dir, env);
+  const stdout = readSmall(sandbox.path(STDOUT_FILE));
+  const stderr = readSmall(sandbox.path(STDERR_FILE));
   const log = [stdout, stderr].filter((s) => s.length > 0).join("\n");
   if (run.spawnError || run.exitCode !== 0) {
-    const how = run.spawnError ? `could not start: ${run.spawnError}` : run.signal ? `killed by ${run.signal}` : `exited with code ${run.exitCode}`;
+    const how = run.spawnError
+      ? `could not start: ${run.spawnError}`
+      : run.exitCode === null
+        ? `killed by ${run.signal}`
+        : `exited with code ${run.exitCode}${run.signal ? ` (128 + ${run.signal}: killed by a signal?)` : ""}`;
     return { ok: false, command, message: `command ${how}`, stderrTail: tail(stderr || stdout), log };
   }
   return { ok: true, log };

@@ -86,4 +86,46 @@ describe("cmd sandbox", () => {
     expect(again.executed).toEqual([]);
     expect(f.read("p/in.txt")).toBe("clean\n");
   });
+
+  it("a sandbox reused by the next step shows it only its own inputs, whatever the last command did", async () => {
+    // One job at a time, so every step takes over the sandbox the step before it left.
+    // s1 and s2 replace their copied source with a symlink and a hard link to a file outside the
+    // sandbox; the next step's source must not be written through them.
+    const steps = [
+      { name: "s1", content: "one, the longest of all the inputs\n", prank: `ln -sf "$(cd ../../..; pwd)/victim.txt" p/in/s1.txt` },
+      { name: "s2", content: "two\n", prank: `ln -f ../../../victim.txt p/in/s2.txt` },
+      { name: "s3", content: "three: longer than two\n", prank: "mkdir -p stray/deep && echo x > stray/deep/f && echo y > p/in/stray.txt && echo z > $TMPDIR/t" },
+      { name: "s4", content: "4\n", prank: "true" },
+    ];
+    const files: Record<string, string> = { "WORKSPACE.ts": WORKSPACE_TS, "victim.txt": "untouched\n" };
+    const build = [`import { cmd } from "kiln";`];
+    for (const { name, content, prank } of steps) {
+      files[`p/in/${name}.txt`] = content;
+      // What the command sees, apart from kiln's own control files, then what it reads.
+      const look =
+        "seen=$(find . -path ./.tmp -prune -o -print | grep -v '^./.kiln-' | sort); tmp=$(ls -A .tmp); " +
+        'echo "$seen" > $OUT/seen.txt; printf %s "$tmp" > $OUT/tmp.txt; cat $SRCS > $OUT/read.txt';
+      build.push(`export const ${name} = cmd({ srcs: ["in/${name}.txt"], outs: ["seen.txt", "tmp.txt", "read.txt"], cmd: ${JSON.stringify(`${look}; ${prank}`)} });`);
+    }
+    files["p/BUILD.ts"] = build.join("\n") + "\n";
+    const f = makeWorkspace(files);
+    const run = await f.build(["-j", "1"]);
+    expect(run.code, show(run)).toBe(0);
+    expect(run.executed).toHaveLength(4);
+    for (const { name, content } of steps) {
+      expect(f.read(`kiln-out/p/${name}/read.txt`), name).toBe(content);
+      expect(f.read(`kiln-out/p/${name}/tmp.txt`), name).toBe("");
+      expect(f.read(`kiln-out/p/${name}/seen.txt`).split("\n").filter(Boolean), name).toEqual([
+        ".",
+        "./kiln-out",
+        "./kiln-out/p",
+        `./kiln-out/p/${name}`,
+        "./p",
+        "./p/in",
+        `./p/in/${name}.txt`,
+      ]);
+    }
+    expect(f.read("victim.txt")).toBe("untouched\n");
+    for (const { name, content } of steps) expect(f.read(`p/in/${name}.txt`)).toBe(content);
+  });
 });
