@@ -14,7 +14,8 @@ import { relative } from "node:path";
 import type { OutputRecord } from "../cache/local-store.js";
 import type { BuildEvent } from "../exec/events.js";
 import { KILN_VERSION } from "../kiln-install.js";
-import { directoryStamp, stampFile, writeUpToDateStamp, type RecordedFile } from "../state/up-to-date-stamp.js";
+import { directoryStamp, stampFile, takeStampChanges, writeUpToDateStamp, type RecordedFile, type StampChanges } from "../state/up-to-date-stamp.js";
+import { unchangedTargets } from "../graph/unchanged-targets.js";
 import type { LoadedWorkspace } from "../session/workspace-session.js";
 import { requestIdentity } from "./up-to-date.js";
 
@@ -53,6 +54,9 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
     if (event.type === "step" && event.status !== "failed") finished.push({ label: event.label, key: event.key });
     reporter.handle(event);
   };
+  const request = requestIdentity(session.root, mode, patterns);
+  const sinceStamp = unchangedSinceStamp(session, loaded, closure, request);
+  const unchanged = sinceStamp?.unchanged;
   const store = await LocalStore.open(options.cacheDir ?? defaultCacheDir(process.env), session.statCache);
   const tempDir = join(session.stateDir, "tmp");
   mkdirSync(tempDir, { recursive: true });
@@ -74,6 +78,7 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
       stepModules,
       tools,
       lastResults: session.lastResults,
+      unchanged,
       recordResult: (label, key, outputs) => session.recordResult(label, key, outputs),
       hostEnv: process.env,
       platform: platformIdentity(),
@@ -84,13 +89,69 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
     await store.close();
   }
 
-  const request = requestIdentity(session.root, mode, patterns);
   if (outcome.failed.length === 0 && options.cache !== false) {
-    recordUpToDate(request, session, loaded, closure, outcome.outputs, finished, listOutputs(outcome.outputs));
+    if (sinceStamp) rerecordUpToDate(sinceStamp, session, loaded, closure, finished);
+    else recordUpToDate(request, session, loaded, closure, outcome.outputs, finished, listOutputs(outcome.outputs));
   }
   reporter.setOutputs(outcome.outputs);
   reporter.handle(outcome.summary);
   return outcome.failed.length > 0 ? 1 : 0;
+}
+
+/**
+ * The targets the failed up-to-date check of this request proved unchanged (it stat'ed
+ * everything and kept what differed), when the graph is the one that stamp was made with.
+ */
+function unchangedSinceStamp(
+  session: WorkspaceSession,
+  loaded: LoadedWorkspace,
+  closure: readonly string[],
+  request: string,
+): { unchanged: Set<string>; changes: StampChanges } | undefined {
+  const changes = takeStampChanges(stampFile(session.stateDir, request));
+  if (!changes || !loaded.fromCache) return undefined;
+  const unchanged = unchangedTargets({
+    graph: loaded.graph,
+    root: session.root,
+    closure,
+    changed: changes.changed,
+    recordedKeys: new Map(changes.steps.map((step) => [step.label, step.key])),
+    lastResults: session.lastResults,
+    moduleFilesOf: (label) => session.stepModuleFiles(loaded.graph, [label]),
+  });
+  return unchanged.size > 0 ? { unchanged, changes } : undefined;
+}
+
+/** Records a file for the up-to-date stamp: as the stat cache knows it (with its digest), else by stat. */
+function fileRecord(session: WorkspaceSession, path: string): RecordedFile | undefined {
+  const known = session.statCache.entryOf(path);
+  if (known) return { stamp: known.stat, digest: known.digest };
+  const stats = statSync(path, { throwIfNoEntry: false });
+  return stats ? { stamp: [stats.size, stats.mtimeMs, stats.ino] } : undefined;
+}
+
+/**
+ * After a build that trusted the stamp for its unchanged targets: the stamp is rewritten with
+ * only the re-keyed targets' files (and the changed paths) recorded again.
+ */
+function rerecordUpToDate(
+  since: { unchanged: Set<string>; changes: StampChanges },
+  session: WorkspaceSession,
+  loaded: LoadedWorkspace,
+  closure: readonly string[],
+  steps: { label: string; key: string }[],
+): void {
+  const refresh = new Set(since.changes.changed);
+  for (const label of closure) {
+    if (since.unchanged.has(label)) continue;
+    const target = loaded.graph.targets.get(label)!;
+    for (const inputs of Object.values(target.inputs)) {
+      for (const input of inputs) if (input.kind === "source") refresh.add(join(session.root, input.path));
+    }
+    const dir = join(session.root, outputDir(target.pkg, target.name));
+    for (const record of session.lastResults.get(label)?.outputs ?? []) refresh.add(join(dir, record.name));
+  }
+  since.changes.rewrite(refresh, (path) => fileRecord(session, path), steps);
 }
 
 /**
@@ -113,12 +174,8 @@ function recordUpToDate(
   const env: Record<string, string | null> = {};
   const add = (path: string) => {
     if (files.has(path)) return;
-    const known = session.statCache.entryOf(path);
-    if (known) files.set(path, { stamp: known.stat, digest: known.digest });
-    else {
-      const stats = statSync(path, { throwIfNoEntry: false });
-      if (stats) files.set(path, { stamp: [stats.size, stats.mtimeMs, stats.ino] });
-    }
+    const record = fileRecord(session, path);
+    if (record) files.set(path, record);
   };
   for (const label of closure) {
     const target = loaded.graph.targets.get(label)!;

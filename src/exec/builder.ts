@@ -21,7 +21,8 @@ import { MaxHeap } from "./heap.js";
 import { overwriteFile } from "../overwrite-file.js";
 import { CommandSpawner, STDERR_FILE, STDOUT_FILE } from "./command-spawner.js";
 import { resolveRunReference } from "./run-ref.js";
-import { SandboxPool, settleRemovals, type Sandbox } from "./sandbox.js";
+import { settleRemovals, type Sandbox } from "./sandbox.js";
+import { SandboxPool } from "./sandbox-pool.js";
 import { StepPool } from "./step-pool.js";
 import type { Tool } from "./tools.js";
 import type { LastResult } from "../state/workspace-state.js";
@@ -50,6 +51,11 @@ export interface BuildOptions {
   statCache: StatCache;
   stepModules: ReadonlyMap<string, StepModule>;
   tools: ReadonlyMap<string, Tool>;
+  /**
+   * Labels known up to date without computing their keys (see graph/unchanged-targets.ts):
+   * their last results stand.
+   */
+  unchanged?: ReadonlySet<string>;
   /** What each label was last built as, and where to record the new one. */
   lastResults: ReadonlyMap<string, LastResult>;
   recordResult: (label: string, key: string, outputs: OutputRecord[]) => void;
@@ -130,6 +136,14 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
       while (!stopped && running < options.jobs && ready.size > 0) {
         const label = ready.pop()!;
         const target = graph.targets.get(label)!;
+        const unchanged = options.readCache && options.unchanged?.has(label) ? options.lastResults.get(label) : undefined;
+        if (unchanged) {
+          counts.cached++;
+          counts.cachedLocal++;
+          reporter({ type: "step", label, status: "cached", cache: "local", key: unchanged.key, ms: 0 });
+          complete(label, unchanged.outputs);
+          continue;
+        }
         const prepared = await prepare(target, options, outputs);
         if (options.readCache) {
           const outDir = join(options.root, outputDir(target.pkg, target.name));
@@ -308,7 +322,7 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     needed.delete(".");
     sandbox.prepareDirectories(needed);
     layOutInputs(sandbox, all, options);
-    sandbox.removeUnusedSpares();
+    sandbox.removeUnused();
     const outAbsolute = sandbox.path(outRelative);
 
     const spec = target.spec;
@@ -407,8 +421,8 @@ function layOutInputs(sandbox: Sandbox, inputs: readonly ActionInput[], options:
       continue;
     }
     const known = options.statCache.statOf(input.from);
-    const stats = known ? { size: known[0], mtimeMs: known[1] } : statSync(input.from);
-    sandbox.placeLinkedOutput(input.path, input.from, { relative: input.path, size: stats.size, mtimeMs: stats.mtimeMs, digest: input.digest });
+    const stats = known ? { size: known[0], mtimeMs: known[1], ino: known[2] } : statSync(input.from);
+    sandbox.placeLinkedOutput(input.path, input.from, { relative: input.path, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digest: input.digest });
   }
 }
 

@@ -2,8 +2,17 @@
  * A directory per action holding only its declared inputs, laid out at their workspace paths
  * (sources copied, large sources and dependencies' outputs hard-linked), plus HOME, TMPDIR and
  * the output directory. In use, a sandbox is named by pid, so a later build can remove those a
- * crashed kiln left behind without touching a running one's; between uses it is emptied and
- * reused (see SandboxPool).
+ * crashed kiln left behind without touching a running one's; between uses it is emptied of what
+ * the command made and reused (see sandbox-pool.ts).
+ *
+ * Reuse is what makes sandboxes cheap here: every inode made or freed (mkdir, a copied file)
+ * costs 0.2-0.9 ms on ext4 with discard, while a rename, a hard link or its unlink costs
+ * microseconds. So a sandbox keeps, between uses, its directories, the hard links to its
+ * dependencies' outputs (an aggregator over 10,000 outputs relinks only the one that changed)
+ * and its copies of sources (overwritten in place for the next source). To find what a command
+ * left behind without reading every directory, each directory's mtime is remembered when it is
+ * old enough to be trusted, and only directories whose mtime moved (or that kiln itself changed)
+ * are read when the sandbox is emptied.
  */
 import {
   closeSync,
@@ -26,19 +35,18 @@ import {
 import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { ensureDirectory } from "../ensure-directory.js";
-import { digestBytes, digestFile, type ContentDigest } from "../key/digest.js";
+import { overwriteFile } from "../overwrite-file.js";
+import { digestFile, type ContentDigest } from "../key/digest.js";
 
-/** An input shared with the workspace (not copied): its stat before the step and its digest. */
+/** An input shared with the workspace (hard-linked, not copied): its stat before the step and its digest. */
 export interface SharedFile {
   /** Path inside the sandbox (= workspace-relative path). */
   relative: string;
   size: number;
   mtimeMs: number;
+  ino: number;
   digest: ContentDigest;
 }
-
-let sandboxCounter = 0;
 
 /** Inputs larger than this are hard-linked into sandboxes instead of copied. */
 export const SHARED_INPUT_SIZE = 64 << 20;
@@ -46,99 +54,39 @@ export const SHARED_INPUT_SIZE = 64 << 20;
 /** Sources up to this size may be written over a spare file (read whole into memory). */
 const SPARE_REUSE_SIZE = 1 << 20;
 
-/** Files kiln itself writes in every cmd sandbox, kept between uses (rewritten, never linked). */
-const CONTROL_FILES = new Set([".kiln-srcs", ".kiln-stdout", ".kiln-stderr", ".kiln-run"]);
+/** What a parked sandbox remembers of itself, at its root. */
+export const MANIFEST_FILE = ".kiln-sandbox.json";
+const MANIFEST_FORMAT = "kiln.sandbox/1";
 
-/** A sandbox with more directories than this is parked for its own label only, never lent. */
-const LENDABLE_DIRECTORIES = 256;
+/** Files kiln itself writes in every sandbox, kept between uses (rewritten, never linked). */
+const CONTROL_FILES = new Set([".kiln-srcs", ".kiln-stdout", ".kiln-stderr", ".kiln-run", MANIFEST_FILE]);
+
+/**
+ * A directory's mtime is trusted as "nothing changed since" only once it is this old: file
+ * timestamps come from a coarse clock, so a change made within the same tick would not move it.
+ */
+const MTIME_TRUST_AGE_MS = 50;
 
 const depth = (relative: string) => (relative === "" ? -1 : relative.split("/").length - 1);
-const parentOf = (relative: string) => {
+export const parentOf = (relative: string) => {
   const slash = relative.lastIndexOf("/");
   return slash < 0 ? "" : relative.slice(0, slash);
 };
+const childOf = (dir: string, name: string) => (dir === "" ? name : `${dir}/${name}`);
 
-/**
- * Hands out sandboxes for one build. Making and removing directories is the dominant cost of a
- * sandbox here (~0.2-0.4 ms per inode on ext4 with discard; renames and hard links cost
- * microseconds), so sandboxes are reused as skeletons of empty directories:
- * - a label's own parked sandbox (left by an earlier build) comes first: the incremental case,
- *   where an aggregator's 10,000 directories are all still right;
- * - otherwise one released earlier in this build: the next leaf of a package needs the same
- *   directories but one, which is renamed into place;
- * - otherwise a new one.
- * At the end of the build, sandboxes still lent out are parked under the label that used them last.
- */
-export class SandboxPool {
-  private readonly free: Sandbox[] = [];
-  private readonly parkedDir: string;
-  private parkedDirExists = false;
-
-  constructor(private readonly base: string) {
-    this.parkedDir = join(base, "parked");
-  }
-
-  claim(label: string): Sandbox {
-    const dir = join(this.base, `${process.pid}-${++sandboxCounter}`);
-    const parking = this.parkingOf(label);
-    try {
-      renameSync(parking, dir);
-      const dirs = new Set<string>([""]);
-      const spares: string[] = [];
-      for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-        const relative = relativeTo(dir, join(entry.parentPath, entry.name));
-        if (entry.isDirectory()) dirs.add(relative);
-        else if (entry.isFile() && !CONTROL_FILES.has(relative)) spares.push(relative);
-      }
-      return new Sandbox(dir, parking, dirs, spares);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") rmSync(dir, { recursive: true, force: true });
-    }
-    const lent = this.free.pop();
-    if (lent) {
-      lent.parking = parking;
-      return lent;
-    }
-    ensureDirectory(this.base, new Set());
-    mkdirSync(dir);
-    return new Sandbox(dir, parking, new Set([""]), []);
-  }
-
-  /** Empties the sandbox and keeps it for the next action (see the class comment). */
-  release(sandbox: Sandbox): void {
-    try {
-      sandbox.empty();
-    } catch {
-      sandbox.remove();
-      return;
-    }
-    if (sandbox.directoryCount <= LENDABLE_DIRECTORIES) this.free.push(sandbox);
-    else this.park(sandbox);
-  }
-
-  /** Parks the sandboxes this build still holds, each under the label it served last. */
-  close(): void {
-    for (const sandbox of this.free.splice(0)) this.park(sandbox);
-  }
-
-  private park(sandbox: Sandbox): void {
-    try {
-      if (!this.parkedDirExists) ensureDirectory(this.parkedDir, new Set());
-      this.parkedDirExists = true;
-      renameSync(sandbox.dir, sandbox.parking);
-    } catch {
-      // Another kiln parked one for this label meanwhile.
-      sandbox.remove();
-    }
-  }
-
-  private parkingOf(label: string): string {
-    return join(this.parkedDir, digestBytes(label).slice(0, 24));
-  }
+/** A hard link kept in the sandbox, and the identity of the file it was made from. */
+interface KeptLink {
+  ino: number;
+  size: number;
+  mtimeMs: number;
 }
 
-function relativeTo(root: string, path: string): string {
-  return path === root ? "" : path.slice(root.length + 1);
+interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  /** Directories with the mtime that may be trusted, or null. */
+  dirs: [string, number | null][];
+  links: [string, number, number, number][];
+  spares: string[];
 }
 
 export class Sandbox {
@@ -147,21 +95,62 @@ export class Sandbox {
   private shared: SharedFile[] = [];
   /** Sources copied in by this use (relative): kept as spares when the sandbox is emptied. */
   private copies = new Set<string>();
+  /** Kept links this action uses; the others are removed before the command runs. */
+  private usedLinks = new Set<string>();
 
-  /** @internal made by SandboxPool */
-  constructor(
+  private constructor(
     readonly dir: string,
     /** Where the sandbox is parked for the next action of the same label. */
     public parking: string,
-    /** Directories that exist in the sandbox, relative. */
-    private dirs: Set<string>,
+    /** Directories that exist, relative, with a trusted mtime or undefined (read it when emptying). */
+    private dirs: Map<string, number | undefined>,
+    /** Hard links to dependencies' outputs left by earlier uses, by relative path. */
+    private links: Map<string, KeptLink>,
     /**
      * Files left from copied sources of an earlier use (relative). Each is renamed to and
-     * overwritten with a source of this use, reusing its inode (making one costs ~0.3-0.9 ms on
-     * this disk); those not reused are removed before the command runs.
+     * overwritten with a source of this use, reusing its inode; those not reused are removed
+     * before the command runs.
      */
     private spares: string[],
   ) {}
+
+  /** A new, empty sandbox at `dir` (which must not exist). */
+  static create(dir: string, parking: string): Sandbox {
+    mkdirSync(dir);
+    return new Sandbox(dir, parking, new Map([["", undefined]]), new Map(), []);
+  }
+
+  /**
+   * A parked sandbox just claimed (renamed to `dir`), as its manifest describes it. Without a
+   * readable manifest, it is surveyed and every file but kiln's and plain copies is removed.
+   */
+  static reopen(dir: string, parking: string): Sandbox {
+    try {
+      const manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), "utf8")) as Manifest;
+      if (manifest.format === MANIFEST_FORMAT) {
+        return new Sandbox(
+          dir,
+          parking,
+          new Map(manifest.dirs.map(([relative, mtimeMs]) => [relative, mtimeMs ?? undefined])),
+          new Map(manifest.links.map(([relative, ino, size, mtimeMs]) => [relative, { ino, size, mtimeMs }])),
+          manifest.spares,
+        );
+      }
+    } catch {
+      // surveyed below
+    }
+    const dirs = new Map<string, number | undefined>([["", undefined]]);
+    const spares: string[] = [];
+    for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+      const path = join(entry.parentPath, entry.name);
+      const relative = path.slice(dir.length + 1);
+      if (entry.isDirectory()) dirs.set(relative, undefined);
+      else if (CONTROL_FILES.has(relative)) continue;
+      else if (entry.isFile() && statSync(path).nlink === 1) spares.push(relative);
+      else unlinkSync(path);
+    }
+    return new Sandbox(dir, parking, dirs, new Map(), spares);
+  }
 
   get directoryCount(): number {
     return this.dirs.size;
@@ -177,6 +166,11 @@ export class Sandbox {
 
   path(relative: string): string {
     return join(this.dir, relative);
+  }
+
+  /** Kiln changed this directory's entries: read it when emptying. */
+  private touched(relative: string): void {
+    if (this.dirs.has(relative)) this.dirs.set(relative, undefined);
   }
 
   /**
@@ -199,7 +193,7 @@ export class Sandbox {
       if (list) list.push(dir);
       else unusedBySibling.set(parent, [dir]);
     };
-    for (const dir of this.dirs) if (!used.has(dir)) addUnused(dir);
+    for (const dir of this.dirs.keys()) if (!used.has(dir)) addUnused(dir);
     const missing = [...used].filter((dir) => !this.dirs.has(dir)).sort((a, b) => depth(a) - depth(b));
     for (const dir of missing) {
       if (this.dirs.has(dir)) continue; // came along with a renamed sibling
@@ -209,33 +203,44 @@ export class Sandbox {
         const candidate = candidates.pop()!;
         if (this.dirs.has(candidate) && !used.has(candidate)) donor = candidate;
       }
+      this.touched(parentOf(dir));
       if (donor === undefined) {
         mkdirSync(join(this.dir, dir));
-        this.dirs.add(dir);
+        this.dirs.set(dir, undefined);
         continue;
       }
       renameSync(join(this.dir, donor), join(this.dir, dir));
-      const prefix = `${donor}/`;
-      this.spares = this.spares.map((spare) => (spare.startsWith(prefix) ? dir + spare.slice(donor.length) : spare));
-      for (const old of [...this.dirs]) {
-        if (old !== donor && !old.startsWith(prefix)) continue;
-        this.dirs.delete(old);
-        const moved = dir + old.slice(donor.length);
-        this.dirs.add(moved);
+      this.moveSubtree(donor, dir, (moved) => {
         if (!used.has(moved)) addUnused(moved);
-      }
+      });
     }
-    const unused = [...this.dirs].filter((dir) => !used.has(dir)).sort((a, b) => depth(b) - depth(a));
+    const unused = [...this.dirs.keys()].filter((dir) => !used.has(dir)).sort((a, b) => depth(b) - depth(a));
     for (const dir of unused) {
       rmSync(join(this.dir, dir), { recursive: true, force: true });
       this.dirs.delete(dir);
+      this.touched(parentOf(dir));
     }
     this.spares = this.spares.filter((spare) => used.has(parentOf(spare)));
+    for (const link of this.links.keys()) if (!used.has(parentOf(link))) this.links.delete(link);
   }
 
-  /** Removes the spares no source took: the command must see exactly its inputs. */
-  removeUnusedSpares(): void {
-    for (const spare of this.spares.splice(0)) unlinkSync(join(this.dir, spare));
+  /** Renames what kiln knows under `from` to `to` (after renaming the directory itself). */
+  private moveSubtree(from: string, to: string, onMovedDirectory: (moved: string) => void): void {
+    const prefix = `${from}/`;
+    const moved = (path: string) => to + path.slice(from.length);
+    for (const old of [...this.dirs.keys()]) {
+      if (old !== from && !old.startsWith(prefix)) continue;
+      this.dirs.delete(old);
+      // A directory moved to a new parent has its ".." rewritten: do not trust its mtime.
+      this.dirs.set(moved(old), undefined);
+      onMovedDirectory(moved(old));
+    }
+    this.spares = this.spares.map((spare) => (spare.startsWith(prefix) ? moved(spare) : spare));
+    for (const [link, kept] of [...this.links]) {
+      if (!link.startsWith(prefix)) continue;
+      this.links.delete(link);
+      this.links.set(moved(link), kept);
+    }
   }
 
   /**
@@ -250,6 +255,7 @@ export class Sandbox {
       this.copies.add(relative);
       return;
     }
+    this.touched(parentOf(relative));
     if (size <= SHARED_INPUT_SIZE) {
       this.copies.add(relative);
       try {
@@ -266,7 +272,7 @@ export class Sandbox {
       throw error;
     }
     const linked = statSync(target);
-    this.shared.push({ relative, size: linked.size, mtimeMs: linked.mtimeMs, digest });
+    this.shared.push({ relative, size: linked.size, mtimeMs: linked.mtimeMs, ino: linked.ino, digest });
   }
 
   /**
@@ -281,7 +287,11 @@ export class Sandbox {
     const spare = this.spares[index]!;
     this.spares.splice(index, 1);
     const target = join(this.dir, relative);
-    if (spare !== relative) renameSync(join(this.dir, spare), target);
+    if (spare !== relative) {
+      renameSync(join(this.dir, spare), target);
+      this.touched(parentOf(spare));
+      this.touched(parentOf(relative));
+    }
     const fd = openSync(target, constants.O_WRONLY | constants.O_NOFOLLOW);
     let reusable = false;
     try {
@@ -296,64 +306,124 @@ export class Sandbox {
     } finally {
       closeSync(fd);
     }
-    if (!reusable) unlinkSync(target);
+    if (!reusable) {
+      unlinkSync(target);
+      this.touched(parentOf(relative));
+    }
     return reusable;
   }
 
   /**
    * A dependency's output (kiln's own, read-only, restorable from a verified blob), hard-linked:
    * no inode to allocate or free, and an aggregator over 10,000 outputs must not copy 10,000
-   * files. Checked after the step like every shared input.
+   * files. A link an earlier use left to the very same file (same inode, size and mtime) is kept.
+   * Checked after the step like every shared input.
    */
   placeLinkedOutput(relative: string, from: string, file: SharedFile): void {
-    linkSync(from, join(this.dir, relative));
+    this.usedLinks.add(relative);
     this.shared.push(file);
+    const kept = this.links.get(relative);
+    if (kept && kept.ino === file.ino && kept.size === file.size && kept.mtimeMs === file.mtimeMs) return;
+    const target = join(this.dir, relative);
+    this.touched(parentOf(relative));
+    try {
+      linkSync(from, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      unlinkSync(target);
+      linkSync(from, target);
+    }
+    this.links.set(relative, { ino: file.ino, size: file.size, mtimeMs: file.mtimeMs });
+  }
+
+  /** Removes the spares and kept links this action did not take: the command sees exactly its inputs. */
+  removeUnused(): void {
+    for (const spare of this.spares.splice(0)) {
+      unlinkSync(join(this.dir, spare));
+      this.touched(parentOf(spare));
+    }
+    for (const link of [...this.links.keys()]) {
+      if (this.usedLinks.has(link)) continue;
+      rmSync(join(this.dir, link), { force: true });
+      this.links.delete(link);
+      this.touched(parentOf(link));
+    }
   }
 
   /**
    * Shared inputs the step wrote to: a changed stat whose bytes no longer match the digest (a
-   * concurrent kiln replacing an output with identical bytes is not a write).
+   * concurrent kiln replacing an output with identical bytes is not a write). Any link whose stat
+   * moved is no longer kept.
    */
   async changedSharedInputs(): Promise<string[]> {
     const changed: string[] = [];
     for (const input of this.shared) {
       const path = join(this.dir, input.relative);
       const now = statSync(path, { throwIfNoEntry: false });
-      if (!now || (now.size === input.size && now.mtimeMs === input.mtimeMs)) continue;
-      if ((await digestFile(path)).digest !== input.digest) changed.push(input.relative);
+      if (now && now.size === input.size && now.mtimeMs === input.mtimeMs && now.ino === input.ino) continue;
+      this.links.delete(input.relative);
+      this.touched(parentOf(input.relative));
+      if (now && (await digestFile(path)).digest !== input.digest) changed.push(input.relative);
     }
     return changed;
   }
 
   /**
-   * Removes every file (inputs are links and copies; outputs are already in the store) and every
-   * directory the command made, keeping the skeleton and kiln's control files. Unlinking a hard
-   * link frees no inode, so this is cheap.
+   * Removes every file the command made or changed (outputs are already in the store) and every
+   * directory it made, keeping the skeleton, kept links, spares and kiln's control files. Reads
+   * only the directories whose entries may have changed (see the module comment).
    */
   empty(): void {
-    this.spares = [];
-    this.emptyDirectory(this.dir, "");
-    this.dirs = this.usedDirs;
+    const now = Date.now();
+    const kept = new Map<string, number | undefined>();
+    const spares: string[] = [];
+    const unread = new Set<string>();
+    for (const dir of this.usedDirs) {
+      const trusted = this.dirs.get(dir);
+      const path = join(this.dir, dir);
+      if (trusted !== undefined && statSync(path).mtimeMs === trusted) {
+        kept.set(dir, trusted);
+        unread.add(dir);
+        continue;
+      }
+      for (const entry of readdirSync(path, { withFileTypes: true })) {
+        const child = childOf(dir, entry.name);
+        const childPath = join(path, entry.name);
+        if (entry.isDirectory()) {
+          if (!this.usedDirs.has(child)) rmSync(childPath, { recursive: true, force: true });
+        } else if (dir === "" && CONTROL_FILES.has(entry.name) && statSync(childPath).nlink === 1) {
+          // kept: rewritten in place next time
+        } else if (this.links.has(child) && entry.isFile()) {
+          // kept: checked unchanged after the step
+        } else if (entry.isFile() && this.copies.has(child)) {
+          spares.push(child);
+        } else {
+          unlinkSync(childPath);
+          this.links.delete(child);
+        }
+      }
+      const mtimeMs = statSync(path).mtimeMs;
+      kept.set(dir, now - mtimeMs > MTIME_TRUST_AGE_MS ? mtimeMs : undefined);
+    }
+    // Spares in directories not read (nothing changed there) are still in place.
+    for (const copy of this.copies) if (unread.has(parentOf(copy))) spares.push(copy);
+    this.dirs = kept;
+    this.spares = spares;
     this.usedDirs = new Set([""]);
     this.shared = [];
     this.copies = new Set();
+    this.usedLinks = new Set();
   }
 
-  private emptyDirectory(dir: string, relative: string): void {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      const childRelative = relative === "" ? entry.name : `${relative}/${entry.name}`;
-      if (entry.isDirectory()) {
-        if (this.usedDirs.has(childRelative)) this.emptyDirectory(path, childRelative);
-        else rmSync(path, { recursive: true, force: true });
-      } else if (relative === "" && CONTROL_FILES.has(entry.name) && statSync(path).nlink === 1) {
-        // kept: rewritten in place next time
-      } else if (entry.isFile() && this.copies.has(childRelative)) {
-        this.spares.push(childRelative);
-      } else {
-        unlinkSync(path);
-      }
-    }
+  /** Records the sandbox's state in its manifest, for the build that claims it from parking. */
+  writeManifest(): void {
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      dirs: [...this.dirs].map(([dir, mtimeMs]) => [dir, mtimeMs ?? null]),
+      links: [...this.links].map(([link, { ino, size, mtimeMs }]) => [link, ino, size, mtimeMs]),
+      spares: this.spares,
+    };
+    overwriteFile(join(this.dir, MANIFEST_FILE), JSON.stringify(manifest));
   }
 
   /** Removes the sandbox off the main thread (`settleRemovals` waits for it, briefly, at exit). */

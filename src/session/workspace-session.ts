@@ -30,6 +30,8 @@ export interface LoadedWorkspace {
   packages: string[];
   /** Files the loading read, for watch mode (absolute). */
   filesRead: string[];
+  /** True when the graph came whole from the graph cache: no BUILD file evaluated, no glob re-resolved. */
+  fromCache: boolean;
 }
 
 export interface ResolveOptions {
@@ -134,6 +136,7 @@ export class WorkspaceSession {
       manifest: manifest!,
       graph,
       packages: discovery.packages,
+      fromCache: reuseResolution,
       filesRead: [...filesRead.keys()].map((f) => (isAbsolute(f) ? f : join(this.root, f))),
     };
   }

@@ -67,8 +67,42 @@ export function writeUpToDateStamp(
   writeFileAtomic(file, JSON.stringify(saved));
 }
 
-/** The recorded result if nothing it depends on changed, else undefined. */
+/**
+ * What a stamp check found when something had changed: the recorded steps and the paths whose
+ * content (or existence) differs. The normal build path takes it (see `takeStampChanges`) to skip
+ * re-keying targets nothing of which changed.
+ */
+export interface StampChanges {
+  steps: { label: string; key: string }[];
+  /** Absolute paths recorded in the stamp that are missing or whose bytes changed. */
+  changed: Set<string>;
+  /**
+   * Writes the stamp again after a build of the same graph, re-recording only `refresh` (the
+   * files of the targets that were re-keyed, and the changed paths) with `recordOf`; the rest
+   * of the 20,000 entries stand as checked. Cheaper than recording everything anew.
+   */
+  rewrite(refresh: ReadonlySet<string>, recordOf: (path: string) => RecordedFile | undefined, steps: { label: string; key: string }[]): void;
+}
+
+/**
+ * Changes found by this process's stamp checks, by stamp file, until taken. Process-wide: the
+ * fast path and the build may be loaded from separate bundles, each with its own module copy.
+ */
+const foundChanges = ((globalThis as Record<symbol, unknown>)[Symbol.for("kiln.stampChanges")] ??= new Map()) as Map<string, StampChanges>;
+
+/** What the last failed check of `file` in this process found changed, once. */
+export function takeStampChanges(file: string): StampChanges | undefined {
+  const changes = foundChanges.get(file);
+  foundChanges.delete(file);
+  return changes;
+}
+
+/**
+ * The recorded result if nothing it depends on changed, else undefined (and, when only files
+ * changed, the changed paths for `takeStampChanges`).
+ */
 export function checkUpToDateStamp(file: string, kilnVersion: string, request: string, env: NodeJS.ProcessEnv): UpToDateRecord | undefined {
+  foundChanges.delete(file);
   let saved: SavedStamp;
   try {
     saved = JSON.parse(readFileSync(file, "utf8")) as SavedStamp;
@@ -81,18 +115,38 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
   const digests = saved.digests.split("\n");
   const stats = saved.stats;
   let touched = false;
+  const changed = new Set<string>();
   for (let i = 0; i < paths.length; i++) {
-    const now = statSync(paths[i]!, { throwIfNoEntry: false });
-    if (!now) return undefined;
+    const path = paths[i]!;
+    const now = statSync(path, { throwIfNoEntry: false });
+    if (!now) {
+      changed.add(path);
+      continue;
+    }
     const size = stats[3 * i]!;
     if (now.mtimeMs === stats[3 * i + 1] && (size === MTIME_ONLY || (now.size === size && now.ino === stats[3 * i + 2]))) continue;
     // Touched, or rewritten with the same bytes: still up to date if the content is unchanged.
     const digest = digests[i];
-    if (!digest || size === MTIME_ONLY || now.size !== size || now.size > REHASH_LIMIT) return undefined;
-    if (digestBytes(readFileSync(paths[i]!)) !== digest) return undefined;
+    if (!digest || size === MTIME_ONLY || now.size !== size || now.size > REHASH_LIMIT || digestBytes(readFileSync(path)) !== digest) {
+      changed.add(path);
+      continue;
+    }
     stats[3 * i + 1] = now.mtimeMs;
     stats[3 * i + 2] = now.ino;
     touched = true;
+  }
+  if (changed.size > 0) {
+    const rewrite: StampChanges["rewrite"] = (refresh, recordOf, steps) => {
+      const kept = paths.map((path, i) => {
+        const record = refresh.has(path) ? recordOf(path) : { stamp: stats.slice(3 * i, 3 * i + 3) as FileStamp, digest: digests[i] || undefined };
+        return [path, record] as const;
+      });
+      const files = new Map<string, RecordedFile>();
+      for (const [path, record] of kept) if (record) files.set(path, record);
+      writeUpToDateStamp(file, kilnVersion, request, saved.env, files, { steps, requestedOutputs: saved.requestedOutputs });
+    };
+    foundChanges.set(file, { steps: saved.steps, changed, rewrite });
+    return undefined;
   }
   if (touched) writeFileAtomic(file, JSON.stringify(saved));
   return { steps: saved.steps, requestedOutputs: saved.requestedOutputs };

@@ -128,4 +128,38 @@ describe("cmd sandbox", () => {
     expect(f.read("victim.txt")).toBe("untouched\n");
     for (const { name, content } of steps) expect(f.read(`p/in/${name}.txt`)).toBe(content);
   });
+
+  it("an aggregator's sandbox, kept between builds, never shows what an earlier run left in it", async () => {
+    // The aggregator's sandbox is parked with its links and directories; after each build it is
+    // emptied by reading only the directories whose mtime moved. Each run leaves strays in the
+    // directory of the unchanged input b, which kiln itself does not touch when a changes.
+    const look =
+      "seen=$(find . -path ./.tmp -prune -o -print | grep -v '^./.kiln-' | sort); " +
+      'echo "$seen" > $OUT/seen.txt; cat $SRCS > $OUT/all.txt; ' +
+      // Every other round, so that the round after a clean one finds b's directory trusted by mtime.
+      'case "$(cat kiln-out/p/a/out.txt)" in a1|a3) echo stray > kiln-out/p/b/stray.txt; mkdir -p kiln-out/p/b/newdir/deep; ln -s /etc kiln-out/p/b/link;; esac';
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/a.txt": "a0\n",
+      "p/b.txt": "b\n",
+      "p/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        `export const a = cmd({ srcs: ["a.txt"], outs: ["out.txt"], cmd: "cp $SRCS $OUT/out.txt" });`,
+        `export const b = cmd({ srcs: ["b.txt"], outs: ["out.txt"], cmd: "cp $SRCS $OUT/out.txt" });`,
+        `export const agg = cmd({ srcs: [":a", ":b"], outs: ["seen.txt", "all.txt"], cmd: ${JSON.stringify(look)} });`,
+        ``,
+      ].join("\n"),
+    });
+    const expected = [".", "./kiln-out", "./kiln-out/p", "./kiln-out/p/a", "./kiln-out/p/a/out.txt", "./kiln-out/p/agg", "./kiln-out/p/b", "./kiln-out/p/b/out.txt"];
+    for (let round = 0; round < 5; round++) {
+      f.write({ "p/a.txt": `a${round}\n` });
+      const run = await f.build();
+      expect(run.code, show(run)).toBe(0);
+      expect(run.executed, `round ${round}`).toEqual(round === 0 ? ["//p:a", "//p:agg", "//p:b"] : ["//p:a", "//p:agg"]);
+      expect(f.read("kiln-out/p/agg/seen.txt").split("\n").filter(Boolean), `round ${round}`).toEqual(expected);
+      expect(f.read("kiln-out/p/agg/all.txt")).toBe(`a${round}\nb\n`);
+      // Let directory mtimes age past the point where kiln trusts them.
+      await new Promise((resolvePromise) => setTimeout(resolvePromise, 120));
+    }
+  });
 });
