@@ -107,6 +107,20 @@ function rmrf(p) {
   }
 }
 
+/** The pause after `sync` in settleDisk: long enough for the device to finish the discards. */
+const SETTLE_MS = 300;
+
+/**
+ * After untimed preparation that deleted many files. On this machine's disk (ext4 mounted with
+ * `discard`) a deletion's discards are issued when the journal commits, seconds after rm returns,
+ * and keep the device busy into whatever runs next: the timed command would pay for them. `sync`
+ * commits now; the pause lets the device drain. Every tool gets the same treatment.
+ */
+function settleDisk() {
+  spawnSync("sync");
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SETTLE_MS);
+}
+
 const tail = (s, n = 25) => s.trimEnd().split("\n").slice(-n).join("\n");
 const shellQuote = (a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
 
@@ -287,7 +301,7 @@ function benchConfig({ shape, n }, o) {
   const coldRuns = n <= o.coldMaxN ? o.runs : 1;
   row(coldRuns < o.runs ? `cold build (${coldRuns} run; --full for ${o.runs})` : "cold build",
     scenario({ label: `${id} cold`, p, tools, names, runs: coldRuns, expect: { steps, ...all(steps), cached: 0 },
-      before: (t, tool) => tool.clean() }));
+      before: (t, tool) => { tool.clean(); settleDisk(); } }));
   row("no-op rebuild", scenario({ label: `${id} no-op`, p, tools, names, runs: o.runs, expect: { steps, ...all(0) } }));
 
   const nonce = Date.now().toString(36);
@@ -303,7 +317,7 @@ function benchConfig({ shape, n }, o) {
 
   if (names.includes("kiln")) {
     row("restore from local cache", scenario({ label: `${id} restore`, p, tools, names: ["kiln"], runs: o.runs,
-      expect: { steps, kiln: 0, cached: steps }, before: (t, tool) => tool.emptyOut() }),
+      expect: { steps, kiln: 0, cached: steps }, before: (t, tool) => { tool.emptyOut(); settleDisk(); } }),
       "kiln only: empty kiln-out, warm cache");
     if (o.step && n <= o.stepMaxN) {
       const q = generate({ dir: join(base, "step"), n, shape, flavor: "step" });
@@ -312,7 +326,7 @@ function benchConfig({ shape, n }, o) {
       const refNoop = rows.find((r) => r.scenario === "no-op rebuild").res;
       const withRef = (res, from) => { for (const t of names) if (t !== "kiln") res[t] = { ...from[t], ref: true }; return res; };
       row("step flavour: cold", withRef(scenario({ label: `${id} step cold`, p: q, tools: qt, names: ["kiln"], runs: o.runs,
-        expect: { steps, kiln: steps, cached: 0 }, before: (t, tool) => tool.clean() }), ref), "ninja/make: the cmd rows");
+        expect: { steps, kiln: steps, cached: 0 }, before: (t, tool) => { tool.clean(); settleDisk(); } }), ref), "ninja/make: the cmd rows");
       row("step flavour: no-op", withRef(scenario({ label: `${id} step no-op`, p: q, tools: qt, names: ["kiln"], runs: o.runs,
         expect: { steps, kiln: 0 } }), refNoop), "ninja/make: the cmd rows");
     }

@@ -2,15 +2,20 @@
  * The command line: commander wiring, exit codes, and the one place errors become text.
  * Exit codes: 0 success; 1 a step or test failed (or the machine got in the way); 2 the request
  * or the workspace is wrong. Heavy modules (esbuild, lmdb, piscina) load only in the commands
- * that need them.
+ * that need them, and commander only once the no-op fast path has not answered: a no-op build
+ * loads nothing but what checking its up-to-date stamp needs.
  */
-import { Command, CommanderError, Option } from "commander";
+import type { Command } from "commander";
 import { rmSync } from "node:fs";
-import { isAbsolute, join, relative, sep } from "node:path";
+import { join } from "node:path";
 import { exitCodeFor, formatError, inputError, KilnError } from "../errors.js";
 import { KILN_VERSION } from "../kiln-install.js";
-import { LabelSyntaxError, parsePattern, type Pattern } from "../workspace/label.js";
 import { findWorkspaceRoot, OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
+import { answerIfUpToDate, isJobCount, tryUpToDate, type UpToDateOutcome } from "./up-to-date.js";
+
+// The build and why commands import these from here; they live in up-to-date.ts, which the no-op
+// fast path loads as a bundle of its own, without this module.
+export { currentPackage, parsePatterns } from "./up-to-date.js";
 
 interface GlobalOptions {
   workspace?: string;
@@ -27,30 +32,14 @@ export interface BuildCommandOptions extends GlobalOptions {
 }
 
 let verbose = false;
-
-/**
- * Patterns from the command line; `:name` means a target of the package the command runs in
- * (`currentPkg`, the working directory relative to the root), as in Bazel.
- */
-export function parsePatterns(texts: readonly string[], currentPkg?: string): Pattern[] {
-  return (texts.length > 0 ? texts : ["//..."]).map((text) => {
-    try {
-      if (text.startsWith(":")) {
-        if (currentPkg === undefined) throw inputError(`${text}: the working directory is outside the workspace; write //pkg${text}`);
-        return parsePattern(`//${currentPkg}${text}`);
-      }
-      return parsePattern(text);
-    } catch (error) {
-      if (error instanceof LabelSyntaxError) throw inputError(error.message);
-      throw error;
-    }
-  });
-}
+/** commander, loaded by the first command line the fast path does not answer. */
+let commander: typeof import("commander") | undefined;
+/** The up-to-date stamp is checked at most once a process: a miss before commander is not retried. */
+let upToDateChecked = false;
 
 function parseJobs(value: string): number {
-  const jobs = Number(value);
-  if (!Number.isInteger(jobs) || jobs < 1) throw inputError(`-j takes a positive whole number, not "${value}"`);
-  return jobs;
+  if (!isJobCount(value)) throw inputError(`-j takes a positive whole number, not "${value}"`);
+  return Number(value);
 }
 
 function addBuildOptions(command: Command): Command {
@@ -62,7 +51,9 @@ function addBuildOptions(command: Command): Command {
     .option("--json", "one JSON event a line on stdout: each step, then a summary");
 }
 
-export function createProgram(): Command {
+export async function createProgram(): Promise<Command> {
+  commander ??= await import("commander");
+  const { Command, Option } = commander;
   const program = new Command("kiln")
     .description("A hermetic, cached build system for data and ML pipelines.\nPipelines are TypeScript BUILD.ts files; every step is keyed by its inputs and code.")
     .version(KILN_VERSION)
@@ -138,8 +129,7 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
 
 /** The no-op fast path first (unless the user asked for work or explanations), then a real build. */
 async function buildOrTest(patterns: string[], options: BuildCommandOptions, mode: "build" | "test"): Promise<number> {
-  if (options.cache !== false && !options.explain) {
-    const { tryUpToDate } = await import("./up-to-date.js");
+  if (options.cache !== false && !options.explain && !upToDateChecked) {
     const code = tryUpToDate(patterns, options, mode);
     if (code !== undefined) return code;
   }
@@ -147,10 +137,18 @@ async function buildOrTest(patterns: string[], options: BuildCommandOptions, mod
   return runBuildCommand(patterns, options, mode);
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Runs a command line and returns its exit code. `upToDate` is what the fast path already made of
+ * `argv` (bin/kiln.js runs it from a bundle of its own before loading this one); without it, main
+ * runs the fast path first.
+ */
+export async function main(argv: readonly string[], upToDate?: UpToDateOutcome): Promise<number> {
   verbose = argv.includes("--verbose");
-  const program = createProgram();
   try {
+    upToDate ??= answerIfUpToDate(argv);
+    if (upToDate.code !== undefined) return upToDate.code;
+    upToDateChecked = upToDate.checked;
+    const program = await createProgram();
     await program.parseAsync(argv as string[], { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
@@ -158,15 +156,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** The package the working directory is in, relative to the workspace root; undefined outside it. */
-export function currentPackage(root: string, cwd: string): string | undefined {
-  const rel = relative(root, cwd);
-  if (rel.startsWith("..") || isAbsolute(rel)) return undefined;
-  return rel.split(sep).join("/");
-}
-
 export function reportError(error: unknown): number {
-  if (error instanceof CommanderError) {
+  if (commander && error instanceof commander.CommanderError) {
     // Help and version are successes; anything else commander rejects is a bad request.
     return error.exitCode === 0 ? 0 : 2;
   }

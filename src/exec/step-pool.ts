@@ -2,8 +2,8 @@
  * The worker pool for `step` functions, started only when a step actually has to run (pool start
  * is ~110 ms; a fully cached build never pays it).
  */
-import { fileURLToPath } from "node:url";
 import type { Piscina } from "piscina";
+import { kilnDistFile } from "../kiln-install.js";
 import type { StepOutcome, StepTask } from "./step-worker.js";
 
 export class StepPool {
@@ -15,7 +15,8 @@ export class StepPool {
     if (!this.pool) {
       const { Piscina } = await import("piscina");
       this.pool = new Piscina({
-        filename: fileURLToPath(new URL("./step-worker.js", import.meta.url)),
+        // A file of its own, also when this module is part of the CLI bundle (dist/cli/).
+        filename: kilnDistFile("src/exec/step-worker.js"),
         minThreads: 1,
         maxThreads: this.threads,
         idleTimeout: 30_000,
