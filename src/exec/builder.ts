@@ -101,7 +101,10 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
       else dependants.set(dep, [label]);
     }
   }
-  const height = longestPathToSink(labels, (label) => graph.targets.get(label)!.deps.filter((d) => inClosure.has(d)));
+  // Scheduling priority matters only among targets that may run: unchanged ones complete at once.
+  const mayRun = options.unchanged && options.readCache ? labels.filter((label) => !options.unchanged!.has(label)) : labels;
+  const inMayRun = mayRun === labels ? inClosure : new Set(mayRun);
+  const height = longestPathToSink(mayRun, (label) => graph.targets.get(label)!.deps.filter((d) => inMayRun.has(d)));
   reporter({ type: "plan", steps: labels.length });
 
   const outputs = new Map<string, OutputRecord[]>();

@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync, type Stats } from "node:fs";
 import { digestBytes, digestFile, type ContentDigest } from "./digest.js";
-import { readJsonFile, writeFileAtomic } from "../state/atomic-file.js";
+import { JournaledFile } from "../state/journaled-file.js";
 
 interface StatEntry {
   size: number;
@@ -15,19 +15,27 @@ interface StatEntry {
 }
 
 const FORMAT = "kiln.stat-cache/1";
+
+type SavedEntry = [path: string, size: number, mtimeMs: number, ino: number, digest: string];
+/** A log line: an entry, or `[path]` for a forgotten one. */
+type LoggedEntry = SavedEntry | [path: string];
 /** Files up to this size are read whole and hashed in one call (faster than streaming). */
 const WHOLE_READ_LIMIT = 8 << 20;
 
 export class StatCache {
   private readonly entries = new Map<string, StatEntry>();
-  private dirty = false;
+  /** Paths remembered or forgotten since the last save. */
+  private readonly changed = new Set<string>();
+  private readonly journal?: JournaledFile<{ format: string; entries: SavedEntry[] }, LoggedEntry>;
 
-  constructor(private readonly file?: string) {
+  constructor(file?: string) {
     if (!file) return;
-    const saved = readJsonFile<{ format: string; entries: [string, number, number, number, string][] }>(file);
-    if (saved?.format !== FORMAT) return;
-    for (const [path, size, mtimeMs, ino, digest] of saved.entries) {
-      this.entries.set(path, { size, mtimeMs, ino, digest: digest as ContentDigest });
+    this.journal = new JournaledFile(file);
+    const { snapshot, entries } = this.journal.read();
+    if (snapshot?.format !== FORMAT) return;
+    for (const [path, size, mtimeMs, ino, digest] of [...snapshot.entries, ...entries]) {
+      if (size === undefined) this.entries.delete(path);
+      else this.entries.set(path, { size, mtimeMs: mtimeMs!, ino: ino!, digest: digest as ContentDigest });
     }
   }
 
@@ -54,11 +62,11 @@ export class StatCache {
 
   remember(path: string, stats: Stats, digest: ContentDigest): void {
     this.entries.set(path, { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digest });
-    this.dirty = true;
+    this.changed.add(path);
   }
 
   forget(path: string): void {
-    if (this.entries.delete(path)) this.dirty = true;
+    if (this.entries.delete(path)) this.changed.add(path);
   }
 
   /** The content digest of a regular file, hashing only when its stat changed. */
@@ -77,9 +85,13 @@ export class StatCache {
   }
 
   save(): void {
-    if (!this.file || !this.dirty) return;
-    const entries = [...this.entries].map(([path, e]) => [path, e.size, e.mtimeMs, e.ino, e.digest]);
-    writeFileAtomic(this.file, JSON.stringify({ format: FORMAT, entries }));
-    this.dirty = false;
+    if (!this.journal || this.changed.size === 0) return;
+    const asSaved = (path: string, e: StatEntry): SavedEntry => [path, e.size, e.mtimeMs, e.ino, e.digest];
+    const changes = [...this.changed].map((path): LoggedEntry => {
+      const entry = this.entries.get(path);
+      return entry ? asSaved(path, entry) : [path];
+    });
+    this.journal.save(changes, () => ({ format: FORMAT, entries: [...this.entries].map(([path, e]) => asSaved(path, e)) }));
+    this.changed.clear();
   }
 }

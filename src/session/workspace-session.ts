@@ -15,7 +15,7 @@ import { bundleStepModules, type StepModule } from "../key/step-bundle.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { readJsonFile, writeFileAtomic } from "../state/atomic-file.js";
 import { evaluationStillValid, readGraphCache, writeGraphCache, type CachedGraph } from "../state/graph-cache.js";
-import { readLastResults, STATE_FILES, stateDirOf, writeLastResults, type LastResult } from "../state/workspace-state.js";
+import { LastResultsFile, STATE_FILES, stateDirOf, type LastResult } from "../state/workspace-state.js";
 import type { OutputRecord } from "../cache/local-store.js";
 import { discoverPackages, discoveryStillValid, type DirectoryStamp } from "../workspace/discover.js";
 import { parseLabel, packagesForPattern, patternMatches, type Pattern } from "../workspace/label.js";
@@ -45,12 +45,14 @@ export class WorkspaceSession {
   private cachedGraph?: CachedGraph;
   private stepModules = new Map<string, StepModule>();
   readonly lastResults: Map<string, LastResult>;
+  private readonly lastResultsFile: LastResultsFile;
   private readonly changedKeys = new Set<string>();
 
   private constructor(readonly root: string) {
     this.stateDir = stateDirOf(root);
     this.statCache = new StatCache(join(this.stateDir, STATE_FILES.statCache));
-    this.lastResults = readLastResults(this.stateDir);
+    this.lastResultsFile = new LastResultsFile(this.stateDir);
+    this.lastResults = this.lastResultsFile.read();
     const savedModules = readJsonFile<StepModule[]>(join(this.stateDir, STATE_FILES.stepModules));
     for (const module of savedModules ?? []) this.stepModules.set(module.entry, module);
   }
@@ -235,7 +237,7 @@ export class WorkspaceSession {
   /** Persists what this session learned; safe to call after a failed build too. */
   save(): void {
     this.statCache.save();
-    writeLastResults(this.stateDir, this.lastResults, this.changedKeys);
+    this.lastResultsFile.write(this.lastResults, this.changedKeys);
     this.changedKeys.clear();
   }
 

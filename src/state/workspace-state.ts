@@ -4,9 +4,9 @@
  * a cache of something recomputable (stat digests, the loaded graph, step bundles, the last key
  * and outputs of each label), written atomically; deleting it costs time, never correctness.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { STATE_DIR } from "../workspace/root.js";
-import { readJsonFile, writeFileAtomic } from "./atomic-file.js";
+import { JournaledFile } from "./journaled-file.js";
 import type { OutputRecord } from "../cache/local-store.js";
 import type { ContentDigest } from "../key/digest.js";
 
@@ -30,23 +30,48 @@ export interface LastResult {
 }
 
 type SavedResult = [key: string, outputs: [name: string, digest: string, size: number][]];
+type Snapshot = { format: string; results: Record<string, SavedResult> };
+/** A log line: one label's new result. */
+type LoggedResult = [label: string, ...SavedResult];
 
-export function readLastResults(stateDir: string): Map<string, LastResult> {
-  const saved = readJsonFile<{ format: string; results: Record<string, SavedResult> }>(join(stateDir, STATE_FILES.lastResults));
-  const results = new Map<string, LastResult>();
-  if (saved?.format !== RESULTS_FORMAT) return results;
-  for (const [label, [key, outputs]] of Object.entries(saved.results)) {
-    results.set(label, { key, outputs: outputs.map(([name, digest, size]) => ({ name, digest: digest as ContentDigest, size })) });
+const fromSaved = ([key, outputs]: SavedResult): LastResult => ({
+  key,
+  outputs: outputs.map(([name, digest, size]) => ({ name, digest: digest as ContentDigest, size })),
+});
+const toSaved = ({ key, outputs }: LastResult): SavedResult => [key, outputs.map((o) => [o.name, o.digest, o.size])];
+
+/**
+ * The last key and outputs of every label, journaled (see journaled-file.ts): a build that
+ * re-keys 2 of 10,000 labels appends 2 lines.
+ */
+export class LastResultsFile {
+  private readonly journal: JournaledFile<Snapshot, LoggedResult>;
+
+  constructor(stateDir: string) {
+    this.journal = new JournaledFile(join(stateDir, STATE_FILES.lastResults));
   }
-  return results;
-}
 
-/** Merges with what is on disk, so two builds of different targets do not forget each other's results. */
-export function writeLastResults(stateDir: string, results: Map<string, LastResult>, changed: ReadonlySet<string>): void {
-  if (changed.size === 0) return;
-  const onDisk = readLastResults(stateDir);
-  for (const label of changed) onDisk.set(label, results.get(label)!);
-  const saved: Record<string, SavedResult> = {};
-  for (const [label, { key, outputs }] of onDisk) saved[label] = [key, outputs.map((o) => [o.name, o.digest, o.size])];
-  writeFileAtomic(join(stateDir, STATE_FILES.lastResults), JSON.stringify({ format: RESULTS_FORMAT, results: saved }));
+  read(): Map<string, LastResult> {
+    const { snapshot, entries } = this.journal.read();
+    const results = new Map<string, LastResult>();
+    if (snapshot?.format !== RESULTS_FORMAT) return results;
+    for (const [label, saved] of Object.entries(snapshot.results)) results.set(label, fromSaved(saved));
+    for (const [label, ...saved] of entries) results.set(label, fromSaved(saved));
+    return results;
+  }
+
+  /**
+   * Records the `changed` labels' results. A full snapshot merges with what is on disk then, so
+   * two builds of different targets do not forget each other's results.
+   */
+  write(results: ReadonlyMap<string, LastResult>, changed: ReadonlySet<string>): void {
+    const lines = [...changed].map((label): LoggedResult => [label, ...toSaved(results.get(label)!)]);
+    this.journal.save(lines, () => {
+      const merged = new LastResultsFile(dirname(this.journal.file)).read();
+      for (const label of changed) merged.set(label, results.get(label)!);
+      const saved: Record<string, SavedResult> = {};
+      for (const [label, result] of merged) saved[label] = toSaved(result);
+      return { format: RESULTS_FORMAT, results: saved };
+    });
+  }
 }

@@ -111,7 +111,8 @@ describe("concurrency", () => {
     expect(one.summary).toMatchObject({ steps: 30, failed: 0 });
     expect(two.summary).toMatchObject({ steps: 30, failed: 0 });
     expectOutputs(f.ws, expected);
-    // No sandbox in use is left behind once both are done; parked ones hold no inputs or outputs.
+    // No sandbox in use is left behind once both are done; a parked one holds nothing but what
+    // its manifest lists (inputs kept for reuse: links to dependencies' outputs, source copies).
     const sandboxes = join(f.ws, ".kiln", "sandbox");
     let left: string[] = [];
     try {
@@ -120,9 +121,15 @@ describe("concurrency", () => {
       /* no sandbox dir at all is fine */
     }
     expect(left.filter((entry) => entry !== "parked")).toEqual([]);
-    const parkedFiles = (readdirSync(join(sandboxes, "parked"), { recursive: true, withFileTypes: true }) as import("node:fs").Dirent[])
-      .filter((entry) => !entry.isDirectory() && !entry.name.startsWith(".kiln-"));
-    expect(parkedFiles).toEqual([]);
+    for (const parked of readdirSync(join(sandboxes, "parked"))) {
+      const dir = join(sandboxes, "parked", parked);
+      const manifest = JSON.parse(readFileSync(join(dir, ".kiln-sandbox.json"), "utf8")) as { links: [string][]; spares: string[] };
+      const files = (readdirSync(dir, { recursive: true, withFileTypes: true }) as import("node:fs").Dirent[])
+        .filter((entry) => !entry.isDirectory() && !(entry.parentPath === dir && entry.name.startsWith(".kiln-")))
+        .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
+        .sort();
+      expect(files).toEqual([...manifest.links.map(([path]) => path), ...manifest.spares].sort());
+    }
 
     const third = await f.build();
     expect(third.code, show(third)).toBe(0);

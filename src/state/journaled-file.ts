@@ -1,0 +1,65 @@
+/**
+ * A state file kept as a JSON snapshot plus an append-only log beside it (`<file>.log`, one JSON
+ * value a line). Saving a few changes appends a few lines instead of rewriting a snapshot of
+ * 20,000 entries (~50-70 ms at 10,000 targets); once the log has grown, the next save writes a
+ * fresh snapshot and drops the log. A torn last line (a crash mid-append) is skipped on reading.
+ * Appends from two kilns interleave by whole lines. Only for caches: an entry replayed over a
+ * newer snapshot after a crash between snapshot and log removal must be harmless.
+ */
+import { appendFileSync, readFileSync, rmSync } from "node:fs";
+import { readJsonFile, writeFileAtomic } from "./atomic-file.js";
+
+/** Past this many logged lines, a save writes a snapshot instead. */
+const COMPACT_AFTER_LINES = 4000;
+
+export class JournaledFile<Snapshot, Entry> {
+  /** Lines in the log as read plus appended by this process. */
+  private loggedLines = 0;
+  private snapshotExists = false;
+
+  constructor(readonly file: string) {}
+
+  private get logFile(): string {
+    return `${this.file}.log`;
+  }
+
+  /** The snapshot (if readable) and the log's entries after it, in order. */
+  read(): { snapshot: Snapshot | undefined; entries: Entry[] } {
+    const snapshot = readJsonFile<Snapshot>(this.file);
+    this.snapshotExists = snapshot !== undefined;
+    const entries: Entry[] = [];
+    let text = "";
+    try {
+      text = readFileSync(this.logFile, "utf8");
+    } catch {
+      // no log
+    }
+    for (const line of text.split("\n")) {
+      if (line.length === 0) continue;
+      this.loggedLines++;
+      try {
+        entries.push(JSON.parse(line) as Entry);
+      } catch {
+        // a torn line
+      }
+    }
+    return { snapshot, entries };
+  }
+
+  /**
+   * Records `entries` (the changes since the last save). `snapshot` is asked for only when a full
+   * snapshot is due: no snapshot yet, a long log, or more changes than lines it would save.
+   */
+  save(entries: readonly Entry[], snapshot: () => Snapshot): void {
+    if (entries.length === 0) return;
+    if (!this.snapshotExists || this.loggedLines + entries.length > COMPACT_AFTER_LINES) {
+      writeFileAtomic(this.file, JSON.stringify(snapshot()));
+      rmSync(this.logFile, { force: true });
+      this.snapshotExists = true;
+      this.loggedLines = 0;
+      return;
+    }
+    appendFileSync(this.logFile, `${entries.map((entry) => JSON.stringify(entry)).join("\n")}\n`);
+    this.loggedLines += entries.length;
+  }
+}
