@@ -482,8 +482,9 @@ async function runCmdAction(
     };
   }
   const run = await spawner.run(command, sandbox.dir, env);
-  const stdout = readSmall(sandbox.path(STDOUT_FILE));
-  const stderr = readSmall(sandbox.path(STDERR_FILE));
+  // A command that never started left no output; the files may hold an earlier use's.
+  const stdout = run.spawnError ? "" : readSmall(sandbox.path(STDOUT_FILE));
+  const stderr = run.spawnError ? "" : readSmall(sandbox.path(STDERR_FILE));
   const log = [stdout, stderr].filter((s) => s.length > 0).join("\n");
   if (run.spawnError || run.exitCode !== 0) {
     const how = run.spawnError

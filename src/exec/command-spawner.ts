@@ -9,9 +9,11 @@
  * environment kiln gives it (the helper shell itself has an empty one).
  *
  * Protocol: kiln writes the job id and the sandbox directory, a line each; in the background, a
- * subshell of the helper moves into the sandbox, points stdout and stderr at `.kiln-stdout` and
- * `.kiln-stderr`, and sources the sandbox's `.kiln-run` (the exports, then the command's text:
- * parsed and run as `sh -c` would), and the helper answers `<id> <exit status>`.
+ * subshell of the helper moves into the sandbox and runs `/bin/sh .kiln-run` (the exports, then
+ * the command's text on the same line, so line numbers in errors are the command's own) with
+ * stdout and stderr in `.kiln-stdout` and `.kiln-stderr`, and the helper answers `<id> <status>`.
+ * Variables whose names are not shell names are left out: /bin/sh drops them from the
+ * environment of everything it runs anyway.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -23,10 +25,11 @@ export const RUN_SCRIPT = ".kiln-run";
 export const STDOUT_FILE = ".kiln-stdout";
 export const STDERR_FILE = ".kiln-stderr";
 
-// Two forks of a 1 MB shell and no exec: the inner subshell is the `/bin/sh` the command runs in.
-// `cd` sets OLDPWD, which dash exports, and the loop's own variables must not show: unset them.
+// Per job: two forks of a 1 MB shell and one exec of /bin/sh, which gives the command a shell of
+// its own (its own $$; a subshell would share the helper's, and `kill $$` would kill the helper).
+// `cd` sets OLDPWD, which dash exports: unset it so the command does not see the helper's cwd.
 const HELPER_SCRIPT = `while IFS= read -r id && IFS= read -r dir; do
-( ( cd "$dir" || exit 127; unset OLDPWD id dir; exec </dev/null >${STDOUT_FILE} 2>${STDERR_FILE}; . ./${RUN_SCRIPT} ); echo "$id $?" ) &
+( ( cd "$dir" || exit 127; unset OLDPWD; exec /bin/sh ./${RUN_SCRIPT} </dev/null >${STDOUT_FILE} 2>${STDERR_FILE} ); echo "$id $?" ) &
 done`;
 
 const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -46,13 +49,14 @@ export class CommandSpawner {
    * does, with the signal named when it is a common one.
    */
   run(command: string, dir: string, env: Record<string, string>): Promise<CommandRun> {
-    const names = Object.keys(env);
-    if (dir.includes("\n") || !names.every((name) => SHELL_NAME.test(name))) {
-      // Not expressible to the helper shell: fall back to a direct spawn.
+    if (dir.includes("\n")) {
+      // Not expressible in the helper's line protocol: a direct spawn.
       return runCommand(command, dir, env, join(dir, STDOUT_FILE), join(dir, STDERR_FILE));
     }
-    const exports = names.map((name) => `${name}=${quote(env[name]!)}`);
-    const script = `${exports.length > 0 ? `export ${exports.join(" ")}\n` : ""}${command}\n`;
+    const exports = Object.keys(env)
+      .filter((name) => SHELL_NAME.test(name))
+      .map((name) => `${name}=${quote(env[name]!)}`);
+    const script = `${exports.length > 0 ? `export ${exports.join(" ")}; ` : ""}${command}\n`;
     overwriteFile(join(dir, RUN_SCRIPT), script);
     const shell = this.ensureShell();
     const id = ++this.nextId;

@@ -1,0 +1,68 @@
+/**
+ * How `cmd` steps run: through kiln's helper shell (see src/exec/command-spawner.ts), each as
+ * `sh -c` would run it: the command text and environment values exactly as written, its exit
+ * status, a signal, a syntax error, and a shell of its own.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { cleanupTempDirs, makeWorkspace, show, WORKSPACE_TS } from "./harness.js";
+
+afterAll(cleanupTempDirs);
+
+const buildFile = (...lines: string[]) => [`import { cmd } from "kiln";`, ...lines, ``].join("\n");
+
+describe("cmd steps", () => {
+  it("see their command text and environment values byte for byte", async () => {
+    const tricky = `it's "quoted" $HOME \`uname\` \\n; exit 9`;
+    const command = [
+      `printf '%s\\n' "it's" 'a "double" and a $dollar' > $OUT/text.txt`,
+      `printf '%s' "$TRICKY" > $OUT/env.txt`,
+      `echo "lines: $(printf 'a\\nb\\n' | wc -l)" >> $OUT/text.txt`,
+    ].join("\n");
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": buildFile(`export const quoting = cmd({ outs: ["text.txt", "env.txt"], env: { TRICKY: ${JSON.stringify(tricky)} }, cmd: ${JSON.stringify(command)} });`),
+    });
+    const run = await f.build();
+    expect(run.code, show(run)).toBe(0);
+    expect(f.read("kiln-out/p/quoting/text.txt")).toBe(`it's\na "double" and a $dollar\nlines: 2\n`);
+    expect(f.read("kiln-out/p/quoting/env.txt")).toBe(tricky);
+  });
+
+  it("report an exit status, a signal and a syntax error as failures of the step", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": buildFile(
+        `export const status = cmd({ outs: ["o"], cmd: "echo about to fail >&2; exit 42" });`,
+        `export const signal = cmd({ outs: ["o"], cmd: "kill -9 $$" });`,
+        `export const syntax = cmd({ outs: ["o"], cmd: "if then fi (" });`,
+      ),
+    });
+    const run = await f.kiln(["build", "-k"]);
+    expect(run.code, show(run)).toBe(1);
+    expect(run.stderr).toContain("//p:status");
+    expect(run.stderr).toContain("exited with code 42");
+    expect(run.stderr).toContain("about to fail");
+    expect(run.stderr).toContain("//p:signal");
+    expect(run.stderr).toContain("exited with code 137 (128 + SIGKILL");
+    expect(run.stderr).toContain("//p:syntax");
+    expect(run.stderr).toMatch(/exited with code 2[^0-9]/);
+    expect(run.stderr).toMatch(/[Ss]yntax error/);
+  });
+
+  it("each command has a shell of its own: $$ differs between steps and kill $$ ends only that step", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": buildFile(
+        `export const one = cmd({ outs: ["pid"], cmd: "echo $$ > $OUT/pid" });`,
+        `export const two = cmd({ outs: ["pid"], cmd: "echo $$ > $OUT/pid" });`,
+        `export const suicide = cmd({ outs: ["o"], cmd: "kill -TERM $$; sleep 1; echo survived > $OUT/o" });`,
+        `export const after = cmd({ srcs: [":one", ":two"], outs: ["o"], cmd: "cat $SRCS > $OUT/o" });`,
+      ),
+    });
+    const run = await f.build(["-k"]);
+    expect(run.failed).toEqual(["//p:suicide"]);
+    expect(run.executed).toEqual(["//p:after", "//p:one", "//p:two"]);
+    expect(f.read("kiln-out/p/one/pid")).not.toBe(f.read("kiln-out/p/two/pid"));
+    expect(run.stderr).toContain("exited with code 143 (128 + SIGTERM");
+  });
+});
