@@ -6,8 +6,10 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 
-export function ensureDirectory(path: string, known: Set<string>): void {
-  if (known.has(path)) return;
+/** Makes `path` (and missing parents); true if this call made `path` itself. */
+export function ensureDirectory(path: string, known: Set<string>): boolean {
+  if (known.has(path)) return false;
+  let made = true;
   try {
     mkdirSync(path);
   } catch (error) {
@@ -20,10 +22,14 @@ export function ensureDirectory(path: string, known: Set<string>): void {
         mkdirSync(path);
       } catch (again) {
         if ((again as NodeJS.ErrnoException).code !== "EEXIST") throw again;
+        made = false;
       }
     } else if (code !== "EEXIST") {
       throw error;
+    } else {
+      made = false;
     }
   }
   known.add(path);
+  return made;
 }

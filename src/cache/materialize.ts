@@ -33,27 +33,53 @@ export function materializeOutputs(
   tempDir: string,
 ): void {
   let placed = false;
+  // A directory this call made holds nothing undeclared: no listing needed.
+  let madeDirectory = false;
   for (const output of outputs) {
     const dest = join(outDir, output.name);
     // No exception for a missing file: a restore into an empty kiln-out misses every one.
     const existing = statSync(dest, { throwIfNoEntry: false });
     if (existing && statCache.lookup(dest, existing) === output.digest) continue;
-    ensureDirectory(dirname(dest), knownDirectories);
-    const temp = join(tempDir, `${process.pid}-m${++tempCounter}`);
+    const dir = dirname(dest);
+    if (ensureDirectory(dir, knownDirectories) && dir === outDir) madeDirectory = true;
     const blob = store.blobPath(output.digest);
-    try {
-      linkSync(blob, temp);
-    } catch {
-      copyFileSync(blob, temp);
-      chmodSync(temp, 0o444);
-    }
-    renameSync(temp, dest);
-    rmSync(temp, { force: true });
-    statCache.remember(dest, statSync(dest), output.digest);
+    const linked = placeFile(blob, dest, existing !== undefined, tempDir);
+    // A link shares the blob's inode, so it has the stat the blob was verified with: no stat.
+    const blobStat = linked ? statCache.statOf(blob) : undefined;
+    if (blobStat) statCache.rememberStat(dest, blobStat, output.digest);
+    else statCache.remember(dest, statSync(dest), output.digest);
     placed = true;
   }
   // Only a target whose outputs changed can have stale files: a no-op build skips the listing.
-  if (placed || outputs.length === 0) removeUndeclared(outDir, new Set(outputs.map((o) => o.name)));
+  if ((placed && !madeDirectory) || outputs.length === 0) removeUndeclared(outDir, new Set(outputs.map((o) => o.name)));
+}
+
+/**
+ * Puts the blob at `dest`, whole or not at all: a new name is one hard link (atomic); an existing
+ * file is replaced by rename from a temp link. Where links fail (another file system), a copy.
+ */
+function placeFile(blob: string, dest: string, replacing: boolean, tempDir: string): boolean {
+  if (!replacing) {
+    try {
+      linkSync(blob, dest);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EXDEV" && (error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+  }
+  const temp = join(tempDir, `${process.pid}-m${++tempCounter}`);
+  let linked = true;
+  try {
+    linkSync(blob, temp);
+  } catch {
+    copyFileSync(blob, temp);
+    chmodSync(temp, 0o444);
+    linked = false;
+  }
+  renameSync(temp, dest);
+  // rename() is a no-op when both names are links to one inode; the temp name may remain.
+  rmSync(temp, { force: true });
+  return linked;
 }
 
 function removeUndeclared(outDir: string, declared: Set<string>): void {

@@ -65,6 +65,12 @@ export class StatCache {
     this.changed.add(path);
   }
 
+  /** As `remember`, from a (size, mtime, inode) already known: a hard link to a file hashed before. */
+  rememberStat(path: string, [size, mtimeMs, ino]: [number, number, number], digest: ContentDigest): void {
+    this.entries.set(path, { size, mtimeMs, ino, digest });
+    this.changed.add(path);
+  }
+
   forget(path: string): void {
     if (this.entries.delete(path)) this.changed.add(path);
   }
