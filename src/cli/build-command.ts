@@ -14,7 +14,7 @@ import { relative } from "node:path";
 import type { OutputRecord } from "../cache/local-store.js";
 import type { BuildEvent } from "../exec/events.js";
 import { KILN_VERSION } from "../kiln-install.js";
-import { directoryStamp, stampFile, takeStampChanges, writeUpToDateStamp, type RecordedFile, type StampChanges } from "../state/up-to-date-stamp.js";
+import { directoryStamp, LISTING_PREFIX, stampFile, takeStampChanges, writeUpToDateStamp, type RecordedFile, type StampChanges } from "../state/up-to-date-stamp.js";
 import { unchangedTargets } from "../graph/unchanged-targets.js";
 import type { LoadedWorkspace } from "../session/workspace-session.js";
 import { requestIdentity } from "./up-to-date.js";
@@ -190,7 +190,7 @@ function recordUpToDate(
   for (const path of loaded.filesRead) add(path);
   for (const path of session.stepModuleFiles(loaded.graph, closure)) add(path);
   for (const stamp of session.directoryStamps()) {
-    files.set(join(session.root, stamp.dir), { stamp: directoryStamp(stamp.mtimeMs) });
+    files.set(join(session.root, stamp.dir), { stamp: directoryStamp(stamp.mtimeMs), digest: stamp.listing && `${LISTING_PREFIX}${stamp.listing}` });
   }
   const requestedOutputs = listing.slice(1).map((line) => resolve(process.cwd(), line.trim()));
   writeUpToDateStamp(file, KILN_VERSION, request, env, files, { steps, requestedOutputs });

@@ -6,12 +6,14 @@
  * The next identical request that finds all of them unchanged is up to date: it prints the
  * recorded result without loading the graph, hashing, computing keys or opening the store.
  * A file whose stat changed but whose bytes did not (a touch, a save without edits) is re-hashed
- * and forgiven, and the stamp is updated. Any other difference, or any doubt (a tool whose version
+ * and forgiven, and so is a directory whose mtime moved but whose entries did not (kiln making
+ * kiln-out/ at the root); the stamp is updated. Any other difference, or any doubt (a tool whose version
  * cannot be known by stat), takes the normal path, which is always correct.
  */
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { digestBytes } from "../key/digest.js";
+import { currentListingDigest } from "../workspace/discover.js";
 import { writeFileAtomic } from "./atomic-file.js";
 
 const FORMAT = "kiln.up-to-date/2";
@@ -44,6 +46,9 @@ export interface RecordedFile {
   stamp: FileStamp;
   digest?: string;
 }
+
+/** Marks a directory's recorded "digest" as the digest of its listing. */
+export const LISTING_PREFIX = "ls:";
 
 /** Files up to this size are re-hashed when only their stat changed; larger ones take the normal path. */
 const REHASH_LIMIT = 64 << 20;
@@ -126,13 +131,18 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
     const size = stats[3 * i]!;
     if (now.mtimeMs === stats[3 * i + 1] && (size === MTIME_ONLY || (now.size === size && now.ino === stats[3 * i + 2]))) continue;
     // Touched, or rewritten with the same bytes: still up to date if the content is unchanged.
+    // A directory whose mtime moved is unchanged if it lists the same entries (see discover.ts).
     const digest = digests[i];
-    if (!digest || size === MTIME_ONLY || now.size !== size || now.size > REHASH_LIMIT || digestBytes(readFileSync(path)) !== digest) {
+    const same =
+      size === MTIME_ONLY
+        ? digest?.startsWith(LISTING_PREFIX) && currentListingDigest(path) === digest.slice(LISTING_PREFIX.length)
+        : digest && now.size === size && now.size <= REHASH_LIMIT && digestBytes(readFileSync(path)) === digest;
+    if (!same) {
       changed.add(path);
       continue;
     }
     stats[3 * i + 1] = now.mtimeMs;
-    stats[3 * i + 2] = now.ino;
+    if (size !== MTIME_ONLY) stats[3 * i + 2] = now.ino;
     touched = true;
   }
   if (changed.size > 0) {

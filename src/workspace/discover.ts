@@ -1,17 +1,40 @@
 /**
  * Package discovery: every directory under the root holding a BUILD.ts is a package. The walk
- * records each directory's mtime: a file added or removed anywhere changes its directory's mtime,
- * so a cached graph stays valid exactly while those mtimes do. A directory holding its own
- * WORKSPACE.ts is a separate workspace and is not walked into.
+ * records each directory's mtime and a digest of its listing: a file added or removed anywhere
+ * changes its directory's mtime, so a cached graph stays valid while those mtimes do, or, when
+ * an mtime moved, while the listing is the same (kiln making kiln-out/ or .kiln/ at the root moves
+ * the root's mtime and changes nothing that matters). A directory holding its own WORKSPACE.ts is
+ * a separate workspace and is not walked into.
  */
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
-import { BUILD_FILE, OUTPUT_DIR, WORKSPACE_FILE } from "./root.js";
+import { digestBytes } from "../key/digest.js";
+import { BUILD_FILE, OUTPUT_DIR, STATE_DIR, WORKSPACE_FILE } from "./root.js";
 
 export interface DirectoryStamp {
   /** Workspace-relative directory ("" for the root). */
   dir: string;
   mtimeMs: number;
+  /** Digest of the directory's entries (names and whether each is a directory), see `listingDigest`. */
+  listing?: string;
+}
+
+/** Entries whose coming and going never changes what a build means. */
+const NOT_LISTED = new Set([OUTPUT_DIR, STATE_DIR]);
+
+/** A digest of a directory's entries, kiln's own directories left out. */
+export function listingDigest(entries: readonly Dirent[]): string {
+  const names = entries.filter((e) => !NOT_LISTED.has(e.name)).map((e) => `${e.isDirectory() ? "d" : "f"}:${e.name}`);
+  return digestBytes(names.sort().join("\n")).slice(0, 32);
+}
+
+/** The listing digest of the directory at `abs` now, or undefined if it cannot be read. */
+export function currentListingDigest(abs: string): string | undefined {
+  try {
+    return listingDigest(readdirSync(abs, { withFileTypes: true }));
+  } catch {
+    return undefined;
+  }
 }
 
 export interface Discovery {
@@ -30,8 +53,9 @@ export function discoverPackages(root: string): Discovery {
   while (pending.length > 0) {
     const dir = pending.pop()!;
     const abs = dir === "" ? root : join(root, dir);
-    stamps.push({ dir, mtimeMs: statSync(abs).mtimeMs });
+    const mtimeMs = statSync(abs).mtimeMs;
     const entries = readdirSync(abs, { withFileTypes: true });
+    stamps.push({ dir, mtimeMs, listing: listingDigest(entries) });
     // A directory with its own WORKSPACE.ts is another workspace (an example, a test fixture).
     if (dir !== "" && entries.some((e) => e.name === WORKSPACE_FILE && e.isFile())) continue;
     for (const entry of entries) {
@@ -51,11 +75,13 @@ export function discoverPackages(root: string): Discovery {
 /** True while no directory walked has changed (nothing added, removed or renamed). */
 export function discoveryStillValid(root: string, stamps: readonly DirectoryStamp[]): boolean {
   for (const stamp of stamps) {
+    const abs = stamp.dir === "" ? root : join(root, stamp.dir);
     try {
-      if (statSync(stamp.dir === "" ? root : join(root, stamp.dir)).mtimeMs !== stamp.mtimeMs) return false;
+      if (statSync(abs).mtimeMs === stamp.mtimeMs) continue;
     } catch {
       return false;
     }
+    if (stamp.listing === undefined || currentListingDigest(abs) !== stamp.listing) return false;
   }
   return true;
 }
