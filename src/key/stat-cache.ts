@@ -93,11 +93,12 @@ export class StatCache {
   save(): void {
     if (!this.journal || this.changed.size === 0) return;
     const asSaved = (path: string, e: StatEntry): SavedEntry => [path, e.size, e.mtimeMs, e.ino, e.digest];
-    const changes = [...this.changed].map((path): LoggedEntry => {
-      const entry = this.entries.get(path);
-      return entry ? asSaved(path, entry) : [path];
-    });
-    this.journal.save(changes, () => ({ format: FORMAT, entries: [...this.entries].map(([path, e]) => asSaved(path, e)) }));
+    const changes = () =>
+      [...this.changed].map((path): LoggedEntry => {
+        const entry = this.entries.get(path);
+        return entry ? asSaved(path, entry) : [path];
+      });
+    this.journal.save(this.changed.size, changes, () => ({ format: FORMAT, entries: [...this.entries].map(([path, e]) => asSaved(path, e)) }));
     this.changed.clear();
   }
 }

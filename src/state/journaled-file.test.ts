@@ -18,7 +18,7 @@ function open(file: string) {
   for (const [key, value] of entries) state.set(key, value);
   const save = (changes: Entry[]) => {
     for (const [key, value] of changes) state.set(key, value);
-    journal.save(changes, () => Object.fromEntries(state));
+    journal.save(changes.length, () => changes, () => Object.fromEntries(state));
   };
   return { state, save };
 }

@@ -47,19 +47,20 @@ export class JournaledFile<Snapshot, Entry> {
   }
 
   /**
-   * Records `entries` (the changes since the last save). `snapshot` is asked for only when a full
-   * snapshot is due: no snapshot yet, a long log, or more changes than lines it would save.
+   * Records the `count` changes since the last save: as log lines (`entries`), or, when a full
+   * snapshot is due (none yet, or the log would grow past the limit), as `snapshot`. Both are
+   * made only if needed: at 10,000 targets each is megabytes.
    */
-  save(entries: readonly Entry[], snapshot: () => Snapshot): void {
-    if (entries.length === 0) return;
-    if (!this.snapshotExists || this.loggedLines + entries.length > COMPACT_AFTER_LINES) {
+  save(count: number, entries: () => readonly Entry[], snapshot: () => Snapshot): void {
+    if (count === 0) return;
+    if (!this.snapshotExists || this.loggedLines + count > COMPACT_AFTER_LINES) {
       writeFileAtomic(this.file, JSON.stringify(snapshot()));
       rmSync(this.logFile, { force: true });
       this.snapshotExists = true;
       this.loggedLines = 0;
       return;
     }
-    appendFileSync(this.logFile, `${entries.map((entry) => JSON.stringify(entry)).join("\n")}\n`);
-    this.loggedLines += entries.length;
+    appendFileSync(this.logFile, `${entries().map((entry) => JSON.stringify(entry)).join("\n")}\n`);
+    this.loggedLines += count;
   }
 }

@@ -65,8 +65,8 @@ export class LastResultsFile {
    * two builds of different targets do not forget each other's results.
    */
   write(results: ReadonlyMap<string, LastResult>, changed: ReadonlySet<string>): void {
-    const lines = [...changed].map((label): LoggedResult => [label, ...toSaved(results.get(label)!)]);
-    this.journal.save(lines, () => {
+    const lines = () => [...changed].map((label): LoggedResult => [label, ...toSaved(results.get(label)!)]);
+    this.journal.save(changed.size, lines, () => {
       const merged = new LastResultsFile(dirname(this.journal.file)).read();
       for (const label of changed) merged.set(label, results.get(label)!);
       const saved: Record<string, SavedResult> = {};
