@@ -21,7 +21,7 @@ import { overwriteFile } from "../overwrite-file.js";
 import { runCommand, type CommandRun } from "./run-cmd.js";
 
 /** The control file a job runs, inside its sandbox. */
-export const RUN_SCRIPT = ".kiln-run";
+const RUN_SCRIPT = ".kiln-run";
 export const STDOUT_FILE = ".kiln-stdout";
 export const STDERR_FILE = ".kiln-stderr";
 

@@ -55,7 +55,7 @@ export const SHARED_INPUT_SIZE = 64 << 20;
 const SPARE_REUSE_SIZE = 1 << 20;
 
 /** What a parked sandbox remembers of itself, at its root. */
-export const MANIFEST_FILE = ".kiln-sandbox.json";
+const MANIFEST_FILE = ".kiln-sandbox.json";
 const MANIFEST_FORMAT = "kiln.sandbox/1";
 
 /** Files kiln itself writes in every sandbox, kept between uses (rewritten, never linked). */
@@ -68,7 +68,7 @@ const CONTROL_FILES = new Set([".kiln-srcs", ".kiln-stdout", ".kiln-stderr", ".k
 const MTIME_TRUST_AGE_MS = 50;
 
 const depth = (relative: string) => (relative === "" ? -1 : relative.split("/").length - 1);
-export const parentOf = (relative: string) => {
+const parentOf = (relative: string) => {
   const slash = relative.lastIndexOf("/");
   return slash < 0 ? "" : relative.slice(0, slash);
 };
