@@ -22,7 +22,10 @@ export interface StepModule {
   bundlePath: string;
   /** Digest of the module's local files and package versions (not of machine paths). */
   codeDigest: string;
-  /** Files the bundle was built from (absolute), with their digests, to revalidate it. */
+  /**
+   * Files the bundle was built from (absolute), with their digests, to revalidate it: its local
+   * files and the package.json of every package it imports.
+   */
   files: [string, ContentDigest][];
 }
 
@@ -79,9 +82,13 @@ export async function bundleStepModules(
       files.push([absolute, digest]);
       localInputs.push([logicalPath(root, absolute), digest]);
     }
-    const packages = [
-      ...new Set(meta.imports.filter((i) => i.external).map((i) => packageIdentity(i.path))),
-    ].sort();
+    const imported = meta.imports.filter((i) => i.external).map((i) => packageOf(i.path));
+    const packages = [...new Set(imported.map((p) => p.identity))].sort();
+    // Each package's manifest is revalidated with the local files: a new version re-bundles the
+    // step (and so changes its code digest), and the up-to-date stamp watches it too.
+    for (const manifest of new Set(imported.flatMap((p) => (p.manifest ? [p.manifest] : [])))) {
+      files.push([manifest, (await statCache.digest(manifest)).digest]);
+    }
     const codeDigest = digestBytes(canonicalJson({ files: localInputs, packages }));
     const bundlePath = join(outDir, `${digestBytes(output.text).slice(0, 24)}.mjs`);
     if (!existsSync(bundlePath)) writeFileSync(bundlePath, output.text);
@@ -102,11 +109,11 @@ function displayPath(root: string, absolute: string): string {
   return rel.startsWith("..") ? absolute : rel;
 }
 
-const packageCache = new Map<string, string>();
+const packageCache = new Map<string, { identity: string; manifest?: string }>();
 
-/** `name@version` of the package holding `path`; builtins as themselves. */
-function packageIdentity(path: string): string {
-  if (!path.startsWith("/")) return path.startsWith("node:") ? path : `node:${path}`;
+/** `name@version` of the package holding `path` and its package.json; builtins as themselves. */
+function packageOf(path: string): { identity: string; manifest?: string } {
+  if (!path.startsWith("/")) return { identity: path.startsWith("node:") ? path : `node:${path}` };
   let dir = dirname(path);
   while (dir !== dirname(dir)) {
     const cached = packageCache.get(dir);
@@ -115,12 +122,12 @@ function packageIdentity(path: string): string {
     if (existsSync(manifest)) {
       const parsed = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string; version?: string };
       if (parsed.name) {
-        const identity = `${parsed.name}@${parsed.version ?? "0.0.0"}`;
-        packageCache.set(dir, identity);
-        return identity;
+        const found = { identity: `${parsed.name}@${parsed.version ?? "0.0.0"}`, manifest };
+        packageCache.set(dir, found);
+        return found;
       }
     }
     dir = dirname(dir);
   }
-  return "unknown-package";
+  return { identity: "unknown-package" };
 }

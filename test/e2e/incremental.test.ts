@@ -200,6 +200,37 @@ describe("step modules", () => {
     expect(afterUnrelated.executed).toEqual([]);
     expect(afterUnrelated.summary).toMatchObject({ steps: 3, executed: 0, cached: 3 });
   });
+
+  it("a new version of a package a step imports reruns that step, and only it", async () => {
+    const pkg = (version: string, word: string) => ({
+      "node_modules/shout/package.json": JSON.stringify({ name: "shout", version, type: "module", main: "index.js" }),
+      "node_modules/shout/index.js": `export function shout(s) { return s.trim().toUpperCase() + "${word}"; }\n`,
+    });
+    const f = makeWorkspace({
+      ...stepFiles(),
+      ...pkg("1.0.0", "!"),
+      "m/loud.ts": [
+        `import { readFileSync, writeFileSync } from "node:fs";`,
+        `import { shout } from "shout";`,
+        `export function loud(ctx: any) {`,
+        `  writeFileSync(ctx.out("l.txt"), shout(readFileSync(ctx.srcs.d, "utf8")) + "\\n");`,
+        `}`,
+        ``,
+      ].join("\n"),
+      "m/BUILD.ts": stepFiles()["m/BUILD.ts"] + `export const loud = step({ srcs: { d: "data.txt" }, outs: ["l.txt"], run: "./loud.ts#loud" });\n`,
+    });
+    const first = await f.build();
+    expect(first.code, show(first)).toBe(0);
+    expect(f.read("kiln-out/m/loud/l.txt")).toBe("ABC!\n");
+    expect((await f.build()).executed).toEqual([]);
+
+    f.write(pkg("1.1.0", "!!!"));
+    const upgraded = await f.build();
+    expect(upgraded.code, show(upgraded)).toBe(0);
+    expect(upgraded.executed).toEqual(["//m:loud"]);
+    expect(f.read("kiln-out/m/loud/l.txt")).toBe("ABC!!!\n");
+    expect((await f.build()).executed).toEqual([]);
+  });
 });
 
 describe("keys", () => {
