@@ -15,8 +15,9 @@ import { join } from "node:path";
 import { digestBytes } from "../key/digest.js";
 import { currentListingDigest } from "../workspace/discover.js";
 import { writeFileAtomic } from "./atomic-file.js";
+import { decodeStamp, encodeStamp, type DecodedStamp } from "./stamp-encoding.js";
 
-const FORMAT = "kiln.up-to-date/2";
+const FORMAT = "kiln.up-to-date/3";
 /** In `stats`, a size or inode of -1 means "compare the mtime only" (directories). */
 const MTIME_ONLY = -1;
 
@@ -27,15 +28,13 @@ export interface UpToDateRecord {
   requestedOutputs: string[];
 }
 
-interface SavedStamp extends UpToDateRecord {
+/** The stamp's header; paths, stats, digests and steps follow it (see stamp-encoding.ts). */
+interface StampHeader {
   format: typeof FORMAT;
   kilnVersion: string;
   request: string;
   env: Record<string, string | null>;
-  paths: string;
-  stats: number[];
-  /** Content digests of the files, one a line ("" for directories), to forgive a mere touch. */
-  digests: string;
+  requestedOutputs: string[];
 }
 
 /** A file's stat as recorded: [size, mtimeMs, inode]. */
@@ -54,7 +53,7 @@ export const LISTING_PREFIX = "ls:";
 const REHASH_LIMIT = 64 << 20;
 
 export function stampFile(stateDir: string, request: string): string {
-  return join(stateDir, "up-to-date", `${digestBytes(request).slice(0, 20)}.json`);
+  return join(stateDir, "up-to-date", `${digestBytes(request).slice(0, 20)}.stamp`);
 }
 
 export function writeUpToDateStamp(
@@ -67,9 +66,10 @@ export function writeUpToDateStamp(
 ): void {
   const paths = [...files.keys()];
   const stats = paths.flatMap((path) => files.get(path)!.stamp);
-  const digests = paths.map((path) => files.get(path)!.digest ?? "").join("\n");
-  const saved: SavedStamp = { format: FORMAT, kilnVersion, request, env, paths: paths.join("\n"), stats, digests, ...record };
-  writeFileAtomic(file, JSON.stringify(saved));
+  // Content digests, one a path ("" for a directory without a listing), to forgive a mere touch.
+  const digests = paths.map((path) => files.get(path)!.digest ?? "");
+  const header: StampHeader = { format: FORMAT, kilnVersion, request, env, requestedOutputs: record.requestedOutputs };
+  writeFileAtomic(file, encodeStamp(header, paths, stats, digests, record.steps));
 }
 
 /**
@@ -108,17 +108,17 @@ export function takeStampChanges(file: string): StampChanges | undefined {
  */
 export function checkUpToDateStamp(file: string, kilnVersion: string, request: string, env: NodeJS.ProcessEnv): UpToDateRecord | undefined {
   foundChanges.delete(file);
-  let saved: SavedStamp;
+  let stamp: DecodedStamp<StampHeader> | undefined;
   try {
-    saved = JSON.parse(readFileSync(file, "utf8")) as SavedStamp;
+    stamp = decodeStamp<StampHeader>(readFileSync(file));
   } catch {
     return undefined;
   }
-  if (saved.format !== FORMAT || saved.kilnVersion !== kilnVersion || saved.request !== request) return undefined;
-  for (const [name, value] of Object.entries(saved.env)) if ((env[name] ?? null) !== value) return undefined;
-  const paths = saved.paths.split("\n");
-  const digests = saved.digests.split("\n");
-  const stats = saved.stats;
+  if (!stamp) return undefined;
+  const { header, paths, stats } = stamp;
+  if (header.format !== FORMAT || header.kilnVersion !== kilnVersion || header.request !== request) return undefined;
+  for (const [name, value] of Object.entries(header.env)) if ((env[name] ?? null) !== value) return undefined;
+  let digests: string[] | undefined;
   let touched = false;
   const changed = new Set<string>();
   for (let i = 0; i < paths.length; i++) {
@@ -132,6 +132,7 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
     if (now.mtimeMs === stats[3 * i + 1] && (size === MTIME_ONLY || (now.size === size && now.ino === stats[3 * i + 2]))) continue;
     // Touched, or rewritten with the same bytes: still up to date if the content is unchanged.
     // A directory whose mtime moved is unchanged if it lists the same entries (see discover.ts).
+    digests ??= stamp.digests();
     const digest = digests[i];
     const same =
       size === MTIME_ONLY
@@ -147,19 +148,22 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
   }
   if (changed.size > 0) {
     const rewrite: StampChanges["rewrite"] = (refresh, recordOf, steps) => {
-      const kept = paths.map((path, i) => {
-        const record = refresh.has(path) ? recordOf(path) : { stamp: stats.slice(3 * i, 3 * i + 3) as FileStamp, digest: digests[i] || undefined };
-        return [path, record] as const;
-      });
+      const recorded = (digests ??= stamp.digests());
       const files = new Map<string, RecordedFile>();
-      for (const [path, record] of kept) if (record) files.set(path, record);
-      writeUpToDateStamp(file, kilnVersion, request, saved.env, files, { steps, requestedOutputs: saved.requestedOutputs });
+      paths.forEach((path, i) => {
+        const record = refresh.has(path)
+          ? recordOf(path)
+          : { stamp: [stats[3 * i]!, stats[3 * i + 1]!, stats[3 * i + 2]!] as FileStamp, digest: recorded[i] || undefined };
+        if (record) files.set(path, record);
+      });
+      writeUpToDateStamp(file, kilnVersion, request, header.env, files, { steps, requestedOutputs: header.requestedOutputs });
     };
-    foundChanges.set(file, { steps: saved.steps, changed, rewrite });
+    foundChanges.set(file, { steps: stamp.steps(), changed, rewrite });
     return undefined;
   }
-  if (touched) writeFileAtomic(file, JSON.stringify(saved));
-  return { steps: saved.steps, requestedOutputs: saved.requestedOutputs };
+  // The stats are a view into the file's bytes: the forgiven ones are already updated there.
+  if (touched) writeFileAtomic(file, stamp.bytes);
+  return { steps: stamp.steps(), requestedOutputs: header.requestedOutputs };
 }
 
 export function directoryStamp(mtimeMs: number): FileStamp {
