@@ -111,27 +111,41 @@ export class LocalStore {
 
   /**
    * Moves a finished output into the store under its digest: a hard link when the store shares a
-   * file system with the sandbox, else a copy; either way via a temp name and a rename.
+   * file system with the sandbox, else a copy. A new blob is one link to its final name (atomic:
+   * the whole file or nothing); an existing one is replaced via a temp name and a rename, which
+   * also repairs a blob damaged in place.
    */
   insertBlob(file: string, digest: ContentDigest): void {
     const final = this.blobPath(digest);
-    const temp = join(this.dir, "tmp", `${process.pid}-${++tempCounter}`);
     chmodSync(file, 0o444);
-    try {
-      linkSync(file, temp);
-    } catch {
-      copyFileSync(file, temp);
-      chmodSync(temp, 0o444);
-    }
     const shard = digest.slice(0, 2);
     if (!this.shards.has(shard)) {
       mkdirSync(join(this.dir, "cas", shard), { recursive: true });
       this.shards.add(shard);
     }
-    renameSync(temp, final);
-    // rename() is a no-op when both names are links to one inode; the temp name may remain.
-    rmSync(temp, { force: true });
+    if (!this.linkNew(file, final)) {
+      const temp = join(this.dir, "tmp", `${process.pid}-${++tempCounter}`);
+      try {
+        linkSync(file, temp);
+      } catch {
+        copyFileSync(file, temp);
+        chmodSync(temp, 0o444);
+      }
+      renameSync(temp, final);
+      // rename() is a no-op when both names are links to one inode; the temp name may remain.
+      rmSync(temp, { force: true });
+    }
     this.verifiedBlobs.remember(final, statSync(final), digest);
+  }
+
+  /** Links `file` as the new blob `final`; false if a blob is there already or links fail. */
+  private linkNew(file: string, final: string): boolean {
+    try {
+      linkSync(file, final);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async close(): Promise<void> {
