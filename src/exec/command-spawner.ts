@@ -4,9 +4,9 @@
  * Why: child_process.spawn forks the calling process, and a fork costs time in proportion to the
  * parent's memory (measured here: 1.2 ms at 52 MB RSS, 4.3 ms at 157 MB, 16 ms at 473 MB), all of
  * it on kiln's main thread, so a build of trivial steps was bound by kiln's own spawn calls. A
- * shell of 1 MB forks in microseconds and runs on the other core; kiln only writes a line to a
- * pipe. The command still runs as `/bin/sh -c <command>` in its sandbox with exactly the
- * environment kiln gives it (the helper shell itself has an empty one).
+ * 1 MB shell forks cheaply and off kiln's thread (0.34 ms a job at -j2, against ninja's 0.38 ms
+ * for `sh -c true`); kiln only writes a line to a pipe. The command still runs in a /bin/sh of
+ * its own, in its sandbox, with exactly the environment kiln gives it (the helper's is empty).
  *
  * Protocol: kiln writes the job id and the sandbox directory, a line each; in the background, a
  * subshell of the helper moves into the sandbox and runs `/bin/sh .kiln-run` (the exports, then
