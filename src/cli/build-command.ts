@@ -89,12 +89,14 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
     await store.close();
   }
 
-  if (outcome.failed.length === 0 && options.cache !== false) {
+  if (outcome.failed.length === 0 && !outcome.interrupted && options.cache !== false) {
     if (sinceStamp) rerecordUpToDate(sinceStamp, session, loaded, closure, finished);
     else recordUpToDate(request, session, loaded, closure, outcome.outputs, finished, listOutputs(outcome.outputs));
   }
   reporter.setOutputs(outcome.outputs);
   reporter.handle(outcome.summary);
+  // As shells report a command killed by the signal: 128 + SIGINT (2) or SIGTERM (15).
+  if (outcome.interrupted) return outcome.interrupted === "SIGINT" ? 130 : 143;
   return outcome.failed.length > 0 ? 1 : 0;
 }
 

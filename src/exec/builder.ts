@@ -66,6 +66,8 @@ export interface BuildOptions {
 
 export interface BuildOutcome {
   summary: SummaryEvent;
+  /** Set when SIGINT or SIGTERM stopped the build (running steps were stopped, not failed). */
+  interrupted?: NodeJS.Signals;
   /** Outputs of every target built or restored, by label. */
   outputs: Map<string, OutputRecord[]>;
   failed: string[];
@@ -120,8 +122,23 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   let stopped = false;
   let pumping = false;
   let fatal: unknown;
+  let interrupted: NodeJS.Signals | undefined;
   let finish!: () => void;
   const finished = new Promise<void>((resolvePromise) => (finish = resolvePromise));
+
+  // Ctrl-C (or a SIGTERM): start nothing more, stop what runs, then finish normally so the
+  // sandboxes are parked and the workspace state saved. A second signal leaves at once.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(signal === "SIGINT" ? 130 : 143);
+    interrupted = signal;
+    stopped = true;
+    reporter({ type: "warning", message: `interrupted: stopping ${running} running step${running === 1 ? "" : "s"} (again to quit at once)` });
+    void spawner.interrupt();
+    void pool.close();
+    void pump();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
 
   const complete = (label: string, records: OutputRecord[]) => {
     outputs.set(label, records);
@@ -179,6 +196,10 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
             counts.executed++;
             reporter({ type: "step", label, status: "executed", cache: null, key: prepared.key, ms: Math.round(execution.result.ms) });
             complete(label, execution.result.outputs);
+          } else if (interrupted) {
+            failed.push(label);
+            reporter({ type: "failure", label, command: execution.command, message: `interrupted by ${interrupted}`, stderrTail: "" });
+            reporter({ type: "step", label, status: "failed", cache: null, key: prepared.key, ms: 0 });
           } else {
             failed.push(label);
             reporter({ type: "failure", label, command: execution.command, message: execution.message, stderrTail: execution.stderrTail, logPath: execution.logPath });
@@ -199,6 +220,8 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
 
   await pump();
   await finished;
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
   spawner.close();
   sandboxes.close();
   await pool.close();
@@ -217,11 +240,12 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   };
   for (const label of labels) {
     if (!outputs.has(label) && !failed.includes(label)) {
-      reporter({ type: "skipped", label, because: stopped ? "the build stopped after a failure" : "a dependency failed" });
+      const because = interrupted ? "the build was interrupted" : stopped ? "the build stopped after a failure" : "a dependency failed";
+      reporter({ type: "skipped", label, because });
     }
   }
   // The caller reports the summary: it ends the output, after anything the caller adds.
-  return { summary, outputs, failed };
+  return { summary, outputs, failed, interrupted };
 }
 
 interface PreparedAction {

@@ -73,9 +73,35 @@ export class CommandSpawner {
     this.shell = undefined;
   }
 
+  /**
+   * Stops every running command: SIGTERM to the helper's process group (the helper, its
+   * subshells and the commands), then SIGKILL to whatever is left after `graceMs`. Jobs still
+   * waiting resolve as not started.
+   */
+  async interrupt(graceMs = 2000): Promise<void> {
+    const pid = this.shell?.pid;
+    if (pid === undefined) return;
+    const signalGroup = (signal: NodeJS.Signals | 0) => {
+      try {
+        process.kill(-pid, signal);
+        return true;
+      } catch {
+        return false; // the group is gone
+      }
+    };
+    if (!signalGroup("SIGTERM")) return;
+    for (let waited = 0; waited < graceMs; waited += 50) {
+      await new Promise((resolvePromise) => setTimeout(resolvePromise, 50));
+      if (!signalGroup(0)) return;
+    }
+    signalGroup("SIGKILL");
+  }
+
   private ensureShell(): ChildProcess {
     if (this.shell) return this.shell;
-    const shell = spawn("/bin/sh", ["-c", HELPER_SCRIPT], { cwd: "/", env: {}, stdio: ["pipe", "pipe", "inherit"] });
+    // A process group of its own, so an interrupt can stop every command at once (kiln forwards
+    // Ctrl-C: the terminal's signal reaches only kiln's group).
+    const shell = spawn("/bin/sh", ["-c", HELPER_SCRIPT], { cwd: "/", env: {}, stdio: ["pipe", "pipe", "inherit"], detached: true });
     shell.stdout!.setEncoding("utf8");
     shell.stdout!.on("data", (chunk: string) => this.receive(chunk));
     const failAll = (message: string) => {

@@ -31,8 +31,10 @@ export class StepPool {
     }
   }
 
+  /** Stops the workers (a running task rejects, so its step fails). Safe to call twice. */
   async close(): Promise<void> {
-    await this.pool?.destroy();
+    const pool = this.pool;
     this.pool = undefined;
+    await pool?.destroy();
   }
 }

@@ -2,10 +2,10 @@
  * The cache and kiln-out survive what real machines do: a `kill -9` mid-build, a corrupted blob,
  * and two builds of the same workspace at once.
  */
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cleanupTempDirs, collect, listBlobs, makeWorkspace, removeTree, show, WORKSPACE_TS } from "./harness.js";
+import { cleanupTempDirs, collect, listBlobs, makeTempDir, makeWorkspace, removeTree, show, WORKSPACE_TS } from "./harness.js";
 
 afterAll(cleanupTempDirs);
 
@@ -134,5 +134,55 @@ describe("concurrency", () => {
     const third = await f.build();
     expect(third.code, show(third)).toBe(0);
     expect(third.summary).toMatchObject({ steps: 30, executed: 0, cached: 30 });
+  });
+});
+
+describe("interrupts", () => {
+  it("Ctrl-C stops the running command, parks sandboxes, saves state and exits 130; the next build finishes", async () => {
+    const pidFile = join(makeTempDir(), "sleep.pid");
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        `export const fast = cmd({ outs: ["f.txt"], cmd: "echo fast > $OUT/f.txt" });`,
+        `export const slow = cmd({ srcs: [":fast"], outs: ["s.txt"], env: ["NAP"], cmd: ${JSON.stringify(`sleep $NAP & echo $! > ${pidFile}; wait; cat $SRCS > $OUT/s.txt`)} });`,
+        `export const after = cmd({ srcs: [":slow"], outs: ["a.txt"], cmd: "cat $SRCS > $OUT/a.txt" });`,
+        ``,
+      ].join("\n"),
+    });
+    const child = f.spawnKiln(["build", "--json"], { env: { NAP: "30" } });
+    const done = collect(child);
+    for (let waited = 0; !existsSync(pidFile) && waited < 20_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the pid is written
+    const sleepPid = Number(readFileSync(pidFile, "utf8"));
+    const interruptedAt = Date.now();
+    child.kill("SIGINT");
+    const run = await done;
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(130);
+    expect(Date.now() - interruptedAt).toBeLessThan(5000);
+    expect(run.stderr).toContain("interrupted");
+    const events = run.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line) as { type: string; label?: string; status?: string });
+    expect(events.filter((e) => e.type === "step").map((e) => [e.label, e.status])).toEqual([
+      ["//p:fast", "executed"],
+      ["//p:slow", "failed"],
+    ]);
+    // The command's own child is stopped too (allow a moment for it to be reaped).
+    const alive = () => {
+      try {
+        process.kill(sleepPid, 0);
+        return !/^State:\s+Z/m.test(readFileSync(`/proc/${sleepPid}/status`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    for (let waited = 0; alive() && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(alive()).toBe(false);
+    expect(readdirSync(join(f.ws, ".kiln", "sandbox")).filter((entry) => entry !== "parked")).toEqual([]);
+
+    const next = await f.build([], { env: { NAP: "0" } });
+    expect(next.code, show(next)).toBe(0);
+    expect(next.executed).toEqual(["//p:after", "//p:slow"]);
+    expect(next.cached).toEqual(["//p:fast"]);
+    expect(f.read("kiln-out/p/after/a.txt")).toBe("fast\n");
   });
 });
