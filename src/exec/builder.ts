@@ -432,7 +432,7 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
       const logPath = storeLog(sandbox, log, options);
       result.log = logPath.slice(logPath.lastIndexOf("/") + 1) as ContentDigest;
     }
-    void options.store.putAction(prepared.key, result, prepared.ingredients);
+    options.store.putAction(prepared.key, result, prepared.ingredients);
     materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache, options.tempDir);
     return { ok: true, result };
   } finally {
