@@ -49,7 +49,7 @@ export interface SharedFile {
 }
 
 /** Inputs larger than this are hard-linked into sandboxes instead of copied. */
-export const SHARED_INPUT_SIZE = 64 << 20;
+const SHARED_INPUT_SIZE = 64 << 20;
 
 /** Sources up to this size may be written over a spare file (read whole into memory). */
 const SPARE_REUSE_SIZE = 1 << 20;
