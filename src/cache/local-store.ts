@@ -6,7 +6,7 @@
  * result is written only after all its blobs are in place; a blob is verified against its digest
  * (memoised by stat) before use, and a corrupt one is deleted and reported as missing.
  */
-import { chmodSync, copyFileSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import type { RootDatabase } from "lmdb";
 import type { ContentDigest } from "../key/digest.js";
 import type { KeyIngredients } from "../key/action-key.js";
 import type { StatCache } from "../key/stat-cache.js";
+import { placeFile } from "./place-file.js";
 
 export interface OutputRecord {
   /** Path inside the target's output directory. */
@@ -141,29 +142,9 @@ export class LocalStore {
       mkdirSync(join(this.dir, "cas", shard), { recursive: true });
       this.shards.add(shard);
     }
-    if (!this.linkNew(file, final)) {
-      const temp = join(this.dir, "tmp", `${process.pid}-${++tempCounter}`);
-      try {
-        linkSync(file, temp);
-      } catch {
-        copyFileSync(file, temp);
-        chmodSync(temp, 0o444);
-      }
-      renameSync(temp, final);
-      // rename() is a no-op when both names are links to one inode; the temp name may remain.
-      rmSync(temp, { force: true });
-    }
+    // A blob already there (identical bytes from another action, or one damaged in place) is replaced.
+    placeFile(file, final, () => join(this.dir, "tmp", `${process.pid}-${++tempCounter}`), false);
     this.verifiedBlobs.remember(final, statSync(final), digest);
-  }
-
-  /** Links `file` as the new blob `final`; false if a blob is there already or links fail. */
-  private linkNew(file: string, final: string): boolean {
-    try {
-      linkSync(file, final);
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   async close(): Promise<void> {

@@ -1,14 +1,15 @@
 /**
- * Putting a target's cached outputs into kiln-out/<pkg>/<target>/, read-only. Each file is linked
- * (or copied) from its verified blob to a temp name and renamed into place: a crash leaves the
- * previous output or the new one, never a torn file. Files already in place with the right
+ * Putting a target's cached outputs into kiln-out/<pkg>/<target>/, read-only. Each file is placed
+ * whole from its verified blob (see place-file.ts): a crash leaves the previous output or the new
+ * one, never a torn file. Files already in place with the right
  * content (known by stat) are left alone, and files the target no longer declares are removed.
  */
-import { chmodSync, copyFileSync, linkSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { readdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import type { StatCache } from "../key/stat-cache.js";
 import { ensureDirectory } from "../ensure-directory.js";
 import type { LocalStore, OutputRecord } from "./local-store.js";
+import { placeFile } from "./place-file.js";
 
 let tempCounter = 0;
 /** Output directories made or seen by this process. */
@@ -43,7 +44,7 @@ export function materializeOutputs(
     const dir = dirname(dest);
     if (ensureDirectory(dir, knownDirectories) && dir === outDir) madeDirectory = true;
     const blob = store.blobPath(output.digest);
-    const linked = placeFile(blob, dest, existing !== undefined, tempDir);
+    const linked = placeFile(blob, dest, () => join(tempDir, `${process.pid}-m${++tempCounter}`), existing !== undefined);
     // A link shares the blob's inode, so it has the stat the blob was verified with: no stat.
     const blobStat = linked ? statCache.statOf(blob) : undefined;
     if (blobStat) statCache.rememberStat(dest, blobStat, output.digest);
@@ -52,34 +53,6 @@ export function materializeOutputs(
   }
   // Only a target whose outputs changed can have stale files: a no-op build skips the listing.
   if ((placed && !madeDirectory) || outputs.length === 0) removeUndeclared(outDir, new Set(outputs.map((o) => o.name)));
-}
-
-/**
- * Puts the blob at `dest`, whole or not at all: a new name is one hard link (atomic); an existing
- * file is replaced by rename from a temp link. Where links fail (another file system), a copy.
- */
-function placeFile(blob: string, dest: string, replacing: boolean, tempDir: string): boolean {
-  if (!replacing) {
-    try {
-      linkSync(blob, dest);
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EXDEV" && (error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    }
-  }
-  const temp = join(tempDir, `${process.pid}-m${++tempCounter}`);
-  let linked = true;
-  try {
-    linkSync(blob, temp);
-  } catch {
-    copyFileSync(blob, temp);
-    chmodSync(temp, 0o444);
-    linked = false;
-  }
-  renameSync(temp, dest);
-  // rename() is a no-op when both names are links to one inode; the temp name may remain.
-  rmSync(temp, { force: true });
-  return linked;
 }
 
 function removeUndeclared(outDir: string, declared: Set<string>): void {
