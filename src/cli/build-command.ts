@@ -6,7 +6,7 @@ import { defaultCacheDir, LocalStore } from "../cache/local-store.js";
 import { runBuild } from "../exec/builder.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
-import { outputDir, transitiveClosure, type BuildGraph } from "../graph/action-graph.js";
+import { outputDir, transitiveClosure, type BuildGraph, type GraphTarget } from "../graph/action-graph.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { currentPackage, parsePatterns, type BuildCommandOptions } from "./main.js";
 import { BuildReporter, type ReporterMode } from "./reporter.js";
@@ -124,6 +124,17 @@ function unchangedSinceStamp(
   return unchanged.size > 0 ? { unchanged, changes } : undefined;
 }
 
+/** The files a target's result depends on and consists of (absolute): its sources and its outputs. */
+function targetFiles(root: string, target: GraphTarget, outputs: readonly { name: string }[]): string[] {
+  const files: string[] = [];
+  for (const inputs of Object.values(target.inputs)) {
+    for (const input of inputs) if (input.kind === "source") files.push(join(root, input.path));
+  }
+  const dir = join(root, outputDir(target.pkg, target.name));
+  for (const output of outputs) files.push(join(dir, output.name));
+  return files;
+}
+
 /** Records a file for the up-to-date stamp: as the stat cache knows it (with its digest), else by stat. */
 function fileRecord(session: WorkspaceSession, path: string): RecordedFile | undefined {
   const known = session.statCache.entryOf(path);
@@ -146,12 +157,8 @@ function rerecordUpToDate(
   const refresh = new Set(since.changes.changed);
   for (const label of closure) {
     if (since.unchanged.has(label)) continue;
-    const target = loaded.graph.targets.get(label)!;
-    for (const inputs of Object.values(target.inputs)) {
-      for (const input of inputs) if (input.kind === "source") refresh.add(join(session.root, input.path));
-    }
-    const dir = join(session.root, outputDir(target.pkg, target.name));
-    for (const record of session.lastResults.get(label)?.outputs ?? []) refresh.add(join(dir, record.name));
+    const outputs = session.lastResults.get(label)?.outputs ?? [];
+    for (const path of targetFiles(session.root, loaded.graph.targets.get(label)!, outputs)) refresh.add(path);
   }
   since.changes.rewrite(refresh, (path) => fileRecord(session, path), steps);
 }
@@ -183,11 +190,7 @@ function recordUpToDate(
     const target = loaded.graph.targets.get(label)!;
     if ((target.spec.tools ?? []).length > 0) return;
     for (const name of target.spec.passEnv ?? []) env[name] = process.env[name] ?? null;
-    for (const inputs of Object.values(target.inputs)) {
-      for (const input of inputs) if (input.kind === "source") add(join(session.root, input.path));
-    }
-    const dir = join(session.root, outputDir(target.pkg, target.name));
-    for (const record of outputs.get(label) ?? []) add(join(dir, record.name));
+    for (const path of targetFiles(session.root, target, outputs.get(label) ?? [])) add(path);
   }
   for (const path of loaded.filesRead) add(path);
   for (const path of session.stepModuleFiles(loaded.graph, closure)) add(path);

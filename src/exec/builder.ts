@@ -103,8 +103,10 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
       else dependants.set(dep, [label]);
     }
   }
+  // Targets whose last results stand (never with --no-cache: then everything runs).
+  const unchanged = options.readCache ? options.unchanged : undefined;
   // Scheduling priority matters only among targets that may run: unchanged ones complete at once.
-  const mayRun = options.unchanged && options.readCache ? labels.filter((label) => !options.unchanged!.has(label)) : labels;
+  const mayRun = unchanged ? labels.filter((label) => !unchanged.has(label)) : labels;
   const inMayRun = mayRun === labels ? inClosure : new Set(mayRun);
   const height = longestPathToSink(mayRun, (label) => graph.targets.get(label)!.deps.filter((d) => inMayRun.has(d)));
   reporter({ type: "plan", steps: labels.length });
@@ -156,12 +158,12 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
       while (!stopped && running < options.jobs && ready.size > 0) {
         const label = ready.pop()!;
         const target = graph.targets.get(label)!;
-        const unchanged = options.readCache && options.unchanged?.has(label) ? options.lastResults.get(label) : undefined;
-        if (unchanged) {
+        const standing = unchanged?.has(label) ? options.lastResults.get(label) : undefined;
+        if (standing) {
           counts.cached++;
           counts.cachedLocal++;
-          reporter({ type: "step", label, status: "cached", cache: "local", key: unchanged.key, ms: 0 });
-          complete(label, unchanged.outputs);
+          reporter({ type: "step", label, status: "cached", cache: "local", key: standing.key, ms: 0 });
+          complete(label, standing.outputs);
           continue;
         }
         const prepared = await prepare(target, options, outputs);

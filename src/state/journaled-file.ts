@@ -17,7 +17,7 @@ export class JournaledFile<Snapshot, Entry> {
   private loggedLines = 0;
   private snapshotExists = false;
 
-  constructor(readonly file: string) {}
+  constructor(private readonly file: string) {}
 
   private get logFile(): string {
     return `${this.file}.log`;

@@ -38,7 +38,7 @@ export function encodeStamp(header: object, paths: readonly string[], stats: Arr
   out.writeUInt32LE(digestBytes.length, 16);
   out.writeUInt32LE(stepBytes.length, 20);
   headerBytes.copy(out, PREFIX);
-  new Float64Array(out.buffer, out.byteOffset + statsAt, stats.length).set(Array.from(stats));
+  new Float64Array(out.buffer, out.byteOffset + statsAt, stats.length).set(stats);
   let at = statsAt + stats.length * 8;
   for (const part of [pathBytes, digestBytes, stepBytes]) {
     part.copy(out, at);

@@ -4,7 +4,7 @@
  * a cache of something recomputable (stat digests, the loaded graph, step bundles, the last key
  * and outputs of each label), written atomically; deleting it costs time, never correctness.
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { STATE_DIR } from "../workspace/root.js";
 import { JournaledFile } from "./journaled-file.js";
 import type { OutputRecord } from "../cache/local-store.js";
@@ -47,7 +47,7 @@ const toSaved = ({ key, outputs }: LastResult): SavedResult => [key, outputs.map
 export class LastResultsFile {
   private readonly journal: JournaledFile<Snapshot, LoggedResult>;
 
-  constructor(stateDir: string) {
+  constructor(private readonly stateDir: string) {
     this.journal = new JournaledFile(join(stateDir, STATE_FILES.lastResults));
   }
 
@@ -67,7 +67,8 @@ export class LastResultsFile {
   write(results: ReadonlyMap<string, LastResult>, changed: ReadonlySet<string>): void {
     const lines = () => [...changed].map((label): LoggedResult => [label, ...toSaved(results.get(label)!)]);
     this.journal.save(changed.size, lines, () => {
-      const merged = new LastResultsFile(dirname(this.journal.file)).read();
+      // Read afresh (a reader of its own: this one's log bookkeeping must stay as it is).
+      const merged = new LastResultsFile(this.stateDir).read();
       for (const label of changed) merged.set(label, results.get(label)!);
       const saved: Record<string, SavedResult> = {};
       for (const [label, result] of merged) saved[label] = toSaved(result);
