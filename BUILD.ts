@@ -1,5 +1,5 @@
 /**
- * kiln builds kiln, dogfooding the tool: `node bin/kiln.js build //:typecheck //:bundle`.
+ * kiln builds kiln, dogfooding the tool: `bin/kiln.cjs build //:typecheck //:bundle`.
  * Both are hermetic steps: their sandboxes hold the sources and, for the typecheck, the type
  * declarations of the packages kiln imports, named here.
  */

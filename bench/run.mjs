@@ -22,7 +22,7 @@ import { editLeaf, expectedOutputs, generate, paths, readOrNull, SHAPES } from "
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = dirname(BENCH);
-const KILN_BIN = join(REPO, "bin", "kiln.js");
+const KILN_BIN = join(REPO, "bin", "kiln.cjs");
 const ALL_TOOLS = ["kiln", "ninja", "make"];
 const BEGIN = "<!-- bench:begin -->";
 const END = "<!-- bench:end -->";
@@ -172,7 +172,7 @@ function makeTools(p, o) {
   const noted = new Set();
   return {
     kiln: {
-      argv: [process.execPath, KILN_BIN, "build", "//...", "-j", String(o.jobs), "-C", kdir, "--json"],
+      argv: [KILN_BIN, "build", "//...", "-j", String(o.jobs), "-C", kdir, "--json"],
       env: kilnEnv,
       clean() {
         // kiln-out, the cache, and any other state kiln left in the workspace root (found, not guessed).

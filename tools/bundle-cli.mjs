@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// `npm run build`, after tsc: the CLI as two CommonJS bundles in dist/cli/, which bin/kiln.js loads
+// `npm run build`, after tsc: the CLI as two CommonJS bundles in dist/cli/, which bin/kiln.cjs loads
 // instead of the ~50 ES modules tsc emits (measured in bench/README.md, "Start-up").
 //   up-to-date.cjs  the no-op fast path alone (src/cli/up-to-date.ts): a small file to compile, so
 //                   an unchanged build loads almost nothing but what checking its stamp needs
 //   kiln.cjs        the whole CLI (src/cli/main.ts), loaded only when the fast path did not answer
 // CommonJS because Node's ES module wrapper of a builtin reads every export, so importing node:fs
 // as ESM also loads fs/promises, streams and readline (~1.5 ms); require() does not.
-// Each bundle has its own copy of the modules both use. bin/kiln.js hands main() only the fast
+// Each bundle has its own copy of the modules both use. bin/kiln.cjs hands main() only the fast
 // path's outcome (a plain object); state that must cross (what the stamp check found changed)
 // lives on globalThis (src/state/up-to-date-stamp.ts).
 // External, loaded from node_modules when needed: lmdb (native), esbuild (spawns its binary),

@@ -139,7 +139,7 @@ async function buildOrTest(patterns: string[], options: BuildCommandOptions, mod
 
 /**
  * Runs a command line and returns its exit code. `upToDate` is what the fast path already made of
- * `argv` (bin/kiln.js runs it from a bundle of its own before loading this one); without it, main
+ * `argv` (bin/kiln.cjs runs it from a bundle of its own before loading this one); without it, main
  * runs the fast path first.
  */
 export async function main(argv: readonly string[], upToDate?: UpToDateOutcome): Promise<number> {

@@ -1,6 +1,6 @@
 /**
  * `kiln build` when nothing changed: checks the up-to-date stamp of this exact request and, if it
- * holds, prints what a fully cached build prints. bin/kiln.js loads this module as a bundle of its
+ * holds, prints what a fully cached build prints. bin/kiln.cjs loads this module as a bundle of its
  * own, before commander and the rest of kiln, so it reads its command line by hand and imports
  * only what the check needs: a no-op build pays for no graph, no hashing, no LMDB and no commander.
  */

@@ -10,9 +10,10 @@
  * kiln-out/ at the root); the stamp is updated. Any other difference, or any doubt (a tool whose version
  * cannot be known by stat), takes the normal path, which is always correct.
  */
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { digestBytes } from "../key/digest.js";
+import { statPath } from "../stat-path.js";
 import { currentListingDigest } from "../workspace/discover.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import { decodeStamp, encodeStamp, type DecodedStamp } from "./stamp-encoding.js";
@@ -123,7 +124,7 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
   const changed = new Set<string>();
   for (let i = 0; i < paths.length; i++) {
     const path = paths[i]!;
-    const now = statSync(path, { throwIfNoEntry: false });
+    const now = statPath(path);
     if (!now) {
       changed.add(path);
       continue;

@@ -1,10 +1,11 @@
 /**
  * The CLI surface: query output, the shape of `--json` and plain output, and `clean`.
  */
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cleanupTempDirs, makeWorkspace, parseJsonRun, show, WORKSPACE_TS } from "./harness.js";
+import { cleanupTempDirs, collect, KILN_BIN, makeTempDir, makeWorkspace, parseJsonRun, show, WORKSPACE_TS } from "./harness.js";
 
 afterAll(cleanupTempDirs);
 
@@ -154,5 +155,32 @@ describe("kiln clean", () => {
     expect(existsSync(join(f.cache, "index.lmdb"))).toBe(false);
     const fresh = parseJsonRun(await f.kiln(["build", "--json"]));
     expect(fresh.summary).toMatchObject({ steps: 5, executed: 5, cached: 0 });
+  });
+});
+
+describe("the launcher (bin/kiln.cjs)", () => {
+  it("runs through a symlink, as npm's node_modules/.bin/kiln, and hands NODE_EXTRA_CA_CERTS on to steps unchanged", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        `export const env = cmd({ outs: ["env.txt"], env: ["NODE_EXTRA_CA_CERTS", "KILN_EXTRA_CA_CERTS"], cmd: "echo \\"ca=$NODE_EXTRA_CA_CERTS kiln=$KILN_EXTRA_CA_CERTS\\" > $OUT/env.txt" });`,
+        ``,
+      ].join("\n"),
+    });
+    const bin = join(makeTempDir("kiln-bin-"), "kiln");
+    symlinkSync(KILN_BIN, bin);
+    // The launcher hides the variable from Node's start (it parses the file then); a missing
+    // file would make Node warn, so the absence of a warning also shows it was hidden.
+    const caFile = join(f.ws, "no-such-ca.pem");
+    const env = { ...process.env, KILN_CACHE_DIR: f.cache, NODE_EXTRA_CA_CERTS: caFile, NO_COLOR: "1" };
+    const run = await collect(spawn(bin, ["build", "-C", f.ws], { cwd: f.ws, env, stdio: ["ignore", "pipe", "pipe"] }));
+    expect(run.code, show(run)).toBe(0);
+    expect(f.read("kiln-out/p/env/env.txt")).toBe(`ca=${caFile} kiln=\n`);
+    expect(run.stderr).not.toContain("Warning");
+    // The no-op fast path sees the same value, so the recorded env still matches.
+    const again = await collect(spawn(bin, ["build", "-C", f.ws], { cwd: f.ws, env, stdio: ["ignore", "pipe", "pipe"] }));
+    expect(again.code, show(again)).toBe(0);
+    expect(again.stdout).toMatch(/0 executed, 1 cached/);
   });
 });

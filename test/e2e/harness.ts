@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const KILN_BIN = join(REPO, "bin", "kiln.js");
+export const KILN_BIN = join(REPO, "bin", "kiln.cjs");
 
 export interface RunResult {
   code: number | null;
@@ -141,7 +141,7 @@ function childEnv(env: Record<string, string | undefined> = {}): NodeJS.ProcessE
 }
 
 export function spawnKiln(args: string[], options: { cwd: string; env?: Record<string, string | undefined> }): ChildProcess {
-  return spawn(process.execPath, [KILN_BIN, ...args], {
+  return spawn(KILN_BIN, args, {
     cwd: options.cwd,
     env: childEnv(options.env),
     stdio: ["ignore", "pipe", "pipe"],

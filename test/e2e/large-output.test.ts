@@ -24,7 +24,7 @@ describe.runIf(hasTime)("large outputs", () => {
         `export const size = cmd({ srcs: [":big"], outs: ["size.txt"], cmd: "wc -c < $SRCS > $OUT/size.txt" });`,
       ].join("\n"),
     });
-    const run = spawnSync("/usr/bin/time", ["-f", "maxrss_kb=%M", process.execPath, KILN_BIN, "build", "--json", "-C", fx.ws], {
+    const run = spawnSync("/usr/bin/time", ["-f", "maxrss_kb=%M", KILN_BIN, "build", "--json", "-C", fx.ws], {
       env: { ...process.env, KILN_CACHE_DIR: fx.cache },
       encoding: "utf8",
     });
