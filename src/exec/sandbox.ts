@@ -36,6 +36,7 @@ import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { overwriteFile } from "../overwrite-file.js";
+import { statPath } from "../stat-path.js";
 import { digestFile, type ContentDigest } from "../key/digest.js";
 
 /** An input shared with the workspace (hard-linked, not copied): its stat before the step and its digest. */
@@ -359,7 +360,7 @@ export class Sandbox {
     const changed: string[] = [];
     for (const input of this.shared) {
       const path = join(this.dir, input.relative);
-      const now = statSync(path, { throwIfNoEntry: false });
+      const now = statPath(path);
       if (now && now.size === input.size && now.mtimeMs === input.mtimeMs && now.ino === input.ino) continue;
       this.links.delete(input.relative);
       this.touched(parentOf(input.relative));
@@ -381,7 +382,8 @@ export class Sandbox {
     for (const dir of this.usedDirs) {
       const trusted = this.dirs.get(dir);
       const path = join(this.dir, dir);
-      if (trusted !== undefined && statSync(path).mtimeMs === trusted) {
+      // An aggregator's sandbox has a directory per dependency: statPath, not statSync (stat-path.ts).
+      if (trusted !== undefined && statPath(path)?.mtimeMs === trusted) {
         kept.set(dir, trusted);
         unread.add(dir);
         continue;

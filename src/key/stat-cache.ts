@@ -3,9 +3,10 @@
  * touching a file without changing it costs one stat and one hash, after which the new stat is
  * remembered. Persisted per workspace; a lost or stale cache only costs re-hashing.
  */
-import { readFileSync, statSync, type Stats } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { digestBytes, digestFile, type ContentDigest } from "./digest.js";
-import { JournaledFile } from "../state/journaled-file.js";
+import { JournaledFile, type SnapshotCodec } from "../state/journaled-file.js";
+import { decodeStamp, encodeStamp } from "../state/stamp-encoding.js";
 
 interface StatEntry {
   size: number;
@@ -14,11 +15,38 @@ interface StatEntry {
   digest: ContentDigest;
 }
 
-const FORMAT = "kiln.stat-cache/1";
+/** What `lookup` compares: a fs.Stats or a PathStat (stat-path.ts) will do. */
+export interface FileIdentity {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
 
-type SavedEntry = [path: string, size: number, mtimeMs: number, ino: number, digest: string];
-/** A log line: an entry, or `[path]` for a forgotten one. */
-type LoggedEntry = SavedEntry | [path: string];
+const FORMAT = "kiln.stat-cache/2";
+
+/** The snapshot: parallel lists, stats as 3 numbers a path (size, mtimeMs, ino). */
+interface Snapshot {
+  paths: string[];
+  stats: ArrayLike<number>;
+  digests: string[];
+}
+
+/**
+ * The snapshot in the up-to-date stamp's binary layout (stamp-encoding.ts), whose stats table is
+ * exactly this one's: at 10,000 targets (20,000 entries) the JSON form took ~44 ms to read and
+ * parse on every build that is not a no-op; this one ~15 ms.
+ */
+const BINARY_SNAPSHOT: SnapshotCodec<Snapshot> = {
+  encode: ({ paths, stats, digests }) => encodeStamp({ format: FORMAT }, paths, stats, digests, []),
+  decode: (bytes) => {
+    const decoded = decodeStamp<{ format?: string }>(bytes);
+    if (decoded?.header.format !== FORMAT) return undefined;
+    return { paths: decoded.paths, stats: decoded.stats, digests: decoded.digests() };
+  },
+};
+
+/** A log line: [path, size, mtimeMs, ino, digest], or `[path]` for a forgotten one. */
+type LoggedEntry = [path: string, size: number, mtimeMs: number, ino: number, digest: string] | [path: string];
 /** Files up to this size are read whole and hashed in one call (faster than streaming). */
 const WHOLE_READ_LIMIT = 8 << 20;
 
@@ -26,21 +54,25 @@ export class StatCache {
   private readonly entries = new Map<string, StatEntry>();
   /** Paths remembered or forgotten since the last save. */
   private readonly changed = new Set<string>();
-  private readonly journal?: JournaledFile<{ format: string; entries: SavedEntry[] }, LoggedEntry>;
+  private readonly journal?: JournaledFile<Snapshot, LoggedEntry>;
 
   constructor(file?: string) {
     if (!file) return;
-    this.journal = new JournaledFile(file);
+    this.journal = new JournaledFile(file, BINARY_SNAPSHOT);
     const { snapshot, entries } = this.journal.read();
-    if (snapshot?.format !== FORMAT) return;
-    for (const [path, size, mtimeMs, ino, digest] of [...snapshot.entries, ...entries]) {
+    if (!snapshot) return;
+    const { paths, stats, digests } = snapshot;
+    for (let i = 0; i < paths.length; i++) {
+      this.entries.set(paths[i]!, { size: stats[3 * i]!, mtimeMs: stats[3 * i + 1]!, ino: stats[3 * i + 2]!, digest: digests[i] as ContentDigest });
+    }
+    for (const [path, size, mtimeMs, ino, digest] of entries) {
       if (size === undefined) this.entries.delete(path);
       else this.entries.set(path, { size, mtimeMs: mtimeMs!, ino: ino!, digest: digest as ContentDigest });
     }
   }
 
   /** The digest of the file at `path` if its stat still matches what was hashed, else undefined. */
-  lookup(path: string, stats: Stats): ContentDigest | undefined {
+  lookup(path: string, stats: FileIdentity): ContentDigest | undefined {
     const entry = this.entries.get(path);
     if (entry && entry.size === stats.size && entry.mtimeMs === stats.mtimeMs && entry.ino === stats.ino) {
       return entry.digest;
@@ -60,7 +92,7 @@ export class StatCache {
     return entry ? [entry.size, entry.mtimeMs, entry.ino] : undefined;
   }
 
-  remember(path: string, stats: Stats, digest: ContentDigest): void {
+  remember(path: string, stats: FileIdentity, digest: ContentDigest): void {
     this.entries.set(path, { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digest });
     this.changed.add(path);
   }
@@ -92,13 +124,25 @@ export class StatCache {
 
   save(): void {
     if (!this.journal || this.changed.size === 0) return;
-    const asSaved = (path: string, e: StatEntry): SavedEntry => [path, e.size, e.mtimeMs, e.ino, e.digest];
     const changes = () =>
       [...this.changed].map((path): LoggedEntry => {
         const entry = this.entries.get(path);
-        return entry ? asSaved(path, entry) : [path];
+        return entry ? [path, entry.size, entry.mtimeMs, entry.ino, entry.digest] : [path];
       });
-    this.journal.save(this.changed.size, changes, () => ({ format: FORMAT, entries: [...this.entries].map(([path, e]) => asSaved(path, e)) }));
+    const snapshot = (): Snapshot => {
+      const paths = [...this.entries.keys()];
+      const stats = new Float64Array(3 * paths.length);
+      const digests: string[] = [];
+      paths.forEach((path, i) => {
+        const entry = this.entries.get(path)!;
+        stats[3 * i] = entry.size;
+        stats[3 * i + 1] = entry.mtimeMs;
+        stats[3 * i + 2] = entry.ino;
+        digests.push(entry.digest);
+      });
+      return { paths, stats, digests };
+    };
+    this.journal.save(this.changed.size, changes, snapshot);
     this.changed.clear();
   }
 }

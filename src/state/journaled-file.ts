@@ -1,5 +1,5 @@
 /**
- * A state file kept as a JSON snapshot plus an append-only log beside it (`<file>.log`, one JSON
+ * A state file kept as a snapshot (JSON, or a codec's bytes) plus an append-only log beside it (`<file>.log`, one JSON
  * value a line). Saving a few changes appends a few lines instead of rewriting a snapshot of
  * 20,000 entries (~50-70 ms at 10,000 targets); once the log has grown, the next save writes a
  * fresh snapshot and drops the log. A torn last line (a crash mid-append) is skipped on reading.
@@ -7,17 +7,31 @@
  * newer snapshot after a crash between snapshot and log removal must be harmless.
  */
 import { appendFileSync, readFileSync, rmSync } from "node:fs";
-import { readJsonFile, writeFileAtomic } from "./atomic-file.js";
+import { writeFileAtomic } from "./atomic-file.js";
 
 /** Past this many logged lines, a save writes a snapshot instead. */
 const COMPACT_AFTER_LINES = 4000;
+
+/** How a snapshot is stored; `decode` returns undefined (or throws) for bytes it does not recognise. */
+export interface SnapshotCodec<Snapshot> {
+  encode(snapshot: Snapshot): string | Uint8Array;
+  decode(bytes: Buffer): Snapshot | undefined;
+}
+
+const JSON_SNAPSHOT = {
+  encode: (snapshot: unknown) => JSON.stringify(snapshot),
+  decode: (bytes: Buffer) => JSON.parse(bytes.toString("utf8")) as unknown,
+};
 
 export class JournaledFile<Snapshot, Entry> {
   /** Lines in the log as read plus appended by this process. */
   private loggedLines = 0;
   private snapshotExists = false;
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly codec = JSON_SNAPSHOT as SnapshotCodec<Snapshot>,
+  ) {}
 
   private get logFile(): string {
     return `${this.file}.log`;
@@ -25,7 +39,12 @@ export class JournaledFile<Snapshot, Entry> {
 
   /** The snapshot (if readable) and the log's entries after it, in order. */
   read(): { snapshot: Snapshot | undefined; entries: Entry[] } {
-    const snapshot = readJsonFile<Snapshot>(this.file);
+    let snapshot: Snapshot | undefined;
+    try {
+      snapshot = this.codec.decode(readFileSync(this.file));
+    } catch {
+      // missing or unreadable: state is a cache
+    }
     this.snapshotExists = snapshot !== undefined;
     const entries: Entry[] = [];
     let text = "";
@@ -54,7 +73,7 @@ export class JournaledFile<Snapshot, Entry> {
   save(count: number, entries: () => readonly Entry[], snapshot: () => Snapshot): void {
     if (count === 0) return;
     if (!this.snapshotExists || this.loggedLines + count > COMPACT_AFTER_LINES) {
-      writeFileAtomic(this.file, JSON.stringify(snapshot()));
+      writeFileAtomic(this.file, this.codec.encode(snapshot()));
       rmSync(this.logFile, { force: true });
       this.snapshotExists = true;
       this.loggedLines = 0;

@@ -17,7 +17,7 @@ export function stateDirOf(root: string): string {
 }
 
 export const STATE_FILES = {
-  statCache: "stat-cache.json",
+  statCache: "stat-cache.bin",
   graph: "graph.json",
   stepModules: "step-modules.json",
   lastResults: "last-results.json",
