@@ -53,8 +53,27 @@ export const LISTING_PREFIX = "ls:";
 /** Files up to this size are re-hashed when only their stat changed; larger ones take the normal path. */
 const REHASH_LIMIT = 64 << 20;
 
+/**
+ * The stamp of a request. Named by a cheap string hash, not SHA-256: node:crypto would cost the
+ * no-op path ~4 ms to load. Two requests with the same name only overwrite each other's stamp
+ * (the header names the request, so the check never answers for the wrong one).
+ */
 export function stampFile(stateDir: string, request: string): string {
-  return join(stateDir, "up-to-date", `${digestBytes(request).slice(0, 20)}.stamp`);
+  return join(stateDir, "up-to-date", `${stringHash(request)}.stamp`);
+}
+
+/** 53 bits of a string (cyrb53, public domain), as 14 hex digits: a file name, not a digest. */
+function stringHash(text: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ code, 2654435761);
+    h2 = Math.imul(h2 ^ code, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, "0");
 }
 
 export function writeUpToDateStamp(
