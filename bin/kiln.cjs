@@ -24,7 +24,10 @@ try {
   // main() checks again and reports the error the kiln way.
 }
 
-/** Exits once both streams have flushed: process.exit() drops what a slow pipe has not taken yet (--json output was cut at 64 KiB). */
+/**
+ * Exits once both streams have flushed: process.exit() drops what a slow pipe has not taken yet
+ * (--json output was cut at 64 KiB).
+ */
 function exitAfterFlush(code) {
   let pending = 2;
   const done = () => {

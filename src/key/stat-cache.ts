@@ -63,7 +63,8 @@ export class StatCache {
     if (!snapshot) return;
     const { paths, stats, digests } = snapshot;
     for (let i = 0; i < paths.length; i++) {
-      this.entries.set(paths[i]!, { size: stats[3 * i]!, mtimeMs: stats[3 * i + 1]!, ino: stats[3 * i + 2]!, digest: digests[i] as ContentDigest });
+      const [size, mtimeMs, ino] = [stats[3 * i]!, stats[3 * i + 1]!, stats[3 * i + 2]!];
+      this.entries.set(paths[i]!, { size, mtimeMs, ino, digest: digests[i] as ContentDigest });
     }
     for (const [path, size, mtimeMs, ino, digest] of entries) {
       if (size === undefined) this.entries.delete(path);

@@ -1,8 +1,8 @@
 /**
- * A state file kept as a snapshot (JSON, or a codec's bytes) plus an append-only log beside it (`<file>.log`, one JSON
- * value a line). Saving a few changes appends a few lines instead of rewriting a snapshot of
- * 20,000 entries (~50-70 ms at 10,000 targets); once the log has grown, the next save writes a
- * fresh snapshot and drops the log. A torn last line (a crash mid-append) is skipped on reading.
+ * A state file kept as a snapshot (JSON unless a codec is given) plus an append-only log beside
+ * it (`<file>.log`, one JSON value a line). Saving a few changes appends a few lines instead of
+ * rewriting a snapshot of 20,000 entries (~50-70 ms at 10,000 targets); once the log has grown,
+ * the next save writes a fresh snapshot and drops the log. A torn last line (a crash mid-append) is skipped on reading.
  * Appends from two kilns interleave by whole lines. Only for caches: an entry replayed over a
  * newer snapshot after a crash between snapshot and log removal must be harmless.
  */
