@@ -33,6 +33,21 @@ describe("StatCache persistence", () => {
     expect(third.statOf(b)).toEqual([4, statSync(b).mtimeMs, statSync(b).ino]);
   });
 
+  it("keeps the rest of a snapshot when a path holds a newline (the layout joins paths with them)", async () => {
+    const file = join(dir, "newline.bin");
+    const odd = join(dir, "two\nlines.txt");
+    const plain = join(dir, "plain.txt");
+    writeFileSync(odd, "odd");
+    writeFileSync(plain, "plain");
+    const cache = new StatCache(file);
+    await cache.digest(odd);
+    await cache.digest(plain);
+    cache.save();
+    const reread = new StatCache(file);
+    expect(reread.lookup(plain, statSync(plain))).toBe(digestBytes("plain"));
+    expect(reread.lookup(odd, statSync(odd))).toBeUndefined();
+  });
+
   it("starts empty from a snapshot it cannot read (an older JSON one, or garbage)", () => {
     const file = join(dir, "old.bin");
     writeFileSync(file, JSON.stringify({ format: "kiln.stat-cache/1", entries: [["/x", 1, 2, 3, "d"]] }));

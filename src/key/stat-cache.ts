@@ -131,7 +131,8 @@ export class StatCache {
         return entry ? [path, entry.size, entry.mtimeMs, entry.ino, entry.digest] : [path];
       });
     const snapshot = (): Snapshot => {
-      const paths = [...this.entries.keys()];
+      // The layout joins paths with newlines: a path holding one is left out (re-hashed next time).
+      const paths = [...this.entries.keys()].filter((path) => !path.includes("\n"));
       const stats = new Float64Array(3 * paths.length);
       const digests: string[] = [];
       paths.forEach((path, i) => {
