@@ -19,7 +19,13 @@ describe("statPath", () => {
     symlinkSync(file, link);
     for (const path of [file, dir, link, process.execPath]) {
       const expected = statSync(path);
-      expect(statPath(path)).toEqual({ size: expected.size, mtimeMs: expected.mtimeMs, ino: expected.ino, isDirectory: expected.isDirectory() });
+      expect(statPath(path)).toEqual({
+        size: expected.size,
+        mtimeMs: expected.mtimeMs,
+        ino: expected.ino,
+        isDirectory: expected.isDirectory(),
+        isFile: expected.isFile(),
+      });
     }
     expect(statPath(file)!.size).toBe(12);
     expect(statPath(dir)!.isDirectory).toBe(true);

@@ -17,6 +17,7 @@ export interface PathStat {
   mtimeMs: number;
   ino: number;
   isDirectory: boolean;
+  isFile: boolean;
 }
 
 /** Node's fs binding: `stat(path, useBigint, req, throwIfNoEntry)` fills and returns a shared Float64Array. */
@@ -30,6 +31,7 @@ const MTIME_SEC = 12;
 const MTIME_NSEC = 13;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
 
 const viaBinding = bindingStat();
 
@@ -41,7 +43,7 @@ export const statPathMethod: "binding" | "statSync" = viaBinding ? "binding" : "
 
 function statWithNodeFs(path: string): PathStat | undefined {
   const stats = statSync(path, { throwIfNoEntry: false });
-  return stats && { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, isDirectory: stats.isDirectory() };
+  return stats && { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, isDirectory: stats.isDirectory(), isFile: stats.isFile() };
 }
 
 function bindingStat(): ((path: string) => PathStat | undefined) | undefined {
@@ -61,6 +63,7 @@ function bindingStat(): ((path: string) => PathStat | undefined) | undefined {
         mtimeMs: values[MTIME_SEC]! * 1e3 + values[MTIME_NSEC]! / 1e6,
         ino: values[INO]!,
         isDirectory: (values[MODE]! & S_IFMT) === S_IFDIR,
+        isFile: (values[MODE]! & S_IFMT) === S_IFREG,
       };
     };
     // Trust it only if it agrees with statSync on a file (Node's own executable), a directory

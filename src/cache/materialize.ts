@@ -10,6 +10,7 @@ import type { StatCache } from "../key/stat-cache.js";
 import { ensureDirectory } from "../ensure-directory.js";
 import type { LocalStore, OutputRecord } from "./local-store.js";
 import { placeFile } from "./place-file.js";
+import { statPath } from "../stat-path.js";
 
 let tempCounter = 0;
 /** Output directories made or seen by this process. */
@@ -19,7 +20,7 @@ const knownDirectories = new Set<string>();
 export function outputsInPlace(outDir: string, outputs: readonly OutputRecord[], statCache: StatCache): boolean {
   for (const output of outputs) {
     const dest = join(outDir, output.name);
-    const stats = statSync(dest, { throwIfNoEntry: false });
+    const stats = statPath(dest);
     if (!stats || statCache.lookup(dest, stats) !== output.digest) return false;
   }
   return true;
@@ -39,7 +40,7 @@ export function materializeOutputs(
   for (const output of outputs) {
     const dest = join(outDir, output.name);
     // No exception for a missing file: a restore into an empty kiln-out misses every one.
-    const existing = statSync(dest, { throwIfNoEntry: false });
+    const existing = statPath(dest);
     if (existing && statCache.lookup(dest, existing) === output.digest) continue;
     const dir = dirname(dest);
     if (ensureDirectory(dir, knownDirectories) && dir === outDir) madeDirectory = true;

@@ -1,5 +1,5 @@
 /** `kiln build` and `kiln test`: open the workspace, load, analyse, execute, report. */
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { defaultCacheDir, LocalStore } from "../cache/local-store.js";
@@ -18,6 +18,7 @@ import { directoryStamp, LISTING_PREFIX, stampFile, takeStampChanges, writeUpToD
 import { unchangedTargets } from "../graph/unchanged-targets.js";
 import type { LoadedWorkspace } from "../session/workspace-session.js";
 import { requestIdentity } from "./up-to-date.js";
+import { statPath } from "../stat-path.js";
 
 /** Beyond this many requested targets, their output paths are not listed. */
 const OUTPUTS_LISTED_UP_TO = 10;
@@ -139,7 +140,7 @@ function targetFiles(root: string, target: GraphTarget, outputs: readonly { name
 function fileRecord(session: WorkspaceSession, path: string): RecordedFile | undefined {
   const known = session.statCache.entryOf(path);
   if (known) return { stamp: known.stat, digest: known.digest };
-  const stats = statSync(path, { throwIfNoEntry: false });
+  const stats = statPath(path);
   return stats ? { stamp: [stats.size, stats.mtimeMs, stats.ino] } : undefined;
 }
 

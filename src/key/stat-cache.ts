@@ -7,6 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { digestBytes, digestFile, type ContentDigest } from "./digest.js";
 import { JournaledFile, type SnapshotCodec } from "../state/journaled-file.js";
 import { decodeStamp, encodeStamp } from "../state/stamp-encoding.js";
+import { statPath } from "../stat-path.js";
 
 interface StatEntry {
   size: number;
@@ -110,13 +111,14 @@ export class StatCache {
 
   /** The content digest of a regular file, hashing only when its stat changed. */
   async digest(path: string): Promise<{ digest: ContentDigest; size: number }> {
-    const stats = statSync(path);
+    // statSync only to throw its ENOENT for a missing file.
+    const stats = statPath(path) ?? statSync(path);
     const known = this.lookup(path, stats);
     if (known) return { digest: known, size: stats.size };
     const digest =
       stats.size <= WHOLE_READ_LIMIT ? digestBytes(readFileSync(path)) : (await digestFile(path)).digest;
     // A file rewritten while we hashed it would pair new stats with old bytes: re-stat to be sure.
-    const after = statSync(path);
+    const after = statPath(path) ?? statSync(path);
     if (after.size === stats.size && after.mtimeMs === stats.mtimeMs && after.ino === stats.ino) {
       this.remember(path, stats, digest);
     }

@@ -22,6 +22,7 @@ import { parseLabel, packagesForPattern, patternMatches, type Pattern } from "..
 import { loadPackages, type LoadedTarget, type WorkspaceManifest } from "../workspace/loader.js";
 import { BUILD_FILE, findWorkspaceRoot, OUTPUT_DIR, WORKSPACE_FILE } from "../workspace/root.js";
 import { resolveRunReference } from "../exec/run-ref.js";
+import { statPath } from "../stat-path.js";
 
 export interface LoadedWorkspace {
   manifest: WorkspaceManifest;
@@ -263,11 +264,14 @@ export class WorkspaceSession {
         if (matches.length === 0) return { error: `glob "${ref}" matches no files in //${pkg}` };
         return { paths: matches.map((m) => posix.normalize(pkg === "" ? m : `${pkg}/${m}`)).sort() };
       }
+      let stat;
       try {
-        if (!statSync(join(root, joined)).isFile()) return { error: `input "${ref}" (${joined}) is not a file` };
+        stat = statPath(join(root, joined));
       } catch {
-        return { error: `input "${ref}" does not exist (looked for ${joined})` };
+        // a path through a file (ENOTDIR) does not exist either
       }
+      if (!stat) return { error: `input "${ref}" does not exist (looked for ${joined})` };
+      if (!stat.isFile) return { error: `input "${ref}" (${joined}) is not a file` };
       return { paths: [joined] };
     };
   }
