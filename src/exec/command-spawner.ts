@@ -25,11 +25,13 @@ const RUN_SCRIPT = ".kiln-run";
 export const STDOUT_FILE = ".kiln-stdout";
 export const STDERR_FILE = ".kiln-stderr";
 
-// Per job: two forks of a 1 MB shell and one exec of /bin/sh, which gives the command a shell of
-// its own (its own $$; a subshell would share the helper's, and `kill $$` would kill the helper).
+// Per job: a subshell of the 1 MB helper (fork) that runs the command in a /bin/sh of its own
+// (its own $$; a subshell would share the helper's, and `kill $$` would kill the helper), as a
+// simple command, which dash starts with vfork: ~0.7 ms less per job than exec'ing a second
+// subshell (1,000 sequential jobs: 2.8-3.0 s against 3.4-3.9 s, the same CPU).
 // `cd` sets OLDPWD, which dash exports: unset it so the command does not see the helper's cwd.
 const HELPER_SCRIPT = `while IFS= read -r id && IFS= read -r dir; do
-( ( cd "$dir" || exit 127; unset OLDPWD; exec /bin/sh ./${RUN_SCRIPT} </dev/null >${STDOUT_FILE} 2>${STDERR_FILE} ); echo "$id $?" ) &
+( if cd "$dir"; then unset OLDPWD; /bin/sh ./${RUN_SCRIPT} </dev/null >${STDOUT_FILE} 2>${STDERR_FILE}; echo "$id $?"; else echo "$id 127"; fi ) &
 done`;
 
 const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
