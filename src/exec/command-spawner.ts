@@ -1,19 +1,22 @@
 /**
- * Starts `cmd` actions through one long-lived /bin/sh instead of forking kiln for each.
+ * Starts `cmd` actions through long-lived /bin/sh helpers instead of forking kiln for each.
  *
  * Why: child_process.spawn forks the calling process, and a fork costs time in proportion to the
  * parent's memory (measured here: 1.2 ms at 52 MB RSS, 4.3 ms at 157 MB, 16 ms at 473 MB), all of
  * it on kiln's main thread, so a build of trivial steps was bound by kiln's own spawn calls. A
- * 1 MB shell forks cheaply and off kiln's thread (0.34 ms a job at -j2, against ninja's 0.38 ms
- * for `sh -c true`); kiln only writes a line to a pipe. The command still runs in a /bin/sh of
- * its own, in its sandbox, with exactly the environment kiln gives it (the helper's is empty).
+ * 1 MB shell starts a command cheaply and off kiln's thread; kiln only writes a line to a pipe.
+ * Each helper runs one job at a time, as a simple foreground command, which dash starts with
+ * vfork: per job one vfork and one exec, as ninja pays for `sh -c` (1,000 sequential jobs of the
+ * benchmark's command: 2.4-2.5 s, `sh -c` from a loop 2.2-2.7 s; a background subshell per job
+ * in one helper, the previous design, 2.7-3.0 s). There are as many helpers as jobs ever ran at
+ * once (-j). The command still runs in a /bin/sh of its own, in its sandbox, with exactly the
+ * environment kiln gives it (the helpers' is empty).
  *
- * Protocol: kiln writes the job id and the sandbox directory, a line each; in the background, a
- * subshell of the helper moves into the sandbox and runs `/bin/sh .kiln-run` (the exports, then
- * the command's text on the same line, so line numbers in errors are the command's own) with
- * stdout and stderr in `.kiln-stdout` and `.kiln-stderr`, and the helper answers `<id> <status>`.
- * Variables whose names are not shell names are left out: /bin/sh drops them from the
- * environment of everything it runs anyway.
+ * Protocol: kiln writes the job id and the sandbox directory, a line each, to an idle helper;
+ * it moves into the sandbox and runs `/bin/sh .kiln-run` (the exports, then the command's text
+ * on the same line, so line numbers in errors are the command's own) with stdout and stderr in
+ * `.kiln-stdout` and `.kiln-stderr`, and answers `<id> <status>`. Variables whose names are not
+ * shell names are left out: /bin/sh drops them from the environment of everything it runs anyway.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -25,13 +28,13 @@ const RUN_SCRIPT = ".kiln-run";
 export const STDOUT_FILE = ".kiln-stdout";
 export const STDERR_FILE = ".kiln-stderr";
 
-// Per job: a subshell of the 1 MB helper (fork) that runs the command in a /bin/sh of its own
-// (its own $$; a subshell would share the helper's, and `kill $$` would kill the helper), as a
-// simple command, which dash starts with vfork: ~0.7 ms less per job than exec'ing a second
-// subshell (1,000 sequential jobs: 2.8-3.0 s against 3.4-3.9 s, the same CPU).
-// `cd` sets OLDPWD, which dash exports: unset it so the command does not see the helper's cwd.
+// One job at a time: `cd` into the sandbox, run the command in a /bin/sh of its own (its own $$;
+// the helper's would be shared, and `kill $$` would kill the helper), report, `cd /` so the helper
+// does not hold the sandbox. `cd` sets OLDPWD, which dash exports: unset it so the command does
+// not see where the helper was.
 const HELPER_SCRIPT = `while IFS= read -r id && IFS= read -r dir; do
-( if cd "$dir"; then unset OLDPWD; /bin/sh ./${RUN_SCRIPT} </dev/null >${STDOUT_FILE} 2>${STDERR_FILE}; echo "$id $?"; else echo "$id 127"; fi ) &
+if cd "$dir"; then unset OLDPWD; /bin/sh ./${RUN_SCRIPT} </dev/null >${STDOUT_FILE} 2>${STDERR_FILE}; echo "$id $?"; else echo "$id 127"; fi
+cd /
 done`;
 
 const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -39,11 +42,17 @@ const SIGNALS: Record<number, NodeJS.Signals> = { 1: "SIGHUP", 2: "SIGINT", 3: "
 
 const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
 
+/** One helper shell and the job it is running, if any. */
+interface Helper {
+  shell: ChildProcess;
+  job?: { id: number; resolve: (run: CommandRun) => void };
+  buffered: string;
+}
+
 export class CommandSpawner {
-  private shell: ChildProcess | undefined;
+  private readonly helpers: Helper[] = [];
   private nextId = 0;
-  private readonly waiting = new Map<number, (run: CommandRun) => void>();
-  private buffered = "";
+  private closed = false;
 
   /**
    * Runs `command` in `dir` with exactly `env`, stdout and stderr going to STDOUT_FILE and
@@ -52,7 +61,7 @@ export class CommandSpawner {
    */
   run(command: string, dir: string, env: Record<string, string>): Promise<CommandRun> {
     if (dir.includes("\n")) {
-      // Not expressible in the helper's line protocol: a direct spawn.
+      // Not expressible in the helpers' line protocol: a direct spawn.
       return runCommand(command, dir, env, join(dir, STDOUT_FILE), join(dir, STDERR_FILE));
     }
     const exports = Object.keys(env)
@@ -60,87 +69,90 @@ export class CommandSpawner {
       .map((name) => `${name}=${quote(env[name]!)}`);
     const script = `${exports.length > 0 ? `export ${exports.join(" ")}; ` : ""}${command}\n`;
     overwriteFile(join(dir, RUN_SCRIPT), script);
-    const shell = this.ensureShell();
+    const helper = this.helpers.find((h) => !h.job) ?? this.startHelper();
     const id = ++this.nextId;
     return new Promise((resolvePromise) => {
-      this.waiting.set(id, resolvePromise);
-      if (this.waiting.size === 1) this.setReferenced(shell, true);
-      shell.stdin!.write(`${id}\n${dir}\n`);
+      helper.job = { id, resolve: resolvePromise };
+      setReferenced(helper.shell, true);
+      helper.shell.stdin!.write(`${id}\n${dir}\n`);
     });
   }
 
-  /** Lets the helper shell exit once its running jobs have reported. */
+  /** Lets the helper shells exit once their running jobs have reported. */
   close(): void {
-    this.shell?.stdin?.end();
-    this.shell = undefined;
+    this.closed = true;
+    for (const helper of this.helpers.splice(0)) helper.shell.stdin?.end();
   }
 
   /**
-   * Stops every running command: SIGTERM to the helper's process group (the helper, its
-   * subshells and the commands), then SIGKILL to whatever is left after `graceMs`. Jobs still
-   * waiting resolve as not started.
+   * Stops every running command: SIGTERM to each helper's process group (the helper and its
+   * command), then SIGKILL to whatever is left after `graceMs`. Jobs still running resolve as
+   * not started.
    */
   async interrupt(graceMs = 2000): Promise<void> {
-    const pid = this.shell?.pid;
-    if (pid === undefined) return;
-    const signalGroup = (signal: NodeJS.Signals | 0) => {
-      try {
-        process.kill(-pid, signal);
-        return true;
-      } catch {
-        return false; // the group is gone
+    const groups = this.helpers.map((h) => h.shell.pid).filter((pid): pid is number => pid !== undefined);
+    const signalGroups = (signal: NodeJS.Signals | 0) => {
+      let alive = 0;
+      for (const pid of groups) {
+        try {
+          process.kill(-pid, signal);
+          alive++;
+        } catch {
+          // the group is gone
+        }
       }
+      return alive > 0;
     };
-    if (!signalGroup("SIGTERM")) return;
+    if (!signalGroups("SIGTERM")) return;
     for (let waited = 0; waited < graceMs; waited += 50) {
       await new Promise((resolvePromise) => setTimeout(resolvePromise, 50));
-      if (!signalGroup(0)) return;
+      if (!signalGroups(0)) return;
     }
-    signalGroup("SIGKILL");
+    signalGroups("SIGKILL");
   }
 
-  private ensureShell(): ChildProcess {
-    if (this.shell) return this.shell;
-    // A process group of its own, so an interrupt can stop every command at once (kiln forwards
+  private startHelper(): Helper {
+    // A process group of its own, so an interrupt can stop its command with it (kiln forwards
     // Ctrl-C: the terminal's signal reaches only kiln's group).
     const shell = spawn("/bin/sh", ["-c", HELPER_SCRIPT], { cwd: "/", env: {}, stdio: ["pipe", "pipe", "inherit"], detached: true });
+    const helper: Helper = { shell, buffered: "" };
     shell.stdout!.setEncoding("utf8");
-    shell.stdout!.on("data", (chunk: string) => this.receive(chunk));
-    const failAll = (message: string) => {
-      for (const [id, resolvePromise] of this.waiting) {
-        this.waiting.delete(id);
-        resolvePromise({ exitCode: null, signal: null, spawnError: message });
-      }
-      if (this.shell === shell) this.shell = undefined;
+    shell.stdout!.on("data", (chunk: string) => this.receive(helper, chunk));
+    const fail = (message: string) => {
+      const index = this.helpers.indexOf(helper);
+      if (index >= 0) this.helpers.splice(index, 1);
+      const job = helper.job;
+      helper.job = undefined;
+      job?.resolve({ exitCode: null, signal: null, spawnError: message });
     };
-    shell.on("error", (error) => failAll(`the /bin/sh that starts commands failed: ${error.message}`));
-    shell.on("close", () => failAll("the /bin/sh that starts commands exited"));
-    this.setReferenced(shell, false);
-    this.shell = shell;
-    return shell;
+    shell.on("error", (error) => fail(`the /bin/sh that starts commands failed: ${error.message}`));
+    shell.on("close", () => fail("the /bin/sh that starts commands exited"));
+    setReferenced(shell, false);
+    if (!this.closed) this.helpers.push(helper);
+    return helper;
   }
 
-  /** An idle helper must not keep kiln alive; one with jobs out must. */
-  private setReferenced(shell: ChildProcess, referenced: boolean): void {
-    for (const handle of [shell, shell.stdin, shell.stdout] as unknown as { ref(): void; unref(): void }[]) {
-      if (referenced) handle.ref();
-      else handle.unref();
-    }
-  }
-
-  private receive(chunk: string): void {
-    this.buffered += chunk;
+  private receive(helper: Helper, chunk: string): void {
+    helper.buffered += chunk;
     let newline: number;
-    while ((newline = this.buffered.indexOf("\n")) >= 0) {
-      const line = this.buffered.slice(0, newline);
-      this.buffered = this.buffered.slice(newline + 1);
+    while ((newline = helper.buffered.indexOf("\n")) >= 0) {
+      const line = helper.buffered.slice(0, newline);
+      helper.buffered = helper.buffered.slice(newline + 1);
       const [id, status] = line.split(" ").map(Number) as [number, number];
-      const resolvePromise = this.waiting.get(id);
-      if (!resolvePromise) continue;
-      this.waiting.delete(id);
-      if (this.waiting.size === 0 && this.shell) this.setReferenced(this.shell, false);
+      const job = helper.job;
+      if (!job || job.id !== id) continue;
+      helper.job = undefined;
+      setReferenced(helper.shell, false);
       const signal = status > 128 ? SIGNALS[status - 128] : undefined;
-      resolvePromise(signal ? { exitCode: status, signal } : { exitCode: status, signal: null });
+      job.resolve(signal ? { exitCode: status, signal } : { exitCode: status, signal: null });
     }
+  }
+}
+
+/** An idle helper must not keep kiln alive; one with a job out must. */
+function setReferenced(shell: ChildProcess, referenced: boolean): void {
+  for (const handle of [shell, shell.stdin, shell.stdout] as unknown as { ref(): void; unref(): void }[]) {
+    if (referenced) handle.ref();
+    else handle.unref();
   }
 }
