@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import type { ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
 import { listFiles, materializeOutputs, outputsInPlace } from "../cache/materialize.js";
 import { computeKey, describeKeyChanges, KEY_FORMAT, type ActionKey, type KeyIngredients } from "../key/action-key.js";
-import { digestBytes, type ContentDigest } from "../key/digest.js";
+import { digestBytes, digestFileOfSize, type ContentDigest } from "../key/digest.js";
 import type { StatCache } from "../key/stat-cache.js";
 import type { StepModule } from "../key/step-bundle.js";
 import { outputDir, transitiveClosure, type BuildGraph, type GraphTarget } from "../graph/action-graph.js";
@@ -418,8 +418,9 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     const records: OutputRecord[] = [];
     for (const name of [...spec.outs].sort()) {
       const file = join(outAbsolute, name);
-      const { digest, size } = await options.statCache.digest(file);
-      options.statCache.forget(file);
+      // Hashed directly: the stat cache would remember a sandbox path only to forget it.
+      const { size } = statSync(file);
+      const digest = await digestFileOfSize(file, size);
       options.store.insertBlob(file, digest);
       records.push({ name, digest, size });
     }

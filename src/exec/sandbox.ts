@@ -345,7 +345,12 @@ export class Sandbox {
     }
     for (const link of [...this.links.keys()]) {
       if (this.usedLinks.has(link)) continue;
-      rmSync(join(this.dir, link), { force: true });
+      // unlink, not rmSync: that stats twice before it unlinks (one link per step in a chain).
+      try {
+        unlinkSync(join(this.dir, link));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
       this.links.delete(link);
       this.touched(parentOf(link));
     }

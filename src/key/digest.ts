@@ -5,7 +5,7 @@
  * (64 KiB chunks cap reads at ~600 MB/s) and never held whole in memory.
  */
 import type * as NodeCrypto from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 
 let loadedCrypto: typeof NodeCrypto | undefined;
 /**
@@ -24,6 +24,13 @@ export function digestBytes(data: string | Uint8Array): ContentDigest {
 }
 
 const STREAM_CHUNK = 1 << 20;
+/** Files up to this size are read whole and hashed in one call (faster than streaming). */
+const WHOLE_READ_LIMIT = 8 << 20;
+
+/** The digest of a file whose size is known: read whole when small, streamed when large. */
+export async function digestFileOfSize(path: string, size: number): Promise<ContentDigest> {
+  return size <= WHOLE_READ_LIMIT ? digestBytes(readFileSync(path)) : (await digestFile(path)).digest;
+}
 
 export async function digestFile(path: string): Promise<{ digest: ContentDigest; size: number }> {
   const hasher = nodeCrypto().createHash("sha256");

@@ -3,8 +3,8 @@
  * touching a file without changing it costs one stat and one hash, after which the new stat is
  * remembered. Persisted per workspace; a lost or stale cache only costs re-hashing.
  */
-import { readFileSync, statSync } from "node:fs";
-import { digestBytes, digestFile, type ContentDigest } from "./digest.js";
+import { statSync } from "node:fs";
+import { digestFileOfSize, type ContentDigest } from "./digest.js";
 import { JournaledFile, type SnapshotCodec } from "../state/journaled-file.js";
 import { decodeStamp, encodeStamp } from "../state/stamp-encoding.js";
 import { statPath } from "../stat-path.js";
@@ -48,8 +48,6 @@ const BINARY_SNAPSHOT: SnapshotCodec<Snapshot> = {
 
 /** A log line: [path, size, mtimeMs, ino, digest], or `[path]` for a forgotten one. */
 type LoggedEntry = [path: string, size: number, mtimeMs: number, ino: number, digest: string] | [path: string];
-/** Files up to this size are read whole and hashed in one call (faster than streaming). */
-const WHOLE_READ_LIMIT = 8 << 20;
 
 export class StatCache {
   private readonly entries = new Map<string, StatEntry>();
@@ -115,8 +113,7 @@ export class StatCache {
     const stats = statPath(path) ?? statSync(path);
     const known = this.lookup(path, stats);
     if (known) return { digest: known, size: stats.size };
-    const digest =
-      stats.size <= WHOLE_READ_LIMIT ? digestBytes(readFileSync(path)) : (await digestFile(path)).digest;
+    const digest = await digestFileOfSize(path, stats.size);
     // A file rewritten while we hashed it would pair new stats with old bytes: re-stat to be sure.
     const after = statPath(path) ?? statSync(path);
     if (after.size === stats.size && after.mtimeMs === stats.mtimeMs && after.ino === stats.ino) {
