@@ -513,10 +513,12 @@ async function runCmdAction(
   const stdout = run.spawnError ? "" : readSmall(sandbox.path(STDOUT_FILE));
   const stderr = run.spawnError ? "" : readSmall(sandbox.path(STDERR_FILE));
   const log = [stdout, stderr].filter((s) => s.length > 0).join("\n");
-  if (run.spawnError || run.exitCode !== 0) {
+  if (run.spawnError || run.lostError || run.exitCode !== 0) {
     const how = run.spawnError
       ? `could not start: ${run.spawnError}`
-      : run.exitCode === null
+      : run.lostError
+        ? `ended without a status: ${run.lostError}`
+        : run.exitCode === null
         ? `killed by ${run.signal}`
         : `exited with code ${run.exitCode}${run.signal ? ` (128 + ${run.signal}: killed by a signal?)` : ""}`;
     return { ok: false, command, message: `command ${how}`, stderrTail: tail(stderr || stdout), log };

@@ -118,15 +118,17 @@ export class CommandSpawner {
     const helper: Helper = { shell, buffered: "" };
     shell.stdout!.setEncoding("utf8");
     shell.stdout!.on("data", (chunk: string) => this.receive(helper, chunk));
-    const fail = (message: string) => {
+    const fail = (run: CommandRun) => {
       const index = this.helpers.indexOf(helper);
       if (index >= 0) this.helpers.splice(index, 1);
       const job = helper.job;
       helper.job = undefined;
-      job?.resolve({ exitCode: null, signal: null, spawnError: message });
+      job?.resolve(run);
     };
-    shell.on("error", (error) => fail(`the /bin/sh that starts commands failed: ${error.message}`));
-    shell.on("close", () => fail("the /bin/sh that starts commands exited"));
+    shell.on("error", (error) => fail({ exitCode: null, signal: null, spawnError: `the /bin/sh that starts commands failed: ${error.message}` }));
+    shell.on("close", () =>
+      fail({ exitCode: null, signal: null, lostError: "the /bin/sh running it exited before reporting its status (was it killed, e.g. by `kill $PPID`?)" }),
+    );
     setReferenced(shell, false);
     if (!this.closed) this.helpers.push(helper);
     return helper;

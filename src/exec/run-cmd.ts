@@ -10,6 +10,8 @@ export interface CommandRun {
   signal: NodeJS.Signals | null;
   /** Set when the process could not be started at all. */
   spawnError?: string;
+  /** Set when the command started but its status never came back (the shell running it died). */
+  lostError?: string;
 }
 
 export function runCommand(command: string, cwd: string, env: Record<string, string>, stdoutFile: string, stderrFile: string): Promise<CommandRun> {

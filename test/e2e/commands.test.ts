@@ -65,4 +65,25 @@ describe("cmd steps", () => {
     expect(f.read("kiln-out/p/one/pid")).not.toBe(f.read("kiln-out/p/two/pid"));
     expect(run.stderr).toContain("exited with code 143 (128 + SIGTERM");
   });
+
+  it("a command that kills the shell that started it fails alone; the build neither hangs nor stops the others", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": buildFile(
+        `export const parricide = cmd({ outs: ["o"], cmd: "kill -KILL $PPID; sleep 0.2; echo late > $OUT/o" });`,
+        ...Array.from({ length: 6 }, (_, i) => `export const ok${i} = cmd({ outs: ["o"], cmd: "echo ${i} > $OUT/o" });`),
+      ),
+    });
+    const run = await f.build(["-k", "-j", "3"]);
+    expect(run.code, show(run)).toBe(1);
+    expect(run.failed).toEqual(["//p:parricide"]);
+    expect(run.executed).toHaveLength(6);
+    expect(run.stderr).toContain("command ended without a status: the /bin/sh running it exited before reporting its status");
+    for (let i = 0; i < 6; i++) expect(f.read(`kiln-out/p/ok${i}/o`)).toBe(`${i}\n`);
+    // The next build starts a new helper and runs only the failed step again.
+    f.write({ "p/BUILD.ts": buildFile(`export const parricide = cmd({ outs: ["o"], cmd: "echo fixed > $OUT/o" });`) });
+    const again = await f.build();
+    expect(again.code, show(again)).toBe(0);
+    expect(f.read("kiln-out/p/parricide/o")).toBe("fixed\n");
+  });
 });
