@@ -36,6 +36,8 @@ export class BuildReporter {
   private readonly running = new Set<string>();
   private readonly cached: string[] = [];
   private statusShown = false;
+  /** JSON lines not yet written: a burst of events (10,000 cached steps) becomes one write. */
+  private jsonLines: string[] = [];
 
   constructor(
     private readonly mode: ReporterMode,
@@ -65,7 +67,7 @@ export class BuildReporter {
         this.done++;
         this.running.delete(event.label);
         if (this.mode === "json") {
-          this.stdout.write(`${JSON.stringify(event)}\n`);
+          this.writeJson(JSON.stringify(event));
           return;
         }
         if (event.status === "executed") this.line(`[${this.done}/${this.total}] built ${event.label} in ${(event.ms / 1000).toFixed(2)}s`);
@@ -91,7 +93,8 @@ export class BuildReporter {
       case "summary":
         this.clearStatus();
         if (this.mode === "json") {
-          this.stdout.write(`${JSON.stringify(event)}\n`);
+          this.writeJson(JSON.stringify(event));
+          this.flushJson();
           return;
         }
         if (this.cached.length > 0) this.stdout.write(`${cachedLine(this.cached)}\n`);
@@ -107,6 +110,20 @@ export class BuildReporter {
       }
     }
   };
+
+  /**
+   * Queues a JSON line; the queue is written once the current burst of events is over (a
+   * microtask), so consumers still get each event as soon as the build moves on.
+   */
+  private writeJson(line: string): void {
+    if (this.jsonLines.push(line) === 1) queueMicrotask(() => this.flushJson());
+  }
+
+  private flushJson(): void {
+    if (this.jsonLines.length === 0) return;
+    this.stdout.write(`${this.jsonLines.join("\n")}\n`);
+    this.jsonLines = [];
+  }
 
   private line(text: string, toStderr = false): void {
     this.clearStatus();
