@@ -31,6 +31,11 @@ describe("statPath", () => {
     expect(statPath(dir)!.isDirectory).toBe(true);
   });
 
+  it("refuses a path with a NUL byte as statSync does (the binding would stat a shorter path)", () => {
+    writeFileSync(join(dir, "nul"), "");
+    expect(() => statPath(join(dir, "nul\0tail"))).toThrow(/null bytes/);
+  });
+
   it("is undefined for a missing path, including under a file", () => {
     expect(statPath(join(dir, "missing"))).toBeUndefined();
     const file = join(dir, "plain");
