@@ -171,8 +171,10 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
           const outDir = join(options.root, outputDir(target.pkg, target.name));
           const last = options.lastResults.get(label);
           // Up to date: built with this key, outputs in place (by stat). The no-op case, no store access.
-          const upToDate = last?.key === prepared.key && outputsInPlace(outDir, last.outputs, options.statCache);
-          const hit = upToDate ? last : await lookup(prepared.key, outDir, options);
+          const builtWithKey = last?.key === prepared.key;
+          const upToDate = builtWithKey && outputsInPlace(outDir, last.outputs, options.statCache);
+          // Built with this key but out of place (a restore): lookup need not stat them again.
+          const hit = upToDate ? last : await lookup(prepared.key, outDir, options, builtWithKey);
           if (hit) {
             if (!upToDate) materializeOutputs(outDir, hit.outputs, options.store, options.statCache, options.tempDir);
             options.recordResult(label, prepared.key, hit.outputs);
@@ -317,10 +319,14 @@ function sandboxEnvFor(env: Record<string, string> | undefined, passEnv: string[
  * A cache entry whose outputs are already in kiln-out (known by stat: the no-op case, no blob is
  * touched) or whose every blob is present and intact; anything less is a miss.
  */
-async function lookup(key: ActionKey, outDir: string, options: BuildOptions): Promise<ActionResult | undefined> {
+/**
+ * The cached result of `key`, its blobs verified unless its outputs are already in place.
+ * `knownOutOfPlace`: the caller just found this key's outputs missing or changed in kiln-out.
+ */
+async function lookup(key: ActionKey, outDir: string, options: BuildOptions, knownOutOfPlace: boolean): Promise<ActionResult | undefined> {
   const result = options.store.getAction(key);
   if (!result) return undefined;
-  if (outputsInPlace(outDir, result.outputs, options.statCache)) return result;
+  if (!knownOutOfPlace && outputsInPlace(outDir, result.outputs, options.statCache)) return result;
   for (const output of result.outputs) {
     if (!(await options.store.hasValidBlob(output.digest))) {
       options.reporter({ type: "warning", message: `cache blob ${output.digest.slice(0, 12)} (${output.name}) was missing or corrupt; rebuilding` });
