@@ -38,6 +38,7 @@ import { join } from "node:path";
 import { overwriteFile } from "../overwrite-file.js";
 import { statPath } from "../stat-path.js";
 import { digestFile, type ContentDigest } from "../key/digest.js";
+import { SHARED_INPUT_SIZE, SPARE_REUSE_SIZE } from "../size-thresholds.js";
 
 /** An input shared with the workspace (hard-linked, not copied): its stat before the step and its digest. */
 export interface SharedFile {
@@ -49,11 +50,6 @@ export interface SharedFile {
   digest: ContentDigest;
 }
 
-/** Inputs larger than this are hard-linked into sandboxes instead of copied. */
-const SHARED_INPUT_SIZE = 64 << 20;
-
-/** Sources up to this size may be written over a spare file (read whole into memory). */
-const SPARE_REUSE_SIZE = 1 << 20;
 
 /** What a parked sandbox remembers of itself, at its root. */
 const MANIFEST_FILE = ".kiln-sandbox.json";

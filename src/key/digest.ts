@@ -6,6 +6,7 @@
  */
 import type * as NodeCrypto from "node:crypto";
 import { createReadStream, readFileSync } from "node:fs";
+import { WHOLE_READ_LIMIT } from "../size-thresholds.js";
 
 let loadedCrypto: typeof NodeCrypto | undefined;
 /**
@@ -24,8 +25,6 @@ export function digestBytes(data: string | Uint8Array): ContentDigest {
 }
 
 const STREAM_CHUNK = 1 << 20;
-/** Files up to this size are read whole and hashed in one call (faster than streaming). */
-const WHOLE_READ_LIMIT = 8 << 20;
 
 /** The digest of a file whose size is known: read whole when small, streamed when large. */
 export async function digestFileOfSize(path: string, size: number): Promise<ContentDigest> {

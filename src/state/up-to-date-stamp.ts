@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { digestBytes } from "../key/digest.js";
 import { statPath } from "../stat-path.js";
+import { REHASH_LIMIT } from "../size-thresholds.js";
 import { currentListingDigest } from "../workspace/discover.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import { decodeStamp, encodeStamp, type DecodedStamp } from "./stamp-encoding.js";
@@ -50,8 +51,6 @@ export interface RecordedFile {
 /** Marks a directory's recorded "digest" as the digest of its listing. */
 export const LISTING_PREFIX = "ls:";
 
-/** Files up to this size are re-hashed when only their stat changed; larger ones take the normal path. */
-const REHASH_LIMIT = 64 << 20;
 
 /**
  * The stamp of a request. Named by a cheap string hash, not SHA-256: node:crypto would cost the
