@@ -12,7 +12,7 @@ describe("statPath", () => {
     expect(statPathMethod).toBe("binding");
   });
 
-  it("gives exactly statSync's size, mtimeMs and inode for files, directories and symlinks", () => {
+  it("gives exactly statSync's size, mtimeMs, inode and ctimeMs for files, directories and symlinks", () => {
     const file = join(dir, "file.txt");
     writeFileSync(file, "twelve bytes");
     const link = join(dir, "link");
@@ -23,6 +23,7 @@ describe("statPath", () => {
         size: expected.size,
         mtimeMs: expected.mtimeMs,
         ino: expected.ino,
+        ctimeMs: expected.ctimeMs,
         isDirectory: expected.isDirectory(),
         isFile: expected.isFile(),
       });

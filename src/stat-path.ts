@@ -1,6 +1,6 @@
 /**
  * stat(2) for the loops that stat every file of a workspace (the no-op check stats 20,000 paths
- * at 10,000 targets): size, mtime and inode without a fs.Stats object per call.
+ * at 10,000 targets): size, mtime, inode and ctime without a fs.Stats object per call.
  *
  * fs.statSync validates its argument and builds a Stats of 18 fields around the numbers Node's
  * native binding fills in; calling the binding directly measured 50-63 ms against 67-87 ms for
@@ -17,6 +17,8 @@ export interface PathStat {
   /** As fs.Stats#mtimeMs: the same float, so values compare equal with recorded ones. */
   mtimeMs: number;
   ino: number;
+  /** As fs.Stats#ctimeMs. */
+  ctimeMs: number;
   isDirectory: boolean;
   isFile: boolean;
 }
@@ -30,6 +32,8 @@ const INO = 7;
 const SIZE = 8;
 const MTIME_SEC = 12;
 const MTIME_NSEC = 13;
+const CTIME_SEC = 14;
+const CTIME_NSEC = 15;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -44,7 +48,7 @@ export const statPathMethod: "binding" | "statSync" = viaBinding ? "binding" : "
 
 function statWithNodeFs(path: string): PathStat | undefined {
   const stats = statSync(path, { throwIfNoEntry: false });
-  return stats && { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, isDirectory: stats.isDirectory(), isFile: stats.isFile() };
+  return stats && { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, ctimeMs: stats.ctimeMs, isDirectory: stats.isDirectory(), isFile: stats.isFile() };
 }
 
 function bindingStat(): ((path: string) => PathStat | undefined) | undefined {
@@ -64,6 +68,7 @@ function bindingStat(): ((path: string) => PathStat | undefined) | undefined {
         size: values[SIZE]!,
         mtimeMs: values[MTIME_SEC]! * 1e3 + values[MTIME_NSEC]! / 1e6,
         ino: values[INO]!,
+        ctimeMs: values[CTIME_SEC]! * 1e3 + values[CTIME_NSEC]! / 1e6,
         isDirectory: (values[MODE]! & S_IFMT) === S_IFDIR,
         isFile: (values[MODE]! & S_IFMT) === S_IFREG,
       };

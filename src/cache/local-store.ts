@@ -118,7 +118,7 @@ export class LocalStore {
   async hasValidBlob(digest: ContentDigest): Promise<boolean> {
     const path = this.blobPath(digest);
     try {
-      const { digest: actual } = await this.verifiedBlobs.digest(path);
+      const { digest: actual } = await this.verifiedBlobs.digest(path, "kiln");
       if (actual === digest) return true;
       rmSync(path, { force: true });
       this.verifiedBlobs.forget(path);
@@ -144,7 +144,7 @@ export class LocalStore {
     }
     // A blob already there (identical bytes from another action, or one damaged in place) is replaced.
     placeFile(file, final, () => join(this.dir, "tmp", `${process.pid}-${++tempCounter}`), false);
-    this.verifiedBlobs.remember(final, statSync(final), digest);
+    this.verifiedBlobs.remember(final, statSync(final), digest, "kiln");
   }
 
   async close(): Promise<void> {

@@ -47,9 +47,10 @@ export function materializeOutputs(
     const blob = store.blobPath(output.digest);
     const linked = placeFile(blob, dest, () => join(tempDir, `${process.pid}-m${++tempCounter}`), existing !== undefined);
     // A link shares the blob's inode, so it has the stat the blob was verified with: no stat.
-    const blobStat = linked ? statCache.statOf(blob) : undefined;
-    if (blobStat) statCache.rememberStat(dest, blobStat, output.digest);
-    else statCache.remember(dest, statSync(dest), output.digest);
+    // (Recorded without ctime, as kiln's own file: see key/file-identity.ts.)
+    const blobIdentity = linked ? statCache.identityOf(blob) : undefined;
+    if (blobIdentity) statCache.rememberIdentity(dest, blobIdentity, output.digest);
+    else statCache.remember(dest, statSync(dest), output.digest, "kiln");
     placed = true;
   }
   // Only a target whose outputs changed can have stale files: a no-op build skips the listing.

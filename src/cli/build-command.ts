@@ -19,6 +19,7 @@ import { unchangedTargets } from "../graph/unchanged-targets.js";
 import type { LoadedWorkspace } from "../session/workspace-session.js";
 import { requestIdentity } from "./up-to-date.js";
 import { statPath } from "../stat-path.js";
+import { recordIdentity } from "../key/file-identity.js";
 
 /** Beyond this many requested targets, their output paths are not listed. */
 const OUTPUTS_LISTED_UP_TO = 10;
@@ -98,6 +99,8 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
   reporter.handle(outcome.summary);
   // As shells report a command killed by the signal: 128 + SIGINT (2) or SIGTERM (15).
   if (outcome.interrupted) return outcome.interrupted === "SIGINT" ? 130 : 143;
+  // A step that failed because of the machine (a source removed mid-build, a full disk) is exit 2.
+  if (outcome.environmentFaults.length > 0) return 2;
   return outcome.failed.length > 0 ? 1 : 0;
 }
 
@@ -139,9 +142,10 @@ function targetFiles(root: string, target: GraphTarget, outputs: readonly { name
 /** Records a file for the up-to-date stamp: as the stat cache knows it (with its digest), else by stat. */
 function fileRecord(session: WorkspaceSession, path: string): RecordedFile | undefined {
   const known = session.statCache.entryOf(path);
-  if (known) return { stamp: known.stat, digest: known.digest };
+  if (known) return { stamp: known.identity, digest: known.digest };
+  const statTakenAt = Date.now();
   const stats = statPath(path);
-  return stats ? { stamp: [stats.size, stats.mtimeMs, stats.ino] } : undefined;
+  return stats ? { stamp: recordIdentity(stats, "user", statTakenAt) } : undefined;
 }
 
 /**

@@ -22,6 +22,9 @@ import { overwriteFile } from "../overwrite-file.js";
 import { CommandSpawner, STDERR_FILE, STDOUT_FILE } from "./command-spawner.js";
 import { resolveRunReference } from "./run-ref.js";
 import { settleRemovals, type Sandbox } from "./sandbox.js";
+import { checkSandboxInputs, type ExpectedInput } from "./sandbox-check.js";
+import { recordIdentity } from "../key/file-identity.js";
+import { SHARED_INPUT_SIZE } from "../size-thresholds.js";
 import { SandboxPool } from "./sandbox-pool.js";
 import { StepPool } from "./step-pool.js";
 import type { Tool } from "./tools.js";
@@ -71,6 +74,8 @@ export interface BuildOutcome {
   /** Outputs of every target built or restored, by label. */
   outputs: Map<string, OutputRecord[]>;
   failed: string[];
+  /** Labels among `failed` whose failure was the machine's, not the step's (exit 2). */
+  environmentFaults: string[];
 }
 
 interface ActionInput {
@@ -83,7 +88,14 @@ interface ActionInput {
   owner: { kind: "source"; size: number } | { kind: "output"; targetDir: string; size: number };
 }
 
-type Execution = { ok: true; result: ActionResult } | { ok: false; message: string; command?: string; stderrTail: string; logPath?: string };
+/**
+ * How a step ended. A failure's `fault` says whose it is: the step's own (its command or
+ * function failed), the machine's ("environment": a source vanished, the disk is full; the build
+ * exits 2) or kiln's ("kiln": a sandbox that is not what kiln laid out).
+ */
+type Execution =
+  | { ok: true; result: ActionResult }
+  | { ok: false; message: string; command?: string; stderrTail: string; logPath?: string; fault?: "environment" | "kiln" };
 
 export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   const started = performance.now();
@@ -113,6 +125,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
 
   const outputs = new Map<string, OutputRecord[]>();
   const failed: string[] = [];
+  const environmentFaults: string[] = [];
   const counts = { executed: 0, cached: 0, cachedLocal: 0 };
   const ready = new MaxHeap<string>();
   for (const label of labels) if (waitingOn.get(label) === 0) ready.push(label, height.get(label) ?? 0);
@@ -151,6 +164,18 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     }
   };
 
+  const fail = (label: string, key: string, execution: Execution & { ok: false }) => {
+    failed.push(label);
+    if (interrupted) {
+      reporter({ type: "failure", label, command: execution.command, message: `interrupted by ${interrupted}`, stderrTail: "" });
+    } else {
+      if (execution.fault === "environment") environmentFaults.push(label);
+      reporter({ type: "failure", label, command: execution.command, message: execution.message, stderrTail: execution.stderrTail, logPath: execution.logPath });
+      if (!options.keepGoing) stopped = true;
+    }
+    reporter({ type: "step", label, status: "failed", cache: null, key, ms: 0 });
+  };
+
   const pump = async () => {
     if (pumping) return;
     pumping = true;
@@ -166,24 +191,23 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
           complete(label, standing.outputs);
           continue;
         }
-        const prepared = await prepare(target, options, outputs);
-        if (options.readCache) {
-          const outDir = join(options.root, outputDir(target.pkg, target.name));
-          const last = options.lastResults.get(label);
-          // Up to date: built with this key, outputs in place (by stat). The no-op case, no store access.
-          const builtWithKey = last?.key === prepared.key;
-          const upToDate = builtWithKey && outputsInPlace(outDir, last.outputs, options.statCache);
-          // Built with this key but out of place (a restore): lookup need not stat them again.
-          const hit = upToDate ? last : await lookup(prepared.key, outDir, options, builtWithKey);
-          if (hit) {
-            if (!upToDate) materializeOutputs(outDir, hit.outputs, options.store, options.statCache, options.tempDir);
-            options.recordResult(label, prepared.key, hit.outputs);
-            counts.cached++;
-            counts.cachedLocal++;
-            reporter({ type: "step", label, status: "cached", cache: "local", key: prepared.key, ms: 0 });
-            complete(label, hit.outputs);
-            continue;
-          }
+        let prepared: PreparedAction;
+        let hit: { outputs: OutputRecord[] } | undefined;
+        try {
+          prepared = await prepare(target, options, outputs);
+          hit = options.readCache ? await restore(target, prepared.key, options) : undefined;
+        } catch (error) {
+          // The machine's fault, not the step's: a source vanished, the disk is full...
+          fail(label, "", { ok: false, message: describeFault(error), stderrTail: "", fault: "environment" });
+          continue;
+        }
+        if (hit) {
+          options.recordResult(label, prepared.key, hit.outputs);
+          counts.cached++;
+          counts.cachedLocal++;
+          reporter({ type: "step", label, status: "cached", cache: "local", key: prepared.key, ms: 0 });
+          complete(label, hit.outputs);
+          continue;
         }
         if (options.explain) {
           const previousKey = options.lastResults.get(label)?.key;
@@ -200,17 +224,15 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
             counts.executed++;
             reporter({ type: "step", label, status: "executed", cache: null, key: prepared.key, ms: Math.round(execution.result.ms) });
             complete(label, execution.result.outputs);
-          } else if (interrupted) {
-            failed.push(label);
-            reporter({ type: "failure", label, command: execution.command, message: `interrupted by ${interrupted}`, stderrTail: "" });
-            reporter({ type: "step", label, status: "failed", cache: null, key: prepared.key, ms: 0 });
           } else {
-            failed.push(label);
-            reporter({ type: "failure", label, command: execution.command, message: execution.message, stderrTail: execution.stderrTail, logPath: execution.logPath });
-            reporter({ type: "step", label, status: "failed", cache: null, key: prepared.key, ms: 0 });
-            if (!options.keepGoing) stopped = true;
+            fail(label, prepared.key, execution);
           }
           void pump();
+        }).catch((error: unknown) => {
+          // kiln's own bookkeeping failed after the step (not the step): stop, report it once.
+          fatal ??= error;
+          stopped = true;
+          if (running === 0) finish();
         });
       }
     } catch (error) {
@@ -249,7 +271,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     }
   }
   // The caller reports the summary: it ends the output, after anything the caller adds.
-  return { summary, outputs, failed, interrupted };
+  return { summary, outputs, failed, interrupted, environmentFaults };
 }
 
 interface PreparedAction {
@@ -316,11 +338,24 @@ function sandboxEnvFor(env: Record<string, string> | undefined, passEnv: string[
 }
 
 /**
- * A cache entry whose outputs are already in kiln-out (known by stat: the no-op case, no blob is
- * touched) or whose every blob is present and intact; anything less is a miss.
+ * The cached result for `key`, with its outputs put in kiln-out, or undefined (a miss): outputs
+ * already in place when the label was last built with this key (the no-op case, no store access),
+ * else a verified entry from the store.
  */
+async function restore(target: GraphTarget, key: ActionKey, options: BuildOptions): Promise<{ outputs: OutputRecord[] } | undefined> {
+  const outDir = join(options.root, outputDir(target.pkg, target.name));
+  const last = options.lastResults.get(target.label);
+  const builtWithKey = last?.key === key;
+  if (builtWithKey && outputsInPlace(outDir, last.outputs, options.statCache)) return last;
+  // Built with this key but out of place: lookup need not stat them again.
+  const hit = await lookup(key, outDir, options, builtWithKey);
+  if (hit) materializeOutputs(outDir, hit.outputs, options.store, options.statCache, options.tempDir);
+  return hit;
+}
+
 /**
- * The cached result of `key`, its blobs verified unless its outputs are already in place.
+ * The cached result of `key`: one whose outputs are already in kiln-out (known by stat: no blob is
+ * touched) or whose every blob is present and intact; anything less is a miss.
  * `knownOutOfPlace`: the caller just found this key's outputs missing or changed in kiln-out.
  */
 async function lookup(key: ActionKey, outDir: string, options: BuildOptions, knownOutOfPlace: boolean): Promise<ActionResult | undefined> {
@@ -343,11 +378,55 @@ interface Runners {
   sandboxes: SandboxPool;
 }
 
+/**
+ * Runs one action in a sandbox. Whatever goes wrong, including kiln's own file operations (a
+ * source deleted mid-build, a full disk), ends as a failed Execution naming the cause, never as
+ * an exception: the build goes on or stops cleanly, and a sandbox in doubt is dropped, not reused.
+ */
 async function execute(target: GraphTarget, prepared: PreparedAction, options: BuildOptions, runners: Runners): Promise<Execution> {
+  let sandbox: Sandbox;
+  try {
+    sandbox = runners.sandboxes.claim(target.label);
+  } catch (error) {
+    return { ok: false, message: `kiln could not make a sandbox: ${describeFault(error)}`, stderrTail: "", fault: "environment" };
+  }
+  let reusable = false;
+  try {
+    const execution = await executeIn(sandbox, target, prepared, options, runners);
+    reusable = execution.ok || execution.fault === undefined;
+    return execution;
+  } catch (error) {
+    return { ok: false, message: describeFault(error), command: target.spec.cmd, stderrTail: "", fault: "environment" };
+  } finally {
+    if (reusable) runners.sandboxes.release(sandbox);
+    else sandbox.remove();
+  }
+}
+
+/** An error thrown by a file operation of kiln's, as one line naming the path and the cause. */
+function describeFault(error: unknown): string {
+  const failure = error as NodeJS.ErrnoException;
+  if (failure?.code && failure.syscall) {
+    const what: Record<string, string> = {
+      ENOENT: "no such file or directory (was it removed during the build?)",
+      ENOSPC: "no space left on the device",
+      EDQUOT: "disk quota exceeded",
+      EACCES: "permission denied",
+      EPERM: "operation not permitted",
+      EROFS: "read-only file system",
+      EIO: "input/output error",
+    };
+    const dest = (failure as { dest?: string }).dest;
+    const where = failure.path ? ` ${failure.path}${dest ? ` -> ${dest}` : ""}` : "";
+    return `kiln could not ${failure.syscall}${where}: ${what[failure.code] ?? failure.code}`;
+  }
+  return `kiln failed while running the step: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: PreparedAction, options: BuildOptions, runners: Runners): Promise<Execution> {
   const started = performance.now();
   const { pool, spawner } = runners;
-  const sandbox = runners.sandboxes.claim(target.label);
-  try {
+  {
     const all = [...prepared.named.values()].flatMap(({ inputs }) => inputs);
     const ordered = all.map((input) => input.path);
     const outRelative = outputDir(target.pkg, target.name);
@@ -356,8 +435,17 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     if ((target.spec.tools ?? []).length > 0) needed.add(".bin");
     needed.delete(".");
     sandbox.prepareDirectories(needed);
-    layOutInputs(sandbox, all, options);
+    const expected = layOutInputs(sandbox, all, options);
     sandbox.removeUnused();
+    // A command never runs on a wrong sandbox (see sandbox-check.ts).
+    const problems = await checkSandboxInputs(expected, options.statCache);
+    if (problems.length > 0) {
+      const changed = problems.every((problem) => problem.cause === "changed");
+      const list = problems.map((problem) => `${problem.path}: ${problem.detail}`).join("; ");
+      return changed
+        ? { ok: false, fault: "environment", stderrTail: "", message: `inputs changed during the build (${list}); build again` }
+        : { ok: false, fault: "kiln", stderrTail: "", message: `kiln laid out a wrong sandbox, so the step was not run (${list}). This is a bug in kiln; please report it` };
+    }
     const outAbsolute = sandbox.path(outRelative);
 
     const spec = target.spec;
@@ -444,22 +532,29 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     options.store.putAction(prepared.key, result, prepared.ingredients);
     materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache, options.tempDir);
     return { ok: true, result };
-  } finally {
-    runners.sandboxes.release(sandbox);
   }
 }
 
-/** Lays out an action's inputs: sources copied (or linked when large), dependencies' outputs hard-linked. */
-function layOutInputs(sandbox: Sandbox, inputs: readonly ActionInput[], options: BuildOptions): void {
+/**
+ * Lays out an action's inputs: sources copied (or linked when large), dependencies' outputs
+ * hard-linked. Returns what the sandbox should now hold, for checkSandboxInputs.
+ */
+function layOutInputs(sandbox: Sandbox, inputs: readonly ActionInput[], options: BuildOptions): ExpectedInput[] {
+  const expected: ExpectedInput[] = [];
   for (const input of inputs) {
+    const inSandbox = sandbox.path(input.path);
     if (input.owner.kind === "source") {
       sandbox.placeSource(input.path, input.from, input.digest, input.owner.size);
+      const linked = input.owner.size > SHARED_INPUT_SIZE ? options.statCache.identityOf(input.from) : undefined;
+      expected.push({ path: input.path, inSandbox, digest: input.digest, size: input.owner.size, source: input.from, linkedIdentity: linked });
       continue;
     }
-    const known = options.statCache.statOf(input.from);
-    const stats = known ? { size: known[0], mtimeMs: known[1], ino: known[2] } : statSync(input.from);
-    sandbox.placeLinkedOutput(input.path, input.from, { relative: input.path, size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digest: input.digest });
+    const identity = options.statCache.identityOf(input.from) ?? recordIdentity(statSync(input.from), "kiln", 0);
+    const [size, mtimeMs, ino] = identity;
+    sandbox.placeLinkedOutput(input.path, input.from, { relative: input.path, size, mtimeMs, ino, digest: input.digest });
+    expected.push({ path: input.path, inSandbox, digest: input.digest, size: input.owner.size, linkedIdentity: identity });
   }
+  return expected;
 }
 
 /** Puts a step's log into the blob store; returns the blob's path. */

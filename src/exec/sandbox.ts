@@ -39,6 +39,7 @@ import { overwriteFile } from "../overwrite-file.js";
 import { statPath } from "../stat-path.js";
 import { digestFile, type ContentDigest } from "../key/digest.js";
 import { SHARED_INPUT_SIZE, SPARE_REUSE_SIZE } from "../size-thresholds.js";
+import { recordDirectoryMtime } from "../key/file-identity.js";
 
 /** An input shared with the workspace (hard-linked, not copied): its stat before the step and its digest. */
 export interface SharedFile {
@@ -58,11 +59,6 @@ const MANIFEST_FORMAT = "kiln.sandbox/1";
 /** Files kiln itself writes in every sandbox, kept between uses (rewritten, never linked). */
 const CONTROL_FILES = new Set([".kiln-srcs", ".kiln-stdout", ".kiln-stderr", ".kiln-run", MANIFEST_FILE]);
 
-/**
- * A directory's mtime is trusted as "nothing changed since" only once it is this old: file
- * timestamps come from a coarse clock, so a change made within the same tick would not move it.
- */
-const MTIME_TRUST_AGE_MS = 50;
 
 const depth = (relative: string) => (relative === "" ? -1 : relative.split("/").length - 1);
 const parentOf = (relative: string) => {
@@ -253,21 +249,22 @@ export class Sandbox {
       return;
     }
     this.touched(parentOf(relative));
+    // A spare at this very path is an earlier use's copy, not this source: remove it first (left
+    // in place, the exclusive copy below would fail on it, and removeUnused would then delete
+    // the only file there, so the command would run without its input).
+    const spareHere = this.spares.indexOf(relative);
+    if (spareHere >= 0) {
+      this.spares.splice(spareHere, 1);
+      unlinkSync(target);
+    }
+    // Exclusive: a file kiln does not know of at an input's path means the sandbox is not what
+    // kiln thinks it is. The step fails (and the sandbox is dropped) rather than run on it.
     if (size <= SHARED_INPUT_SIZE) {
       this.copies.add(relative);
-      try {
-        copyFileSync(from, target, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      }
+      copyFileSync(from, target, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
       return;
     }
-    try {
-      linkSync(from, target);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "EEXIST") return;
-      throw error;
-    }
+    linkSync(from, target);
     const linked = statSync(target);
     this.shared.push({ relative, size: linked.size, mtimeMs: linked.mtimeMs, ino: linked.ino, digest });
   }
@@ -405,8 +402,10 @@ export class Sandbox {
           this.links.delete(child);
         }
       }
-      const mtimeMs = statSync(path).mtimeMs;
-      kept.set(dir, now - mtimeMs > MTIME_TRUST_AGE_MS ? mtimeMs : undefined);
+      // Trusted as "nothing changed since" only once safely old: file timestamps come from a
+      // coarse clock, so a change made within the same tick would not move it.
+      const mtimeMs = recordDirectoryMtime(statSync(path).mtimeMs, now);
+      kept.set(dir, Number.isNaN(mtimeMs) ? undefined : mtimeMs);
     }
     // Spares in directories not read (nothing changed there) are still in place.
     for (const copy of this.copies) if (unread.has(parentOf(copy))) spares.push(copy);

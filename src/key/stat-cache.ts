@@ -1,31 +1,25 @@
 /**
- * File digests remembered against (size, mtime, inode): an unchanged file is never re-read, and
- * touching a file without changing it costs one stat and one hash, after which the new stat is
- * remembered. Persisted per workspace; a lost or stale cache only costs re-hashing.
+ * File digests remembered against the file's identity (size, mtime, inode, ctime: see
+ * file-identity.ts): an unchanged file is never re-read, and touching a file without changing it
+ * costs one stat and one hash, after which the new stat is remembered. A stat recorded too soon
+ * after the file changed is racy and re-hashed next time. Persisted per workspace; a lost or stale
+ * cache only costs re-hashing.
  */
 import { statSync } from "node:fs";
 import { digestFileOfSize, type ContentDigest } from "./digest.js";
 import { JournaledFile, type SnapshotCodec } from "../state/journaled-file.js";
 import { decodeStamp, encodeStamp } from "../state/stamp-encoding.js";
 import { statPath } from "../stat-path.js";
+import { identityMatches, IDENTITY_WIDTH, recordIdentity, sameStat, type FileIdentity, type FileOwner, type FileStat } from "./file-identity.js";
 
 interface StatEntry {
-  size: number;
-  mtimeMs: number;
-  ino: number;
+  identity: FileIdentity;
   digest: ContentDigest;
 }
 
-/** What `lookup` compares: a fs.Stats or a PathStat (stat-path.ts) will do. */
-export interface FileIdentity {
-  size: number;
-  mtimeMs: number;
-  ino: number;
-}
+const FORMAT = "kiln.stat-cache/3";
 
-const FORMAT = "kiln.stat-cache/2";
-
-/** The snapshot: parallel lists, stats as 3 numbers a path (size, mtimeMs, ino). */
+/** The snapshot: parallel lists, identities as IDENTITY_WIDTH numbers a path. */
 interface Snapshot {
   paths: string[];
   stats: ArrayLike<number>;
@@ -46,8 +40,8 @@ const BINARY_SNAPSHOT: SnapshotCodec<Snapshot> = {
   },
 };
 
-/** A log line: [path, size, mtimeMs, ino, digest], or `[path]` for a forgotten one. */
-type LoggedEntry = [path: string, size: number, mtimeMs: number, ino: number, digest: string] | [path: string];
+/** A log line: [path, size, mtimeMs, ino, ctimeMs, digest], or `[path]` for a forgotten one. */
+type LoggedEntry = [path: string, size: number, mtimeMs: number, ino: number, ctimeMs: number, digest: string] | [path: string];
 
 export class StatCache {
   private readonly entries = new Map<string, StatEntry>();
@@ -55,51 +49,48 @@ export class StatCache {
   private readonly changed = new Set<string>();
   private readonly journal?: JournaledFile<Snapshot, LoggedEntry>;
 
-  constructor(file?: string) {
+  /** `clock` is Date.now but in tests of the racy rule. */
+  constructor(file?: string, private readonly clock: () => number = Date.now) {
     if (!file) return;
     this.journal = new JournaledFile(file, BINARY_SNAPSHOT);
     const { snapshot, entries } = this.journal.read();
     if (!snapshot) return;
     const { paths, stats, digests } = snapshot;
     for (let i = 0; i < paths.length; i++) {
-      const [size, mtimeMs, ino] = [stats[3 * i]!, stats[3 * i + 1]!, stats[3 * i + 2]!];
-      this.entries.set(paths[i]!, { size, mtimeMs, ino, digest: digests[i] as ContentDigest });
+      const at = IDENTITY_WIDTH * i;
+      const identity: FileIdentity = [stats[at]!, stats[at + 1]!, stats[at + 2]!, stats[at + 3]!];
+      this.entries.set(paths[i]!, { identity, digest: digests[i] as ContentDigest });
     }
-    for (const [path, size, mtimeMs, ino, digest] of entries) {
+    for (const [path, size, mtimeMs, ino, ctimeMs, digest] of entries) {
       if (size === undefined) this.entries.delete(path);
-      else this.entries.set(path, { size, mtimeMs: mtimeMs!, ino: ino!, digest: digest as ContentDigest });
+      else this.entries.set(path, { identity: [size, mtimeMs!, ino!, ctimeMs!], digest: digest as ContentDigest });
     }
   }
 
   /** The digest of the file at `path` if its stat still matches what was hashed, else undefined. */
-  lookup(path: string, stats: FileIdentity): ContentDigest | undefined {
+  lookup(path: string, stat: FileStat): ContentDigest | undefined {
     const entry = this.entries.get(path);
-    if (entry && entry.size === stats.size && entry.mtimeMs === stats.mtimeMs && entry.ino === stats.ino) {
-      return entry.digest;
-    }
-    return undefined;
+    return entry && identityMatches(entry.identity, 0, stat) ? entry.digest : undefined;
   }
 
-  /** The digest recorded for `path` with the stat it had then, if known. */
-  entryOf(path: string): { stat: [size: number, mtimeMs: number, ino: number]; digest: ContentDigest } | undefined {
-    const entry = this.entries.get(path);
-    return entry ? { stat: [entry.size, entry.mtimeMs, entry.ino], digest: entry.digest } : undefined;
+  /** The digest recorded for `path` with the identity it had then, if known. */
+  entryOf(path: string): StatEntry | undefined {
+    return this.entries.get(path);
   }
 
-  /** The (size, mtime, inode) a file had when it was hashed, if known. */
-  statOf(path: string): [size: number, mtimeMs: number, ino: number] | undefined {
-    const entry = this.entries.get(path);
-    return entry ? [entry.size, entry.mtimeMs, entry.ino] : undefined;
+  /** The identity a file had when it was hashed, if known. */
+  identityOf(path: string): FileIdentity | undefined {
+    return this.entries.get(path)?.identity;
   }
 
-  remember(path: string, stats: FileIdentity, digest: ContentDigest): void {
-    this.entries.set(path, { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino, digest });
-    this.changed.add(path);
+  /** Remembers `digest` for a file stat'ed as `stat` no earlier than `statTakenAt` (see file-identity.ts). */
+  remember(path: string, stat: FileStat, digest: ContentDigest, owner: FileOwner, statTakenAt = this.clock()): void {
+    this.rememberIdentity(path, recordIdentity(stat, owner, statTakenAt), digest);
   }
 
-  /** As `remember`, from a (size, mtime, inode) already known: a hard link to a file hashed before. */
-  rememberStat(path: string, [size, mtimeMs, ino]: [number, number, number], digest: ContentDigest): void {
-    this.entries.set(path, { size, mtimeMs, ino, digest });
+  /** As `remember`, from an identity already known: a hard link to a file hashed before. */
+  rememberIdentity(path: string, identity: FileIdentity, digest: ContentDigest): void {
+    this.entries.set(path, { identity, digest });
     this.changed.add(path);
   }
 
@@ -107,19 +98,21 @@ export class StatCache {
     if (this.entries.delete(path)) this.changed.add(path);
   }
 
-  /** The content digest of a regular file, hashing only when its stat changed. */
-  async digest(path: string): Promise<{ digest: ContentDigest; size: number }> {
+  /** The content digest of a regular file, hashing only when its identity changed. */
+  async digest(path: string, owner: FileOwner = "user"): Promise<{ digest: ContentDigest; size: number }> {
+    const statTakenAt = this.clock();
     // statSync only to throw its ENOENT for a missing file.
-    const stats = statPath(path) ?? statSync(path);
-    const known = this.lookup(path, stats);
-    if (known) return { digest: known, size: stats.size };
-    const digest = await digestFileOfSize(path, stats.size);
+    const stat = statPath(path) ?? statSync(path);
+    const known = this.lookup(path, stat);
+    if (known) return { digest: known, size: stat.size };
+    const digest = await digestFileOfSize(path, stat.size);
     // A file rewritten while we hashed it would pair new stats with old bytes: re-stat to be sure.
-    const after = statPath(path) ?? statSync(path);
-    if (after.size === stats.size && after.mtimeMs === stats.mtimeMs && after.ino === stats.ino) {
-      this.remember(path, stats, digest);
+    if (sameStat(stat, statPath(path))) {
+      this.remember(path, stat, digest, owner, statTakenAt);
+    } else {
+      this.forget(path);
     }
-    return { digest, size: stats.size };
+    return { digest, size: stat.size };
   }
 
   save(): void {
@@ -127,18 +120,16 @@ export class StatCache {
     const changes = () =>
       [...this.changed].map((path): LoggedEntry => {
         const entry = this.entries.get(path);
-        return entry ? [path, entry.size, entry.mtimeMs, entry.ino, entry.digest] : [path];
+        return entry ? [path, ...entry.identity, entry.digest] : [path];
       });
     const snapshot = (): Snapshot => {
       // The layout joins paths with newlines: a path holding one is left out (re-hashed next time).
       const paths = [...this.entries.keys()].filter((path) => !path.includes("\n"));
-      const stats = new Float64Array(3 * paths.length);
+      const stats = new Float64Array(IDENTITY_WIDTH * paths.length);
       const digests: string[] = [];
       paths.forEach((path, i) => {
         const entry = this.entries.get(path)!;
-        stats[3 * i] = entry.size;
-        stats[3 * i + 1] = entry.mtimeMs;
-        stats[3 * i + 2] = entry.ino;
+        stats.set(entry.identity, IDENTITY_WIDTH * i);
         digests.push(entry.digest);
       });
       return { paths, stats, digests };

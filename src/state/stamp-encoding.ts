@@ -4,10 +4,12 @@
  * forgiven), then the paths, the digests and the steps as text, the last two decoded only when
  * needed. At 10,000 targets the JSON form took ~20 ms to read and parse on every no-op build.
  *
- *   "KILNSTP1" | u32 header, paths, digests, steps byte lengths | header JSON | pad to 8 |
- *   stats (3 float64 per path) | paths ("\n"-joined) | digests ("\n"-joined) | steps ("label\tkey\n")
+ *   "KILNSTP2" | u32 header, paths, digests, steps byte lengths | header JSON | pad to 8 |
+ *   stats (IDENTITY_WIDTH float64 per path: size, mtime, inode, ctime) | paths ("\n"-joined) | digests ("\n"-joined) | steps ("label\tkey\n")
  */
-const MAGIC = "KILNSTP1";
+import { IDENTITY_WIDTH } from "../key/file-identity.js";
+
+const MAGIC = "KILNSTP2";
 const PREFIX = MAGIC.length + 16;
 
 export interface StampStep {
@@ -18,7 +20,7 @@ export interface StampStep {
 export interface DecodedStamp<Header> {
   header: Header;
   paths: string[];
-  /** 3 numbers a path; a view into `bytes`, so writing `bytes` back saves changes made here. */
+  /** IDENTITY_WIDTH numbers a path; a view into `bytes`, so writing `bytes` back saves changes made here. */
   stats: Float64Array;
   digests(): string[];
   steps(): StampStep[];
@@ -66,7 +68,7 @@ export function decodeStamp<Header>(raw: Buffer): DecodedStamp<Header> | undefin
   const statCount = (afterStats - pathsAt) / 8;
   if (!Number.isInteger(statCount) || statCount < 0) return undefined;
   const paths = pathsLength === 0 ? [] : text(afterStats, pathsLength).split("\n");
-  if (paths.length * 3 !== statCount) return undefined;
+  if (paths.length * IDENTITY_WIDTH !== statCount) return undefined;
   const stats = new Float64Array(bytes.buffer, bytes.byteOffset + pathsAt, statCount);
   const digestsAt = afterStats + pathsLength;
   return {

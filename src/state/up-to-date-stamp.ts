@@ -1,5 +1,6 @@
 /**
- * The no-op fast path. After a successful build, kiln records the stat (size, mtime, inode) of
+ * The no-op fast path. After a successful build, kiln records the identity (size, mtime, inode,
+ * ctime: see key/file-identity.ts, racy records included) of
  * every file and directory the result depends on: BUILD.ts files and what they import, the
  * directories of the tree (a file added or removed changes one), step modules and their imports,
  * every source input, and every output in kiln-out; plus the values of passed-through env vars.
@@ -15,12 +16,13 @@ import { join } from "node:path";
 import { digestBytes } from "../key/digest.js";
 import { statPath } from "../stat-path.js";
 import { REHASH_LIMIT } from "../size-thresholds.js";
+import { CTIME_NOT_COMPARED, identityMatches, IDENTITY_WIDTH, sameStat, recordDirectoryMtime, recordIdentity, type FileIdentity } from "../key/file-identity.js";
 import { currentListingDigest } from "../workspace/discover.js";
 import { writeFileAtomic } from "./atomic-file.js";
 import { decodeStamp, encodeStamp, type DecodedStamp } from "./stamp-encoding.js";
 
-const FORMAT = "kiln.up-to-date/3";
-/** In `stats`, a size or inode of -1 means "compare the mtime only" (directories). */
+const FORMAT = "kiln.up-to-date/4";
+/** In `stats`, a size of -1 means "compare the mtime only" (directories). */
 const MTIME_ONLY = -1;
 
 export interface UpToDateRecord {
@@ -39,12 +41,9 @@ interface StampHeader {
   requestedOutputs: string[];
 }
 
-/** A file's stat as recorded: [size, mtimeMs, inode]. */
-export type FileStamp = [size: number, mtimeMs: number, ino: number];
-
-/** What is recorded of one path: its stat and, for files, its content digest. */
+/** What is recorded of one path: its identity and, for files, its content digest. */
 export interface RecordedFile {
-  stamp: FileStamp;
+  stamp: FileIdentity;
   digest?: string;
 }
 
@@ -140,15 +139,18 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
   let digests: string[] | undefined;
   let touched = false;
   const changed = new Set<string>();
+  // Read before the stats: forgiven records taken now are racy if the file changed just before.
+  const checkedAt = Date.now();
   for (let i = 0; i < paths.length; i++) {
     const path = paths[i]!;
+    const at = IDENTITY_WIDTH * i;
     const now = statPath(path);
     if (!now) {
       changed.add(path);
       continue;
     }
-    const size = stats[3 * i]!;
-    if (now.mtimeMs === stats[3 * i + 1] && (size === MTIME_ONLY || (now.size === size && now.ino === stats[3 * i + 2]))) continue;
+    const size = stats[at]!;
+    if (size === MTIME_ONLY ? now.mtimeMs === stats[at + 1] : identityMatches(stats, at, now)) continue;
     // Touched, or rewritten with the same bytes: still up to date if the content is unchanged.
     // A directory whose mtime moved is unchanged if it lists the same entries (see discover.ts).
     digests ??= stamp.digests();
@@ -156,13 +158,13 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
     const same =
       size === MTIME_ONLY
         ? digest?.startsWith(LISTING_PREFIX) && currentListingDigest(path) === digest.slice(LISTING_PREFIX.length)
-        : digest && now.size === size && now.size <= REHASH_LIMIT && digestBytes(readFileSync(path)) === digest;
+        : digest && now.size === size && now.size <= REHASH_LIMIT && digestBytes(readFileSync(path)) === digest && sameStat(now, statPath(path));
     if (!same) {
       changed.add(path);
       continue;
     }
-    stats[3 * i + 1] = now.mtimeMs;
-    if (size !== MTIME_ONLY) stats[3 * i + 2] = now.ino;
+    if (size === MTIME_ONLY) stats[at + 1] = recordDirectoryMtime(now.mtimeMs, checkedAt);
+    else stats.set(recordIdentity(now, stats[at + 3] === CTIME_NOT_COMPARED ? "kiln" : "user", checkedAt), at);
     touched = true;
   }
   if (changed.size > 0) {
@@ -172,7 +174,7 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
       paths.forEach((path, i) => {
         const record = refresh.has(path)
           ? recordOf(path)
-          : { stamp: [stats[3 * i]!, stats[3 * i + 1]!, stats[3 * i + 2]!] as FileStamp, digest: recorded[i] || undefined };
+          : { stamp: [...stats.subarray(IDENTITY_WIDTH * i, IDENTITY_WIDTH * (i + 1))] as FileIdentity, digest: recorded[i] || undefined };
         if (record) files.set(path, record);
       });
       writeUpToDateStamp(file, kilnVersion, request, header.env, files, { steps, requestedOutputs: header.requestedOutputs });
@@ -185,6 +187,7 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
   return { steps: stamp.steps(), requestedOutputs: header.requestedOutputs };
 }
 
-export function directoryStamp(mtimeMs: number): FileStamp {
-  return [MTIME_ONLY, mtimeMs, MTIME_ONLY];
+/** A directory's record: its mtime only (NaN when too recent to trust: see recordDirectoryMtime). */
+export function directoryStamp(mtimeMs: number): FileIdentity {
+  return [MTIME_ONLY, mtimeMs, MTIME_ONLY, MTIME_ONLY];
 }

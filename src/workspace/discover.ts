@@ -9,11 +9,13 @@
 import { readdirSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import { digestBytes } from "../key/digest.js";
+import { recordDirectoryMtime } from "../key/file-identity.js";
 import { BUILD_FILE, OUTPUT_DIR, STATE_DIR, WORKSPACE_FILE } from "./root.js";
 
 export interface DirectoryStamp {
   /** Workspace-relative directory ("" for the root). */
   dir: string;
+  /** NaN (null in JSON) when too recent to trust: see key/file-identity.ts. */
   mtimeMs: number;
   /** Digest of the directory's entries (names and whether each is a directory), see `listingDigest`. */
   listing?: string;
@@ -53,7 +55,8 @@ export function discoverPackages(root: string): Discovery {
   while (pending.length > 0) {
     const dir = pending.pop()!;
     const abs = dir === "" ? root : join(root, dir);
-    const mtimeMs = statSync(abs).mtimeMs;
+    // A directory changed too recently is recorded as NaN, never equal: listed again next time.
+    const mtimeMs = recordDirectoryMtime(statSync(abs).mtimeMs, Date.now());
     const entries = readdirSync(abs, { withFileTypes: true });
     stamps.push({ dir, mtimeMs, listing: listingDigest(entries) });
     // A directory with its own WORKSPACE.ts is another workspace (an example, a test fixture).
