@@ -6,7 +6,7 @@
  * cached. Early cutoff falls out of content keys: a dependant whose input bytes did not change
  * gets the same key and stays cached.
  */
-import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
 import { listFiles, materializeOutputs, outputsInPlace } from "../cache/materialize.js";
@@ -35,6 +35,8 @@ export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin";
 /** Linux refuses a single environment string over 128 KiB (MAX_ARG_STRLEN). */
 const MAX_ENV_STRING = 128 * 1024 - 64;
 const STDERR_TAIL_LINES = 20;
+/** Bytes of a command's stdout (and of its stderr) kept in its log. */
+const LOG_STREAM_LIMIT = 1 << 20;
 
 export interface BuildOptions {
   root: string;
@@ -611,8 +613,8 @@ async function runCmdAction(
   }
   const run = await spawner.run(command, sandbox.dir, env);
   // A command that never started left no output; the files may hold an earlier use's.
-  const stdout = run.spawnError ? "" : readSmall(sandbox.path(STDOUT_FILE));
-  const stderr = run.spawnError ? "" : readSmall(sandbox.path(STDERR_FILE));
+  const stdout = run.spawnError ? "" : readLogStream(sandbox.path(STDOUT_FILE));
+  const stderr = run.spawnError ? "" : readLogStream(sandbox.path(STDERR_FILE));
   const log = [stdout, stderr].filter((s) => s.length > 0).join("\n");
   if (run.spawnError || run.lostError || run.exitCode !== 0) {
     const how = run.spawnError
@@ -627,8 +629,26 @@ async function runCmdAction(
   return { ok: true, log };
 }
 
-function readSmall(file: string): string {
-  return statSync(file).size === 0 ? "" : readFileSync(file, "utf8");
+/**
+ * A command's stdout or stderr for its log: whole up to LOG_STREAM_LIMIT, else its first and last
+ * halves of that with a line saying how much was left out, so a command printing gigabytes costs
+ * kiln 1 MiB of memory, not gigabytes.
+ */
+function readLogStream(file: string): string {
+  const { size } = statSync(file);
+  if (size === 0) return "";
+  if (size <= LOG_STREAM_LIMIT) return readFileSync(file, "utf8");
+  const half = LOG_STREAM_LIMIT / 2;
+  const head = Buffer.alloc(half);
+  const tail = Buffer.alloc(half);
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, head, 0, half, 0);
+    readSync(fd, tail, 0, half, size - half);
+  } finally {
+    closeSync(fd);
+  }
+  return `${head.toString("utf8")}\n[kiln: ${size - 2 * half} bytes of this output left out of the log]\n${tail.toString("utf8")}`;
 }
 
 function tail(text: string): string {
