@@ -6,9 +6,9 @@
 //   kiln.cjs        the whole CLI (src/cli/main.ts), loaded only when the fast path did not answer
 // CommonJS because Node's ES module wrapper of a builtin reads every export, so importing node:fs
 // as ESM also loads fs/promises, streams and readline (~1.5 ms); require() does not.
-// Each bundle has its own copy of the modules both use. bin/kiln.cjs hands main() only the fast
-// path's outcome (a plain object); state that must cross (what the stamp check found changed)
-// lives on globalThis (src/state/up-to-date-stamp.ts).
+// Each bundle has its own copy of the modules both use. bin/kiln.cjs hands main() the fast path's
+// outcome (src/cli/up-to-date.ts, UpToDateOutcome: plain data and one closure, including what the
+// stamp check found changed), so no state has to cross through the modules themselves.
 // External, loaded from node_modules when needed: lmdb (native), esbuild (spawns its binary),
 // piscina (starts workers from its own files), chokidar, and commander (needed only off the fast
 // path; in the bundle it would cost every run ~1.4 ms of compiling). The step worker is not bundled:

@@ -1,217 +1,77 @@
-/** `kiln build` and `kiln test`: open the workspace, load, analyse, execute, report. */
-import { mkdirSync, rmSync } from "node:fs";
+/**
+ * `kiln build` and `kiln test`: the command line's side of a build. It parses what was asked,
+ * turns Ctrl-C and SIGTERM into an abort, renders the session's events, and picks the exit code;
+ * the build itself is WorkspaceSession.build.
+ */
 import { availableParallelism } from "node:os";
-import { join, resolve } from "node:path";
-import { defaultCacheDir, LocalStore } from "../cache/local-store.js";
-import { runBuild } from "../exec/builder.js";
-import { removeAbandonedSandboxes } from "../exec/sandbox.js";
-import { resolveTool, type Tool } from "../exec/tools.js";
-import { outputDir, transitiveClosure, type BuildGraph, type GraphTarget } from "../graph/action-graph.js";
-import { WorkspaceSession } from "../session/workspace-session.js";
-import { currentPackage, parsePatterns, type BuildCommandOptions } from "./main.js";
-import { BuildReporter, type ReporterMode } from "./reporter.js";
 import { relative } from "node:path";
-import type { OutputRecord } from "../cache/local-store.js";
-import type { BuildEvent } from "../exec/events.js";
-import { KILN_VERSION } from "../kiln-install.js";
-import { directoryStamp, LISTING_PREFIX, stampFile, takeStampChanges, writeUpToDateStamp, type RecordedFile, type StampChanges } from "../state/up-to-date-stamp.js";
-import { unchangedTargets } from "../graph/unchanged-targets.js";
-import type { LoadedWorkspace } from "../session/workspace-session.js";
-import { requestIdentity } from "./up-to-date.js";
-import { statPath } from "../stat-path.js";
-import { recordIdentity } from "../key/file-identity.js";
+import { defaultCacheDir } from "../cache/local-store.js";
+import { WorkspaceSession } from "../session/workspace-session.js";
+import type { StampChanges } from "../state/up-to-date-stamp.js";
+import { BuildReporter, type ReporterMode } from "./reporter.js";
+import { currentPackage, parsePatterns } from "./up-to-date.js";
 
-/** Beyond this many requested targets, their output paths are not listed. */
-const OUTPUTS_LISTED_UP_TO = 10;
-
-export function platformIdentity(): string {
-  return `${process.platform}-${process.arch}-node${process.versions.node.split(".")[0]}`;
+export interface BuildCommandOptions {
+  workspace?: string;
+  cacheDir?: string;
+  verbose?: boolean;
+  jobs?: number;
+  keepGoing?: boolean;
+  cache?: boolean;
+  explain?: boolean;
+  json?: boolean;
 }
 
-export async function runBuildCommand(patternTexts: string[], options: BuildCommandOptions, mode: "build" | "test"): Promise<number> {
+/** Exit codes of an interrupted build, as shells report a command killed by the signal: 128 + n. */
+const INTERRUPTED_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+export async function runBuildCommand(
+  patternTexts: string[],
+  options: BuildCommandOptions,
+  mode: "build" | "test",
+  stampChanges?: StampChanges,
+): Promise<number> {
   const session = WorkspaceSession.open(process.cwd(), options.workspace);
   const patterns = parsePatterns(patternTexts, currentPackage(session.root, process.cwd()));
-  const loaded = await session.load(patterns);
-  const requested = session.resolvePatterns(loaded, patterns, { includeTests: mode === "test" });
-  // The requested targets and everything they depend on: what needs bundles, tools and stamps.
-  const closure = [...transitiveClosure(loaded.graph, requested)];
-  const stepModules = await session.prepareStepModules(loaded.graph, closure);
-  const tools = resolveTools(loaded.graph, closure);
-
   const reporterMode: ReporterMode = options.json ? "json" : process.stderr.isTTY ? "terminal" : "plain";
+  let requestedOutputs: string[] = [];
   // Where the requested targets' outputs are, listed before the summary line (which ends the output).
-  const listOutputs = (outputs: Map<string, { name: string }[]>): string[] => {
-    if (requested.length > OUTPUTS_LISTED_UP_TO) return [];
-    const lines: string[] = [];
-    for (const label of requested) {
-      const target = loaded.graph.targets.get(label)!;
-      const dir = join(session.root, outputDir(target.pkg, target.name));
-      for (const record of outputs.get(label) ?? []) lines.push(`  ${relative(process.cwd(), join(dir, record.name))}`);
-    }
-    return lines.length > 0 ? ["outputs:", ...lines] : [];
-  };
+  const listOutputs = () => (requestedOutputs.length > 0 ? ["outputs:", ...requestedOutputs.map((path) => `  ${relative(process.cwd(), path)}`)] : []);
   const reporter = new BuildReporter(reporterMode, process.stdout, process.stderr, listOutputs);
-  const finished: { label: string; key: string }[] = [];
-  const handle = (event: BuildEvent) => {
-    if (event.type === "step" && event.status !== "failed") finished.push({ label: event.label, key: event.key });
-    reporter.handle(event);
+
+  // The first Ctrl-C or SIGTERM stops the build: running commands get SIGTERM, then SIGKILL
+  // after 2 s, and the build returns once every one has ended. Later signals change nothing.
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!controller.signal.aborted) controller.abort(signal);
   };
-  const request = requestIdentity(session.root, mode, patterns);
-  const sinceStamp = unchangedSinceStamp(session, loaded, closure, request);
-  const unchanged = sinceStamp?.unchanged;
-  const store = await LocalStore.open(options.cacheDir ?? defaultCacheDir(process.env), session.statCache);
-  const tempDir = join(session.stateDir, "tmp");
-  mkdirSync(tempDir, { recursive: true });
-  for (const dir of [join(session.stateDir, "sandbox"), tempDir, join(store.dir, "tmp")]) removeAbandonedSandboxes(dir);
-  let outcome;
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let result;
   try {
-    outcome = await runBuild({
-      root: session.root,
-      stateDir: session.stateDir,
-      tempDir,
-      graph: loaded.graph,
-      requested,
-      jobs: options.jobs ?? availableParallelism(),
-      keepGoing: options.keepGoing ?? false,
-      readCache: options.cache !== false,
-      explain: options.explain ?? false,
-      store,
-      statCache: session.statCache,
-      stepModules,
-      tools,
-      lastResults: session.lastResults,
-      unchanged,
-      recordResult: (label, key, outputs) => session.recordResult(label, key, outputs),
-      hostEnv: process.env,
-      platform: platformIdentity(),
-      reporter: handle,
-    });
+    result = await session.build(
+      {
+        mode,
+        patterns,
+        jobs: options.jobs ?? availableParallelism(),
+        keepGoing: options.keepGoing ?? false,
+        readCache: options.cache !== false,
+        explain: options.explain ?? false,
+        cacheDir: options.cacheDir ?? defaultCacheDir(process.env),
+        hostEnv: process.env,
+        reporter: (event) => reporter.handle(event),
+        stampChanges,
+      },
+      controller.signal,
+    );
   } finally {
-    session.save();
-    await store.close();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
-
-  if (outcome.failed.length === 0 && !outcome.interrupted && options.cache !== false) {
-    if (sinceStamp) rerecordUpToDate(sinceStamp, session, loaded, closure, finished);
-    else recordUpToDate(request, session, loaded, closure, outcome.outputs, finished, listOutputs(outcome.outputs));
-  }
-  reporter.setOutputs(outcome.outputs);
-  reporter.handle(outcome.summary);
-  // As shells report a command killed by the signal: 128 + SIGINT (2) or SIGTERM (15).
-  if (outcome.interrupted) return outcome.interrupted === "SIGINT" ? 130 : 143;
+  requestedOutputs = result.requestedOutputs;
+  reporter.handle(result.summary);
+  if (result.interrupted) return INTERRUPTED_EXIT[result.interrupted] ?? 130;
   // A step that failed because of the machine (a source removed mid-build, a full disk) is exit 2.
-  if (outcome.environmentFaults.length > 0) return 2;
-  return outcome.failed.length > 0 ? 1 : 0;
-}
-
-/**
- * The targets the failed up-to-date check of this request proved unchanged (it stat'ed
- * everything and kept what differed), when the graph is the one that stamp was made with.
- */
-function unchangedSinceStamp(
-  session: WorkspaceSession,
-  loaded: LoadedWorkspace,
-  closure: readonly string[],
-  request: string,
-): { unchanged: Set<string>; changes: StampChanges } | undefined {
-  const changes = takeStampChanges(stampFile(session.stateDir, request));
-  if (!changes || !loaded.fromCache) return undefined;
-  const unchanged = unchangedTargets({
-    graph: loaded.graph,
-    root: session.root,
-    closure,
-    changed: changes.changed,
-    recordedKeys: new Map(changes.steps.map((step) => [step.label, step.key])),
-    lastResults: session.lastResults,
-    moduleFilesOf: (label) => session.stepModuleFiles(loaded.graph, [label]),
-  });
-  return unchanged.size > 0 ? { unchanged, changes } : undefined;
-}
-
-/** The files a target's result depends on and consists of (absolute): its sources and its outputs. */
-function targetFiles(root: string, target: GraphTarget, outputs: readonly { name: string }[]): string[] {
-  const files: string[] = [];
-  for (const inputs of Object.values(target.inputs)) {
-    for (const input of inputs) if (input.kind === "source") files.push(join(root, input.path));
-  }
-  const dir = join(root, outputDir(target.pkg, target.name));
-  for (const output of outputs) files.push(join(dir, output.name));
-  return files;
-}
-
-/** Records a file for the up-to-date stamp: as the stat cache knows it (with its digest), else by stat. */
-function fileRecord(session: WorkspaceSession, path: string): RecordedFile | undefined {
-  const known = session.statCache.entryOf(path);
-  if (known) return { stamp: known.identity, digest: known.digest };
-  const statTakenAt = Date.now();
-  const stats = statPath(path);
-  return stats ? { stamp: recordIdentity(stats, "user", statTakenAt) } : undefined;
-}
-
-/**
- * After a build that trusted the stamp for its unchanged targets: the stamp is rewritten with
- * only the re-keyed targets' files (and the changed paths) recorded again.
- */
-function rerecordUpToDate(
-  since: { unchanged: Set<string>; changes: StampChanges },
-  session: WorkspaceSession,
-  loaded: LoadedWorkspace,
-  closure: readonly string[],
-  steps: { label: string; key: string }[],
-): void {
-  const refresh = new Set(since.changes.changed);
-  for (const label of closure) {
-    if (since.unchanged.has(label)) continue;
-    const outputs = session.lastResults.get(label)?.outputs ?? [];
-    for (const path of targetFiles(session.root, loaded.graph.targets.get(label)!, outputs)) refresh.add(path);
-  }
-  since.changes.rewrite(refresh, (path) => fileRecord(session, path), steps);
-}
-
-/**
- * Writes what the no-op fast path checks next time (see up-to-date-stamp.ts). A closure with
- * declared tools gets none: a tool's version can change without its path's stat changing
- * (pyenv and friends), so such builds always take the normal path.
- */
-function recordUpToDate(
-  request: string,
-  session: WorkspaceSession,
-  loaded: LoadedWorkspace,
-  closure: readonly string[],
-  outputs: Map<string, OutputRecord[]>,
-  steps: { label: string; key: string }[],
-  listing: string[],
-): void {
-  const file = stampFile(session.stateDir, request);
-  rmSync(file, { force: true });
-  const files = new Map<string, RecordedFile>();
-  const env: Record<string, string | null> = {};
-  const add = (path: string) => {
-    if (files.has(path)) return;
-    const record = fileRecord(session, path);
-    if (record) files.set(path, record);
-  };
-  for (const label of closure) {
-    const target = loaded.graph.targets.get(label)!;
-    if ((target.spec.tools ?? []).length > 0) return;
-    for (const name of target.spec.passEnv ?? []) env[name] = process.env[name] ?? null;
-    for (const path of targetFiles(session.root, target, outputs.get(label) ?? [])) add(path);
-  }
-  for (const path of loaded.filesRead) add(path);
-  for (const path of session.stepModuleFiles(loaded.graph, closure)) add(path);
-  for (const stamp of session.directoryStamps()) {
-    files.set(join(session.root, stamp.dir), { stamp: directoryStamp(stamp.mtimeMs), digest: stamp.listing && `${LISTING_PREFIX}${stamp.listing}` });
-  }
-  const requestedOutputs = listing.slice(1).map((line) => resolve(process.cwd(), line.trim()));
-  writeUpToDateStamp(file, KILN_VERSION, request, env, files, { steps, requestedOutputs });
-}
-
-function resolveTools(graph: BuildGraph, closure: readonly string[]): Map<string, Tool> {
-  const tools = new Map<string, Tool>();
-  for (const label of closure) {
-    for (const name of graph.targets.get(label)!.spec.tools ?? []) {
-      if (!tools.has(name)) tools.set(name, resolveTool(name, process.env.PATH));
-    }
-  }
-  return tools;
+  if (result.environmentFaults.length > 0) return 2;
+  return result.failed.length > 0 ? 1 : 0;
 }

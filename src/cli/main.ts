@@ -12,10 +12,7 @@ import { exitCodeFor, formatError, inputError, KilnError } from "../errors.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { findWorkspaceRoot, OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
 import { answerIfUpToDate, isJobCount, tryUpToDate, type UpToDateOutcome } from "./up-to-date.js";
-
-// The build and why commands import these from here; they live in up-to-date.ts, which the no-op
-// fast path loads as a bundle of its own, without this module.
-export { currentPackage, parsePatterns } from "./up-to-date.js";
+import type { BuildCommandOptions } from "./build-command.js";
 
 interface GlobalOptions {
   workspace?: string;
@@ -23,19 +20,9 @@ interface GlobalOptions {
   verbose?: boolean;
 }
 
-export interface BuildCommandOptions extends GlobalOptions {
-  jobs?: number;
-  keepGoing?: boolean;
-  cache?: boolean;
-  explain?: boolean;
-  json?: boolean;
-}
-
 let verbose = false;
 /** commander, loaded by the first command line the fast path does not answer. */
 let commander: typeof import("commander") | undefined;
-/** The up-to-date stamp is checked at most once a process: a miss before commander is not retried. */
-let upToDateChecked = false;
 
 function parseJobs(value: string): number {
   if (!isJobCount(value)) throw inputError(`-j takes a positive whole number, not "${value}"`);
@@ -51,7 +38,12 @@ function addBuildOptions(command: Command): Command {
     .option("--json", "one JSON event a line on stdout: each step, then a summary");
 }
 
-export async function createProgram(): Promise<Command> {
+/**
+ * The command line's program. `upToDate`: what the fast path already made of this command line
+ * (the stamp is checked at most once a process: a miss before commander is not retried, and what
+ * it found changed goes to the build).
+ */
+export async function createProgram(upToDate: UpToDateOutcome = { checked: false }): Promise<Command> {
   commander ??= await import("commander");
   const { Command, Option } = commander;
   const program = new Command("kiln")
@@ -82,13 +74,13 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
   addBuildOptions(program.command("build").argument("[patterns...]", "targets to build (default //...)"))
     .description("build targets and what they depend on")
     .action(async (patterns: string[], options: BuildCommandOptions, command: Command) => {
-      process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "build");
+      process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "build", upToDate);
     });
 
   addBuildOptions(program.command("test").argument("[patterns...]", "tests to run (default //...)"))
     .description("build and run test targets; passing results are cached")
     .action(async (patterns: string[], options: BuildCommandOptions, command: Command) => {
-      process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "test");
+      process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "test", upToDate);
     });
 
   program
@@ -128,13 +120,15 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
 }
 
 /** The no-op fast path first (unless the user asked for work or explanations), then a real build. */
-async function buildOrTest(patterns: string[], options: BuildCommandOptions, mode: "build" | "test"): Promise<number> {
-  if (options.cache !== false && !options.explain && !upToDateChecked) {
-    const code = tryUpToDate(patterns, options, mode);
-    if (code !== undefined) return code;
+async function buildOrTest(patterns: string[], options: BuildCommandOptions, mode: "build" | "test", upToDate: UpToDateOutcome): Promise<number> {
+  let changes = upToDate.changes;
+  if (options.cache !== false && !options.explain && !upToDate.checked) {
+    const check = tryUpToDate(patterns, options, mode);
+    if (check.code !== undefined) return check.code;
+    changes = check.changes;
   }
   const { runBuildCommand } = await import("./build-command.js");
-  return runBuildCommand(patterns, options, mode);
+  return runBuildCommand(patterns, options, mode, changes);
 }
 
 /**
@@ -147,8 +141,7 @@ export async function main(argv: readonly string[], upToDate?: UpToDateOutcome):
   try {
     upToDate ??= answerIfUpToDate(argv);
     if (upToDate.code !== undefined) return upToDate.code;
-    upToDateChecked = upToDate.checked;
-    const program = await createProgram();
+    const program = await createProgram(upToDate);
     await program.parseAsync(argv as string[], { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {

@@ -44,15 +44,8 @@ export class BuildReporter {
     private readonly stdout: Output,
     private readonly stderr: Output,
     /** Lines printed just before the summary of a successful build (where outputs landed). */
-    private readonly epilogue?: (outputs: Map<string, { name: string }[]>) => string[],
+    private readonly epilogue?: () => string[],
   ) {}
-
-  private outputs = new Map<string, { name: string }[]>();
-
-  /** The build's outputs, for the epilogue. */
-  setOutputs(outputs: Map<string, { name: string }[]>): void {
-    this.outputs = outputs;
-  }
 
   readonly handle = (event: BuildEvent): void => {
     switch (event.type) {
@@ -99,7 +92,7 @@ export class BuildReporter {
         }
         if (this.cached.length > 0) this.stdout.write(`${cachedLine(this.cached)}\n`);
         if (event.failed === 0 && this.epilogue) {
-          const lines = this.epilogue(this.outputs);
+          const lines = this.epilogue();
           if (lines.length > 0) this.stdout.write(`${lines.join("\n")}\n`);
         }
         this.stdout.write(`${formatSummary(event)}\n`);

@@ -7,7 +7,7 @@
 import { isAbsolute, relative, sep } from "node:path";
 import { inputError } from "../errors.js";
 import { KILN_VERSION } from "../kiln-install.js";
-import { checkUpToDateStamp, stampFile } from "../state/up-to-date-stamp.js";
+import { checkUpToDateStamp, requestIdentity, stampFile, type StampChanges } from "../state/up-to-date-stamp.js";
 import { stateDirOf } from "../state/workspace-state.js";
 import { LabelSyntaxError, parsePattern, type Pattern } from "../workspace/label.js";
 import { findWorkspaceRoot } from "../workspace/root.js";
@@ -87,31 +87,32 @@ export function readUpToDateRequest(argv: readonly string[]): UpToDateRequest | 
 
 /**
  * What the fast path made of a command line: `code` when the stamp answered it; otherwise whether
- * the stamp was checked (and did not hold), so that the normal path does not check it again.
+ * the stamp was checked (and did not hold), so that the normal path does not check it again, and
+ * what the check found changed (the build re-keys only the targets those files belong to).
+ * bin/kiln.cjs hands it from the fast path's bundle to main()'s: plain data and one closure.
  */
 export interface UpToDateOutcome {
   code?: number;
   checked: boolean;
+  changes?: StampChanges;
 }
 
 /** The fast path for a whole command line. */
 export function answerIfUpToDate(argv: readonly string[]): UpToDateOutcome {
   const request = readUpToDateRequest(argv);
   if (!request) return { checked: false };
-  return { code: tryUpToDate(request.patterns, request.options, request.mode), checked: true };
+  return { ...tryUpToDate(request.patterns, request.options, request.mode), checked: true };
 }
 
-/** The request an up-to-date stamp answers: what was asked, in which workspace. */
-export function requestIdentity(root: string, mode: "build" | "test", patterns: readonly Pattern[]): string {
-  return JSON.stringify({ root, mode, patterns: patterns.map((p) => JSON.stringify(p)).sort() });
-}
-
-/** The exit code of an up-to-date build after printing its result, or undefined to build normally. */
+/**
+ * The exit code of an up-to-date build after printing its result; without a code, build
+ * normally (with the changes the check found, if any).
+ */
 export function tryUpToDate(
   patternTexts: string[],
   options: { workspace?: string; json?: boolean },
   mode: "build" | "test",
-): number | undefined {
+): { code?: number; changes?: StampChanges } {
   // Date.now(), not performance.now(): the first use of `performance` loads perf_hooks (~0.7 ms).
   const started = Date.now();
   let root: string;
@@ -120,11 +121,11 @@ export function tryUpToDate(
     root = findWorkspaceRoot(process.cwd(), options.workspace);
     patterns = parsePatterns(patternTexts, currentPackage(root, process.cwd()));
   } catch {
-    return undefined; // the normal path reports it
+    return {}; // the normal path reports it
   }
   const request = requestIdentity(root, mode, patterns);
-  const record = checkUpToDateStamp(stampFile(stateDirOf(root), request), KILN_VERSION, request, process.env);
-  if (!record) return undefined;
+  const { upToDate: record, changes } = checkUpToDateStamp(stampFile(stateDirOf(root), request), KILN_VERSION, request, process.env);
+  if (!record) return { changes };
   const count = record.steps.length;
   const summary: SummaryEvent = {
     type: "summary",
@@ -151,5 +152,5 @@ export function tryUpToDate(
     out.push(formatSummary(summary));
   }
   process.stdout.write(`${out.join("\n")}\n`);
-  return 0;
+  return { code: 0 };
 }

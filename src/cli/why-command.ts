@@ -3,7 +3,7 @@ import { defaultCacheDir, LocalStore } from "../cache/local-store.js";
 import { inputError } from "../errors.js";
 import { describeKeyChanges } from "../key/action-key.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
-import { currentPackage, parsePatterns } from "./main.js";
+import { currentPackage, parsePatterns } from "./up-to-date.js";
 
 export async function runWhyCommand(labelText: string, options: { workspace?: string; cacheDir?: string }): Promise<number> {
   const session = WorkspaceSession.open(process.cwd(), options.workspace);

@@ -21,7 +21,7 @@ import { MaxHeap } from "./heap.js";
 import { overwriteFile } from "../overwrite-file.js";
 import { CommandSpawner, STDERR_FILE, STDOUT_FILE } from "./command-spawner.js";
 import { resolveRunReference } from "./run-ref.js";
-import { settleRemovals, type Sandbox } from "./sandbox.js";
+import type { Sandbox } from "./sandbox.js";
 import { checkSandboxInputs, type ExpectedInput } from "./sandbox-check.js";
 import { recordIdentity } from "../key/file-identity.js";
 import { SHARED_INPUT_SIZE } from "../size-thresholds.js";
@@ -67,12 +67,14 @@ export interface BuildOptions {
   hostEnv: NodeJS.ProcessEnv;
   platform: string;
   reporter: Reporter;
+  /** Aborting stops the build: nothing more starts, running commands are ended (see runBuild). */
+  signal: AbortSignal;
 }
 
 export interface BuildOutcome {
   summary: SummaryEvent;
-  /** Set when SIGINT or SIGTERM stopped the build (running steps were stopped, not failed). */
-  interrupted?: NodeJS.Signals;
+  /** The abort reason (e.g. "SIGINT") when the build was stopped (running steps were stopped, not failed). */
+  interrupted?: string;
   /** Outputs of every target built or restored, by label. */
   outputs: Map<string, OutputRecord[]>;
   failed: string[];
@@ -139,23 +141,23 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   let stopped = false;
   let pumping = false;
   let fatal: unknown;
-  let interrupted: NodeJS.Signals | undefined;
+  let interrupted: string | undefined;
   let finish!: () => void;
   const finished = new Promise<void>((resolvePromise) => (finish = resolvePromise));
 
-  // Ctrl-C (or a SIGTERM): start nothing more, stop what runs, then finish normally so the
-  // sandboxes are parked and the workspace state saved. A second signal leaves at once.
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) process.exit(signal === "SIGINT" ? 130 : 143);
-    interrupted = signal;
+  // An abort (the CLI's Ctrl-C or SIGTERM): start nothing more and stop what runs (SIGTERM to
+  // each command's process group, SIGKILL after 2 s), then finish normally so the sandboxes are
+  // parked and the workspace state saved. The build returns only once every command has ended.
+  let stopping: Promise<unknown> = Promise.resolve();
+  const onAbort = () => {
+    interrupted = String(options.signal.reason ?? "abort");
     stopped = true;
-    reporter({ type: "warning", message: `interrupted: stopping ${running} running step${running === 1 ? "" : "s"} (again to quit at once)` });
-    void spawner.interrupt();
-    void pool.close();
+    reporter({ type: "warning", message: `interrupted: stopping ${running} running step${running === 1 ? "" : "s"}` });
+    stopping = Promise.all([spawner.interrupt(), pool.close()]);
     void pump();
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  if (options.signal.aborted) onAbort();
+  else options.signal.addEventListener("abort", onAbort, { once: true });
 
   const complete = (label: string, records: OutputRecord[]) => {
     outputs.set(label, records);
@@ -248,12 +250,10 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
 
   await pump();
   await finished;
-  process.off("SIGINT", onSignal);
-  process.off("SIGTERM", onSignal);
+  await stopping;
+  options.signal.removeEventListener("abort", onAbort);
   spawner.close();
-  sandboxes.close();
-  await pool.close();
-  await settleRemovals();
+  await Promise.all([sandboxes.close(), pool.close()]);
   if (fatal) throw fatal;
 
   const summary: SummaryEvent = {
@@ -401,7 +401,7 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     return { ok: false, message: describeFault(error), command: target.spec.cmd, stderrTail: "", fault: "environment" };
   } finally {
     if (reusable) runners.sandboxes.release(sandbox);
-    else sandbox.remove();
+    else runners.sandboxes.discard(sandbox);
   }
 }
 

@@ -19,6 +19,7 @@
  * shell names are left out: /bin/sh drops them from the environment of everything it runs anyway.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { overwriteFile } from "../overwrite-file.js";
 import { runCommand, type CommandRun } from "./run-cmd.js";
@@ -91,7 +92,7 @@ export class CommandSpawner {
    */
   async interrupt(graceMs = 2000): Promise<void> {
     const groups = this.helpers.map((h) => h.shell.pid).filter((pid): pid is number => pid !== undefined);
-    const signalGroups = (signal: NodeJS.Signals | 0) => {
+    const signalGroups = (signal: NodeJS.Signals) => {
       let alive = 0;
       for (const pid of groups) {
         try {
@@ -104,11 +105,17 @@ export class CommandSpawner {
       return alive > 0;
     };
     if (!signalGroups("SIGTERM")) return;
-    for (let waited = 0; waited < graceMs; waited += 50) {
-      await new Promise((resolvePromise) => setTimeout(resolvePromise, 50));
-      if (!signalGroups(0)) return;
-    }
+    const gone = async (ms: number) => {
+      for (let waited = 0; waited < ms; waited += 50) {
+        await new Promise((resolvePromise) => setTimeout(resolvePromise, 50));
+        if (!anyLiveMember(groups)) return true;
+      }
+      return false;
+    };
+    if (await gone(graceMs)) return;
     signalGroups("SIGKILL");
+    // SIGKILL is not instant either: return once the groups are gone, so nothing outlives kiln.
+    await gone(1000);
   }
 
   private startHelper(): Helper {
@@ -157,4 +164,38 @@ function setReferenced(shell: ChildProcess, referenced: boolean): void {
     if (referenced) handle.ref();
     else handle.unref();
   }
+}
+
+/**
+ * True if a process of one of `groups` is still running. A member that has exited but was not
+ * reaped (a zombie: where PID 1 does not reap orphans, as in some containers) still makes
+ * kill(-group, 0) succeed, so Linux's /proc is read for the members' states; elsewhere, kill.
+ */
+function anyLiveMember(groups: readonly number[]): boolean {
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return groups.some((group) => {
+      try {
+        process.kill(-group, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  }
+  const wanted = new Set(groups);
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (wanted.has(Number(fields[2])) && fields[0] !== "Z" && fields[0] !== "X") return true;
+  }
+  return false;
 }

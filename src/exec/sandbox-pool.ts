@@ -5,8 +5,10 @@
  * - otherwise one released earlier in this build: the next leaf of a package needs the same
  *   directories but one, which is renamed into place;
  * - otherwise a new one.
- * At the end of the build, sandboxes still held are parked under the label that used them last.
+ * At the end of the build, sandboxes still held are parked under the label that used them last,
+ * and those being removed are given a moment to go (see `close`).
  */
+import { spawn } from "node:child_process";
 import { renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDirectory } from "../ensure-directory.js";
@@ -15,6 +17,8 @@ import { Sandbox } from "./sandbox.js";
 
 /** A sandbox with more directories than this is parked for its own label only, never lent. */
 const LENDABLE_DIRECTORIES = 256;
+/** How long a build's end waits for sandbox removals before handing them to a detached `rm`. */
+const REMOVAL_GRACE_MS = 200;
 
 let sandboxCounter = 0;
 
@@ -22,6 +26,8 @@ export class SandboxPool {
   private readonly free: Sandbox[] = [];
   private readonly parkedDir: string;
   private readonly madeDirs = new Set<string>();
+  /** Sandboxes being removed off the main thread, by directory. */
+  private readonly removals = new Map<string, Promise<void>>();
 
   constructor(private readonly base: string) {
     this.parkedDir = join(base, "parked");
@@ -50,16 +56,36 @@ export class SandboxPool {
     try {
       sandbox.empty();
     } catch {
-      sandbox.remove();
+      this.discard(sandbox);
       return;
     }
     if (sandbox.directoryCount <= LENDABLE_DIRECTORIES) this.free.push(sandbox);
     else this.park(sandbox);
   }
 
-  /** Parks the sandboxes this build still holds, each under the label it served last. */
-  close(): void {
+  /** Removes a sandbox kiln no longer trusts (or could not park), off the main thread. */
+  discard(sandbox: Sandbox): void {
+    const removal = sandbox.remove();
+    this.removals.set(sandbox.dir, removal);
+    void removal.then(() => this.removals.delete(sandbox.dir));
+  }
+
+  /**
+   * Parks the sandboxes this build still holds, each under the label it served last, and lets
+   * pending removals finish, briefly: removing an aggregator's sandbox of 10,000 directories
+   * takes seconds on this file system, and the user should not wait for it. What is left goes to
+   * a detached `rm -rf` that outlives kiln (a later build also removes sandboxes of dead kilns).
+   */
+  async close(): Promise<void> {
     for (const sandbox of this.free.splice(0)) this.park(sandbox);
+    if (this.removals.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolvePromise) => (timer = setTimeout(resolvePromise, REMOVAL_GRACE_MS)));
+    await Promise.race([Promise.all(this.removals.values()), grace]);
+    clearTimeout(timer);
+    if (this.removals.size === 0) return;
+    spawn("rm", ["-rf", "--", ...this.removals.keys()], { detached: true, stdio: "ignore" }).unref();
+    this.removals.clear();
   }
 
   private park(sandbox: Sandbox): void {
@@ -69,7 +95,7 @@ export class SandboxPool {
       renameSync(sandbox.dir, sandbox.parking);
     } catch {
       // Another kiln parked one for this label meanwhile.
-      sandbox.remove();
+      this.discard(sandbox);
     }
   }
 

@@ -32,7 +32,6 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { overwriteFile } from "../overwrite-file.js";
@@ -428,33 +427,10 @@ export class Sandbox {
     overwriteFile(join(this.dir, MANIFEST_FILE), JSON.stringify(manifest));
   }
 
-  /** Removes the sandbox off the main thread (`settleRemovals` waits for it, briefly, at exit). */
-  remove(): void {
-    const dir = this.dir;
-    const removal = rm(dir, { recursive: true, force: true }).catch(() => {});
-    pendingRemovals.set(dir, removal);
-    void removal.then(() => pendingRemovals.delete(dir));
+  /** Removes the sandbox off the main thread; the promise settles when it is gone. */
+  remove(): Promise<void> {
+    return rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
-}
-
-const pendingRemovals = new Map<string, Promise<void>>();
-/** How long kiln waits at exit for sandbox removals before handing them to a detached `rm`. */
-const REMOVAL_GRACE_MS = 200;
-
-/**
- * Lets pending removals finish, briefly: removing an aggregator's sandbox of 10,000 directories
- * takes seconds on this file system, and the user should not wait for it. What is left goes to
- * a detached `rm -rf` that outlives kiln (a later build also removes sandboxes of dead kilns).
- */
-export async function settleRemovals(): Promise<void> {
-  if (pendingRemovals.size === 0) return;
-  let timer: NodeJS.Timeout | undefined;
-  const grace = new Promise<void>((resolvePromise) => (timer = setTimeout(resolvePromise, REMOVAL_GRACE_MS)));
-  await Promise.race([Promise.all(pendingRemovals.values()), grace]);
-  clearTimeout(timer);
-  if (pendingRemovals.size === 0) return;
-  spawn("rm", ["-rf", "--", ...pendingRemovals.keys()], { detached: true, stdio: "ignore" }).unref();
-  pendingRemovals.clear();
 }
 
 /**

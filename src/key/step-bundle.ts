@@ -68,6 +68,9 @@ export async function bundleStepModules(
     throw problems.length > 0 ? combineProblems(problems) : inputError(`bundling step modules failed: ${(error as Error).message}`);
   }
 
+  // Package manifests found by this call. Per call, not per process: a long-lived session (watch)
+  // must see a package upgraded between builds.
+  const packageCache = new Map<string, PackageIdentity>();
   for (const output of result.outputFiles ?? []) {
     if (!output.path.endsWith(".mjs")) continue;
     const entryName = output.path.slice(output.path.lastIndexOf(sep) + 1, -".mjs".length);
@@ -82,14 +85,14 @@ export async function bundleStepModules(
       files.push([absolute, digest]);
       localInputs.push([logicalPath(root, absolute), digest]);
     }
-    const imported = meta.imports.filter((i) => i.external).map((i) => packageOf(i.path));
-    const packages = [...new Set(imported.map((p) => p.identity))].sort();
+    const imported = meta.imports.filter((i) => i.external).map((i) => packageOf(i.path, packageCache));
+    const identities = [...new Set(imported.map((p) => p.identity))].sort();
     // Each package's manifest is revalidated with the local files: a new version re-bundles the
     // step (and so changes its code digest), and the up-to-date stamp watches it too.
     for (const manifest of new Set(imported.flatMap((p) => (p.manifest ? [p.manifest] : [])))) {
       files.push([manifest, (await statCache.digest(manifest)).digest]);
     }
-    const codeDigest = digestBytes(canonicalJson({ files: localInputs, packages }));
+    const codeDigest = digestBytes(canonicalJson({ files: localInputs, packages: identities }));
     const bundlePath = join(outDir, `${digestBytes(output.text).slice(0, 24)}.mjs`);
     if (!existsSync(bundlePath)) writeFileSync(bundlePath, output.text);
     modules.set(entry, { entry, bundlePath, codeDigest, files });
@@ -109,10 +112,13 @@ function displayPath(root: string, absolute: string): string {
   return rel.startsWith("..") ? absolute : rel;
 }
 
-const packageCache = new Map<string, { identity: string; manifest?: string }>();
+interface PackageIdentity {
+  identity: string;
+  manifest?: string;
+}
 
 /** `name@version` of the package holding `path` and its package.json; builtins as themselves. */
-function packageOf(path: string): { identity: string; manifest?: string } {
+function packageOf(path: string, packageCache: Map<string, PackageIdentity>): PackageIdentity {
   if (!path.startsWith("/")) return { identity: path.startsWith("node:") ? path : `node:${path}` };
   let dir = dirname(path);
   while (dir !== dirname(dir)) {

@@ -1,14 +1,16 @@
 /**
  * One workspace, open for one or many builds (watch mode keeps a session alive): the loaded
  * graph, the stat cache and step bundles live here in memory and are persisted between runs.
- * This is where loading, analysis and execution are wired together; each piece stays testable
- * on its own.
+ * This is where loading, analysis and execution are wired together (`build`, the one
+ * composition `kiln build`, `kiln test` and watch mode call); each piece stays testable on its
+ * own. Nothing here exits the process or handles signals: a build is stopped through its
+ * AbortSignal and reports through its reporter.
  */
-import { statSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { isAbsolute, join, posix } from "node:path";
 import { globSync } from "tinyglobby";
 import { inputError } from "../errors.js";
-import { buildGraph, isLabelReference, type BuildGraph, type SourceResolver } from "../graph/action-graph.js";
+import { buildGraph, isLabelReference, outputDir, transitiveClosure, type BuildGraph, type SourceResolver } from "../graph/action-graph.js";
 import { didYouMean } from "../graph/suggest.js";
 import { StatCache } from "../key/stat-cache.js";
 import { bundleStepModules, type StepModule } from "../key/step-bundle.js";
@@ -16,13 +18,53 @@ import { KILN_VERSION } from "../kiln-install.js";
 import { readJsonFile, writeFileAtomic } from "../state/atomic-file.js";
 import { evaluationStillValid, readGraphCache, writeGraphCache, type CachedGraph } from "../state/graph-cache.js";
 import { LastResultsFile, STATE_FILES, stateDirOf, type LastResult } from "../state/workspace-state.js";
-import type { OutputRecord } from "../cache/local-store.js";
 import { discoverPackages, discoveryStillValid, type DirectoryStamp } from "../workspace/discover.js";
 import { parseLabel, packagesForPattern, patternMatches, type Pattern } from "../workspace/label.js";
 import { loadPackages, type LoadedTarget, type WorkspaceManifest } from "../workspace/loader.js";
 import { BUILD_FILE, findWorkspaceRoot, OUTPUT_DIR, WORKSPACE_FILE } from "../workspace/root.js";
 import { resolveRunReference } from "../exec/run-ref.js";
 import { statPath } from "../stat-path.js";
+import { LocalStore, type OutputRecord } from "../cache/local-store.js";
+import { runBuild, type BuildOutcome } from "../exec/builder.js";
+import type { BuildEvent, Reporter } from "../exec/events.js";
+import { removeAbandonedSandboxes } from "../exec/sandbox.js";
+import { resolveTool, type Tool } from "../exec/tools.js";
+import { requestIdentity, type StampChanges } from "../state/up-to-date-stamp.js";
+import { recordUpToDate, rerecordUpToDate, unchangedSinceStamp, type StampContext } from "./up-to-date-record.js";
+
+/** What `kiln build` and `kiln test` ask of a session. */
+export interface BuildRequest {
+  /** `test`: tests matched by wildcards are built and run; `build` leaves them out. */
+  mode: "build" | "test";
+  patterns: readonly Pattern[];
+  jobs: number;
+  keepGoing: boolean;
+  /** false with --no-cache: every step runs (results are still stored). */
+  readCache: boolean;
+  explain: boolean;
+  /** The local cache's directory. */
+  cacheDir: string;
+  /** The caller's environment: PATH for tools, values of passed-through variables. */
+  hostEnv: NodeJS.ProcessEnv;
+  reporter: Reporter;
+  /** What a failed up-to-date check of this same request found changed (the CLI's fast path). */
+  stampChanges?: StampChanges;
+}
+
+export interface BuildResult extends BuildOutcome {
+  /** The labels the patterns named (for `test`, the tests). */
+  requested: string[];
+  /** Absolute paths of the requested targets' outputs, when at most OUTPUTS_LISTED_UP_TO targets were requested. */
+  requestedOutputs: string[];
+}
+
+/** Beyond this many requested targets, their output paths are not listed. */
+export const OUTPUTS_LISTED_UP_TO = 10;
+
+/** What a step's platform is, as it enters keys. */
+export function platformIdentity(): string {
+  return `${process.platform}-${process.arch}-node${process.versions.node.split(".")[0]}`;
+}
 
 export interface LoadedWorkspace {
   manifest: WorkspaceManifest;
@@ -235,6 +277,85 @@ export class WorkspaceSession {
     this.changedKeys.add(label);
   }
 
+  /**
+   * One build, start to end: load, resolve, bundle step modules, key, run, record. Stopped early
+   * (running commands ended, state saved) when `signal` aborts; its reason is reported back as
+   * `interrupted`.
+   */
+  async build(request: BuildRequest, signal: AbortSignal): Promise<BuildResult> {
+    const loaded = await this.load(request.patterns);
+    const requested = this.resolvePatterns(loaded, request.patterns, { includeTests: request.mode === "test" });
+    // The requested targets and everything they depend on: what needs bundles, tools and stamps.
+    const closure = [...transitiveClosure(loaded.graph, requested)];
+    const stepModules = await this.prepareStepModules(loaded.graph, closure);
+    const tools = resolveTools(loaded.graph, closure, request.hostEnv.PATH);
+    const stamps: StampContext = {
+      root: this.root,
+      stateDir: this.stateDir,
+      graph: loaded.graph,
+      closure,
+      statCache: this.statCache,
+      lastResults: this.lastResults,
+      stepModuleFiles: (labels) => this.stepModuleFiles(loaded.graph, labels),
+    };
+    const unchanged = request.readCache ? unchangedSinceStamp(stamps, request.stampChanges, loaded.fromCache) : undefined;
+    const finished: { label: string; key: string }[] = [];
+    const reporter = (event: BuildEvent) => {
+      if (event.type === "step" && event.status !== "failed") finished.push({ label: event.label, key: event.key });
+      request.reporter(event);
+    };
+
+    const store = await LocalStore.open(request.cacheDir, this.statCache);
+    const tempDir = join(this.stateDir, "tmp");
+    mkdirSync(tempDir, { recursive: true });
+    for (const dir of [join(this.stateDir, "sandbox"), tempDir, join(store.dir, "tmp")]) removeAbandonedSandboxes(dir);
+    let outcome: BuildOutcome;
+    try {
+      outcome = await runBuild({
+        root: this.root,
+        stateDir: this.stateDir,
+        tempDir,
+        graph: loaded.graph,
+        requested,
+        jobs: request.jobs,
+        keepGoing: request.keepGoing,
+        readCache: request.readCache,
+        explain: request.explain,
+        store,
+        statCache: this.statCache,
+        stepModules,
+        tools,
+        lastResults: this.lastResults,
+        unchanged,
+        recordResult: (label, key, outputs) => this.recordResult(label, key, outputs),
+        hostEnv: request.hostEnv,
+        platform: platformIdentity(),
+        reporter,
+        signal,
+      });
+    } finally {
+      this.save();
+      await store.close();
+    }
+
+    const requestedOutputs: string[] = [];
+    if (requested.length <= OUTPUTS_LISTED_UP_TO) {
+      for (const label of requested) {
+        const target = loaded.graph.targets.get(label)!;
+        const dir = join(this.root, outputDir(target.pkg, target.name));
+        for (const record of outcome.outputs.get(label) ?? []) requestedOutputs.push(join(dir, record.name));
+      }
+    }
+    if (outcome.failed.length === 0 && !outcome.interrupted && request.readCache) {
+      if (unchanged && request.stampChanges) rerecordUpToDate(stamps, request.stampChanges, unchanged, finished);
+      else {
+        const identity = requestIdentity(this.root, request.mode, request.patterns);
+        recordUpToDate(stamps, identity, request.hostEnv, loaded.filesRead, this.directoryStamps(), outcome.outputs, finished, requestedOutputs);
+      }
+    }
+    return { ...outcome, requested, requestedOutputs };
+  }
+
   /** Persists what this session learned; safe to call after a failed build too. */
   save(): void {
     this.statCache.save();
@@ -301,4 +422,14 @@ function formatPattern(pattern: Pattern): string {
     case "recursive":
       return pattern.pkg === "" ? "//..." : `//${pattern.pkg}/...`;
   }
+}
+
+function resolveTools(graph: BuildGraph, closure: readonly string[], path: string | undefined): Map<string, Tool> {
+  const tools = new Map<string, Tool>();
+  for (const label of closure) {
+    for (const name of graph.targets.get(label)!.spec.tools ?? []) {
+      if (!tools.has(name)) tools.set(name, resolveTool(name, path));
+    }
+  }
+  return tools;
 }

@@ -51,6 +51,11 @@ export interface RecordedFile {
 export const LISTING_PREFIX = "ls:";
 
 
+/** The request an up-to-date stamp answers: what was asked, in which workspace (patterns as parsed). */
+export function requestIdentity(root: string, mode: "build" | "test", patterns: readonly object[]): string {
+  return JSON.stringify({ root, mode, patterns: patterns.map((p) => JSON.stringify(p)).sort() });
+}
+
 /**
  * The stamp of a request. Named by a cheap string hash, not SHA-256: node:crypto would cost the
  * no-op path ~4 ms to load. Two requests with the same name only overwrite each other's stamp
@@ -92,7 +97,7 @@ export function writeUpToDateStamp(
 
 /**
  * What a stamp check found when something had changed: the recorded steps and the paths whose
- * content (or existence) differs. The normal build path takes it (see `takeStampChanges`) to skip
+ * content (or existence) differs. The normal build path takes it (from `checkUpToDateStamp`) to skip
  * re-keying targets nothing of which changed.
  */
 export interface StampChanges {
@@ -108,34 +113,25 @@ export interface StampChanges {
 }
 
 /**
- * Changes found by this process's stamp checks, by stamp file, until taken. Process-wide: the
- * fast path and the build may be loaded from separate bundles, each with its own module copy.
+ * What checking a stamp found: `upToDate` when nothing the result depends on changed; else, when
+ * only recorded files changed, `changes` (the build takes them to re-key only what changed).
  */
-const foundChanges = ((globalThis as Record<symbol, unknown>)[Symbol.for("kiln.stampChanges")] ??= new Map()) as Map<string, StampChanges>;
-
-/** What the last failed check of `file` in this process found changed, once. */
-export function takeStampChanges(file: string): StampChanges | undefined {
-  const changes = foundChanges.get(file);
-  foundChanges.delete(file);
-  return changes;
+export interface StampCheck {
+  upToDate?: UpToDateRecord;
+  changes?: StampChanges;
 }
 
-/**
- * The recorded result if nothing it depends on changed, else undefined (and, when only files
- * changed, the changed paths for `takeStampChanges`).
- */
-export function checkUpToDateStamp(file: string, kilnVersion: string, request: string, env: NodeJS.ProcessEnv): UpToDateRecord | undefined {
-  foundChanges.delete(file);
+export function checkUpToDateStamp(file: string, kilnVersion: string, request: string, env: NodeJS.ProcessEnv): StampCheck {
   let stamp: DecodedStamp<StampHeader> | undefined;
   try {
     stamp = decodeStamp<StampHeader>(readFileSync(file));
   } catch {
-    return undefined;
+    return {};
   }
-  if (!stamp) return undefined;
+  if (!stamp) return {};
   const { header, paths, stats } = stamp;
-  if (header.format !== FORMAT || header.kilnVersion !== kilnVersion || header.request !== request) return undefined;
-  for (const [name, value] of Object.entries(header.env)) if ((env[name] ?? null) !== value) return undefined;
+  if (header.format !== FORMAT || header.kilnVersion !== kilnVersion || header.request !== request) return {};
+  for (const [name, value] of Object.entries(header.env)) if ((env[name] ?? null) !== value) return {};
   let digests: string[] | undefined;
   let touched = false;
   const changed = new Set<string>();
@@ -179,12 +175,11 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
       });
       writeUpToDateStamp(file, kilnVersion, request, header.env, files, { steps, requestedOutputs: header.requestedOutputs });
     };
-    foundChanges.set(file, { steps: stamp.steps(), changed, rewrite });
-    return undefined;
+    return { changes: { steps: stamp.steps(), changed, rewrite } };
   }
   // The stats are a view into the file's bytes: the forgiven ones are already updated there.
   if (touched) writeFileAtomic(file, stamp.bytes);
-  return { steps: stamp.steps(), requestedOutputs: header.requestedOutputs };
+  return { upToDate: { steps: stamp.steps(), requestedOutputs: header.requestedOutputs } };
 }
 
 /** A directory's record: its mtime only (NaN when too recent to trust: see recordDirectoryMtime). */

@@ -51,8 +51,8 @@ describe("discovery stamps", () => {
     const record = { steps: [{ label: "//:x", key: "k" }], requestedOutputs: [] };
     writeUpToDateStamp(file, "v", "req", {}, files, record);
     mkdirSync(join(root, "kiln-out"));
-    expect(checkUpToDateStamp(file, "v", "req", {})).toEqual(record);
+    expect(checkUpToDateStamp(file, "v", "req", {}).upToDate).toEqual(record);
     writeFileSync(join(root, "a", "new.txt"), "");
-    expect(checkUpToDateStamp(file, "v", "req", {})).toBeUndefined();
+    expect(checkUpToDateStamp(file, "v", "req", {}).upToDate).toBeUndefined();
   });
 });

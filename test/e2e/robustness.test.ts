@@ -185,4 +185,37 @@ describe("interrupts", () => {
     expect(next.cached).toEqual(["//p:fast"]);
     expect(f.read("kiln-out/p/after/a.txt")).toBe("fast\n");
   });
+
+  it("a command that ignores SIGTERM is killed 2 s after Ctrl-C, and kiln exits only once no process of the build is left", async () => {
+    const pidFile = join(makeTempDir(), "stubborn.pid");
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        `export const stubborn = cmd({ outs: ["s.txt"], cmd: ${JSON.stringify(`trap '' TERM; sleep 60 & echo $! > ${pidFile}; wait; echo done > $OUT/s.txt`)} });`,
+        ``,
+      ].join("\n"),
+    });
+    const child = f.spawnKiln(["build"]);
+    const done = collect(child);
+    for (let waited = 0; !existsSync(pidFile) && waited < 20_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the pid is written
+    const sleepPid = Number(readFileSync(pidFile, "utf8"));
+    const interruptedAt = Date.now();
+    child.kill("SIGINT");
+    const run = await done;
+    const took = Date.now() - interruptedAt;
+    expect(run.code, show(run)).toBe(130);
+    // SIGTERM was ignored: SIGKILL came after the 2 s grace, and kiln waited for it.
+    expect(took).toBeGreaterThanOrEqual(2000);
+    expect(took).toBeLessThan(6000);
+    let alive = true;
+    try {
+      process.kill(sleepPid, 0);
+      alive = !/^State:\s+Z/m.test(readFileSync(`/proc/${sleepPid}/status`, "utf8"));
+    } catch {
+      alive = false;
+    }
+    expect(alive, "the command's sleep outlived kiln").toBe(false);
+  });
 });
