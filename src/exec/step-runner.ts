@@ -18,9 +18,10 @@
  * `{ type: "done", id, outcome, rss, leftovers }`, or `{ type: "crash", id, error }` just before it
  * exits. Disconnecting the channel asks it to exit.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { SourceMap } from "node:module";
 import { dirname, isAbsolute, join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { format } from "node:util";
 
 export interface StepTask {
@@ -64,13 +65,43 @@ export function outNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** A stack without this runner's own frames or Node's internals. */
-function cleanStack(error: unknown): string {
+/**
+ * A stack without this runner's own frames or Node's internals, its frames in the bundle mapped
+ * to the user's files through the bundle's inline source map. Mapped here, only when a step
+ * fails: with Node's own source map support on, every import parses the map, which doubled the
+ * cost of the fresh import each task makes (0.3 -> 0.6-0.9 ms for a 1 KB step).
+ */
+function cleanStack(error: unknown, bundlePath: string | undefined): string {
   const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  return text
+  const cleaned = text
     .split("\n")
     .filter((line) => !line.includes("/step-runner.js") && !line.includes("node:internal"))
     .join("\n");
+  return bundlePath ? mapBundleFrames(cleaned, bundlePath) : cleaned;
+}
+
+function mapBundleFrames(text: string, bundlePath: string): string {
+  const bundleUrl = pathToFileURL(bundlePath).href;
+  if (!text.includes(bundleUrl)) return text;
+  let map: SourceMap | null | undefined;
+  const escaped = bundleUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const frame = new RegExp(`${escaped}(?:\\?[^:\\s()]*)?:(\\d+):(\\d+)`, "g");
+  return text.replace(frame, (whole, line: string, column: string) => {
+    map ??= loadSourceMap(bundlePath);
+    if (!map) return whole;
+    const origin = map.findOrigin(Number(line), Number(column));
+    if (!("fileName" in origin)) return whole;
+    return `${fileURLToPath(new URL(origin.fileName, bundleUrl))}:${origin.lineNumber}:${origin.columnNumber}`;
+  });
+}
+
+function loadSourceMap(bundlePath: string): SourceMap | null {
+  try {
+    const match = /\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/.exec(readFileSync(bundlePath, "utf8"));
+    return match ? new SourceMap(JSON.parse(Buffer.from(match[1]!, "base64").toString("utf8"))) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Resources a runner holds while idle: its IPC channel (and stdio pipes once used). */
@@ -81,10 +112,8 @@ function main(): void {
     process.stderr.write("step-runner.js runs as a child of kiln (with an IPC channel)\n");
     process.exit(2);
   }
-  // Bundles carry inline source maps: a step's stack trace then names the user's own file and line.
-  process.setSourceMapsEnabled(true);
   const baselineGlobals = new Set(Object.getOwnPropertyNames(globalThis));
-  let current: number | undefined;
+  let current: { id: number; bundlePath: string } | undefined;
   let taskCount = 0;
 
   const send = (reply: RunnerReply, then?: () => void) => {
@@ -95,17 +124,17 @@ function main(): void {
   // Outside the step's awaited code: the step fails and this process ends (its state is suspect).
   process.on("uncaughtException", (error) => {
     if (current === undefined) process.exit(70);
-    const id = current;
+    const { id, bundlePath } = current;
     current = undefined;
-    send({ type: "crash", id, error: cleanStack(error) }, () => process.exit(70));
+    send({ type: "crash", id, error: cleanStack(error, bundlePath) }, () => process.exit(70));
   });
   process.on("disconnect", () => process.exit(0));
 
   process.on("message", (message: RunnerRequest) => {
     if (message?.type !== "run") return;
-    current = message.id;
+    current = { id: message.id, bundlePath: message.task.bundlePath };
     void runStep(message.task, ++taskCount).then((outcome) => {
-      if (current !== message.id) return; // a crash already answered
+      if (current?.id !== message.id) return; // a crash already answered
       // Let whatever the step scheduled last get registered, then look at what is still alive.
       setImmediate(() => {
         const leftovers = process.getActiveResourcesInfo().filter((name) => !RUNNER_RESOURCES.has(name));
@@ -166,7 +195,7 @@ async function runStep(task: StepTask, serial: number): Promise<StepOutcome> {
     await fn(ctx);
     return { ok: true, log: lines.join("\n") };
   } catch (error) {
-    return { ok: false, log: lines.join("\n"), error: cleanStack(error) };
+    return { ok: false, log: lines.join("\n"), error: cleanStack(error, task.bundlePath) };
   } finally {
     Object.assign(console, saved);
     process.stdout.write = savedWrite.out;
