@@ -29,7 +29,7 @@ function splitEnv(value: z.infer<typeof env> | undefined) {
   return Array.isArray(value) ? { passEnv: [...value].sort() } : { env: value };
 }
 
-/** A TypeScript function run in a worker thread. */
+/** A TypeScript function run in a step runner process, in a sandbox holding only its inputs. */
 export const step = defineRule(
   "step",
   z.strictObject({

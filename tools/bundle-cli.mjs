@@ -10,9 +10,9 @@
 // outcome (src/cli/up-to-date.ts, UpToDateOutcome: plain data and one closure, including what the
 // stamp check found changed), so no state has to cross through the modules themselves.
 // External, loaded from node_modules when needed: lmdb (native), esbuild (spawns its binary),
-// piscina (starts workers from its own files), chokidar, and commander (needed only off the fast
-// path; in the bundle it would cost every run ~1.4 ms of compiling). The step worker is not bundled:
-// piscina loads dist/src/exec/step-worker.js, which tsc emits. BUILD.ts files import "kiln" as
+// chokidar, and commander (needed only off the fast path; in the bundle it would cost every run
+// ~1.4 ms of compiling). The step runner is not bundled: step-pool.ts starts Node on
+// dist/src/exec/step-runner.js, which tsc emits. BUILD.ts files import "kiln" as
 // dist/src/api/index.js, another copy of the api modules: the CLI recognises what they return by
 // tags (TARGET_TAG, WORKSPACE_TAG), never by instanceof, so the copies are harmless.
 import { build } from "esbuild";
@@ -33,7 +33,7 @@ const result = await build({
   format: "cjs",
   platform: "node",
   target: "node20",
-  external: ["lmdb", "esbuild", "piscina", "chokidar", "commander"],
+  external: ["lmdb", "esbuild", "chokidar", "commander"],
   // import.meta does not exist in CommonJS; the code uses only import.meta.url (kiln-install.ts
   // finds the package root from it; local-store.ts requires lmdb relative to it).
   define: { "import.meta.url": "kilnBundleUrl" },

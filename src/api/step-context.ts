@@ -1,6 +1,7 @@
 /**
- * The context a `step` or `test` function receives in its worker thread.
- * Paths are absolute and point into the step's sandbox, which holds only the declared inputs.
+ * The context a `step` or `test` function receives in its step runner process.
+ * Paths are absolute and point into the step's sandbox (also its working directory), which holds
+ * only the declared inputs.
  */
 export interface StepContext {
   /** The label of the target being built, e.g. `//models:classifier`. */
@@ -9,7 +10,10 @@ export interface StepContext {
   readonly srcs: Readonly<Record<string, string | readonly string[]>>;
   /** The target's `params`, as JSON. */
   readonly params: any;
-  /** Absolute path where the declared output `name` must be written. */
+  /**
+   * Absolute path where the declared output `name` must be written (subdirectories are made).
+   * Throws for an absolute `name` or one with a `..` segment.
+   */
   out(name: string): string;
   /** A line for the step's log (kept in the cache beside its outputs). */
   log(...args: unknown[]): void;

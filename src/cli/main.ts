@@ -1,7 +1,7 @@
 /**
  * The command line: commander wiring, exit codes, and the one place errors become text.
  * Exit codes: 0 success; 1 a step or test failed (or the machine got in the way); 2 the request
- * or the workspace is wrong. Heavy modules (esbuild, lmdb, piscina) load only in the commands
+ * or the workspace is wrong. Heavy modules (esbuild, lmdb) load only in the commands
  * that need them, and commander only once the no-op fast path has not answered: a no-op build
  * loads nothing but what checking its up-to-date stamp needs.
  */

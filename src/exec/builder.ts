@@ -1,7 +1,7 @@
 /**
  * Executes a validated graph. Each action, once its inputs are ready, gets its key from the
  * digests of its inputs; a valid cache entry is materialized, anything else runs in a sandbox
- * (child process for `cmd`, worker thread for `step`), up to `jobs` at once, longest remaining
+ * (a shell for `cmd`, a step runner process for `step`), up to `jobs` at once, longest remaining
  * path first. Outputs enter the store before the action result does, and failed results are never
  * cached. Early cutoff falls out of content keys: a dependant whose input bytes did not change
  * gets the same key and stays cached.
@@ -472,6 +472,10 @@ async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: Prepar
         params: spec.params ?? null,
         outDir: outAbsolute,
         seed: Number.parseInt(prepared.key.slice(0, 8), 16) >>> 0,
+        // In a runner process of its own: the sandbox as working directory, and the environment
+        // a cmd gets (no OUT/SRCS: ctx has them), nothing of kiln's.
+        cwd: sandbox.dir,
+        env: { PATH: SANDBOX_PATH, HOME: sandbox.home, TMPDIR: sandbox.tmp, LANG: "C.UTF-8", ...Object.fromEntries(prepared.ingredients.env) },
       });
       log = outcome.log;
       if (!outcome.ok) {
