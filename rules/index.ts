@@ -61,6 +61,8 @@ export const cmd = defineRule(
     cmd: z.string().min(1),
     tools: z.array(z.string().regex(/^[A-Za-z0-9_.+-]+$/, "tools are program names found on PATH")).default([]),
     env: env.optional(),
+    /** Keep the network inside the namespace sandbox (downloads): less hermetic, and results say so. */
+    network: z.boolean().default(false),
   }),
   (a) => ({
     rule: "cmd",
@@ -69,6 +71,7 @@ export const cmd = defineRule(
     outs: a.outs,
     cmd: a.cmd,
     tools: [...a.tools].sort(),
+    ...(a.network ? { network: true } : {}),
     ...splitEnv(a.env),
   }),
 );

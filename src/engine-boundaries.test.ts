@@ -1,7 +1,8 @@
 /**
  * Keeps the engine's shape (docs/DESIGN.md "Inside"): below src/cli/, nothing exits the process,
- * installs signal handlers or hands state through globalThis; and no module imports itself
- * through others (value imports: `import type` is erased and does not count).
+ * installs signal handlers or hands state through globalThis (but the step runner, which is the
+ * main module of a child process of its own); and no module imports itself through others
+ * (value imports: `import type` is erased and does not count).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -34,14 +35,15 @@ function importsOf(file: string): string[] {
 describe("engine boundaries", () => {
   it("only src/cli/ exits the process, handles signals or uses globalThis", () => {
     const offending = files
-      .filter((file) => !relative(SRC, file).startsWith("cli/"))
+      .filter((file) => !relative(SRC, file).startsWith("cli/") && relative(SRC, file) !== "exec/step-runner.ts")
       .flatMap((file) =>
         text
           .get(file)!
           .split("\n")
           .map((line, i) => ({ line, at: `${relative(SRC, file)}:${i + 1}` }))
           .filter(({ line }) => !line.trimStart().startsWith("*") && !line.trimStart().startsWith("//"))
-          .filter(({ line }) => /process\.exit\(|process\.(on|once)\("SIG|globalThis/.test(line))
+          // String literals left out: a message may name process.exit().
+          .filter(({ line }) => /process\.exit\(|process\.(on|once)\("SIG|globalThis/.test(line.replace(/`[^`]*`|"[^"]*"|'[^']*'/g, '""')))
           .map(({ at, line }) => `${at}: ${line.trim()}`),
       );
     expect(offending).toEqual([]);

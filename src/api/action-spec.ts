@@ -36,6 +36,8 @@ export interface ActionSpec {
   cmd?: string;
   /** `cmd`: host programs the command runs; their name and version enter the key. */
   tools?: string[];
+  /** `cmd`: keeps the network in the namespace sandbox (enters the key; results say so). */
+  network?: boolean;
   /** Environment variables set for the action; their values enter the key. */
   env?: Record<string, string>;
   /** Host variables passed through; their values at build time enter the key. */

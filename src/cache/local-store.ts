@@ -31,6 +31,10 @@ export interface ActionResult {
   ms: number;
   /** The key this label had before this run, so `kiln why` can say what changed. */
   previousKey?: string;
+  /** How a `cmd` step was isolated when it ran (namespace-sandbox.ts). */
+  sandbox?: "bwrap" | "dir";
+  /** Set when the command kept the network (`network: true`). */
+  network?: boolean;
   createdAt: number;
 }
 

@@ -8,6 +8,7 @@ import { relative } from "node:path";
 import { defaultCacheDir } from "../cache/local-store.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import type { StampChanges } from "../state/up-to-date-stamp.js";
+import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { BuildReporter, type ReporterMode } from "./reporter.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
 
@@ -20,6 +21,7 @@ export interface BuildCommandOptions {
   cache?: boolean;
   explain?: boolean;
   json?: boolean;
+  sandbox?: SandboxChoice;
 }
 
 /** Exit codes of an interrupted build, as shells report a command killed by the signal: 128 + n. */
@@ -58,6 +60,7 @@ export async function runBuildCommand(
         readCache: options.cache !== false,
         explain: options.explain ?? false,
         cacheDir: options.cacheDir ?? defaultCacheDir(process.env),
+        sandbox: options.sandbox ?? "auto",
         hostEnv: process.env,
         reporter: (event) => reporter.handle(event),
         stampChanges,

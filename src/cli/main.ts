@@ -35,7 +35,12 @@ function addBuildOptions(command: Command): Command {
     .option("-k, --keep-going", "after a failure, build everything that does not depend on it")
     .option("--no-cache", "run every step, ignoring cached results (results are still stored)")
     .option("--explain", "for each step that runs, say which input, code, param or tool changed")
-    .option("--json", "one JSON event a line on stdout: each step, then a summary");
+    .option("--json", "one JSON event a line on stdout: each step, then a summary")
+    .addOption(
+      new commander!.Option("--sandbox <mode>", "how cmd steps are isolated: auto (bwrap where it works), bwrap, or dir (a directory holding only the inputs)")
+        .choices(["auto", "bwrap", "dir"])
+        .default("auto"),
+    );
 }
 
 /**

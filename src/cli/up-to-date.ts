@@ -54,7 +54,7 @@ export interface UpToDateRequest {
 }
 
 /** Options of build and test (and the global ones) that take a value, and those that do not. */
-const VALUE_OPTIONS = new Set(["-j", "--jobs", "-C", "--workspace", "--cache-dir"]);
+const VALUE_OPTIONS = new Set(["-j", "--jobs", "-C", "--workspace", "--cache-dir", "--sandbox"]);
 const FLAG_OPTIONS = new Set(["-k", "--keep-going", "--json", "--verbose"]);
 
 /**

@@ -22,6 +22,7 @@ import { overwriteFile } from "../overwrite-file.js";
 import { CommandSpawner, STDERR_FILE, STDOUT_FILE } from "./command-spawner.js";
 import { resolveRunReference } from "./run-ref.js";
 import type { Sandbox } from "./sandbox.js";
+import { bwrapArguments, probeBwrap, systemBindings, toolRoots, type SandboxChoice, type SandboxMode } from "./namespace-sandbox.js";
 import { checkSandboxInputs, type ExpectedInput } from "./sandbox-check.js";
 import { recordIdentity } from "../key/file-identity.js";
 import { SHARED_INPUT_SIZE } from "../size-thresholds.js";
@@ -69,6 +70,8 @@ export interface BuildOptions {
   reporter: Reporter;
   /** Aborting stops the build: nothing more starts, running commands are ended (see runBuild). */
   signal: AbortSignal;
+  /** How `cmd` steps are isolated (namespace-sandbox.ts). */
+  sandbox: SandboxChoice;
 }
 
 export interface BuildOutcome {
@@ -137,6 +140,8 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   const pool = new StepPool(options.jobs);
   const spawner = new CommandSpawner();
   const sandboxes = new SandboxPool(join(options.stateDir, "sandbox"));
+  let isolation: Isolation | undefined;
+  const isolationOnce = () => (isolation ??= chooseIsolation(options.sandbox, options.stateDir, options.hostEnv.PATH, reporter));
   let running = 0;
   let stopped = false;
   let pumping = false;
@@ -221,7 +226,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
         }
         running++;
         reporter({ type: "started", label });
-        void execute(target, prepared, options, { pool, spawner, sandboxes }).then((execution) => {
+        void execute(target, prepared, options, { pool, spawner, sandboxes, isolation: isolationOnce }).then((execution) => {
           running--;
           if (execution.ok) {
             options.recordResult(label, prepared.key, execution.result.outputs);
@@ -330,6 +335,7 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
     tools: (spec.tools ?? []).map((name) => [name, options.tools.get(name)!.version] as [string, string]),
     platform: options.platform,
   };
+  if (spec.network) ingredients.network = true;
   return { key: computeKey(ingredients), ingredients, named };
 }
 
@@ -378,6 +384,25 @@ interface Runners {
   pool: StepPool;
   spawner: CommandSpawner;
   sandboxes: SandboxPool;
+  /** How `cmd` steps are isolated in this build, decided at the first one that runs. */
+  isolation: () => Isolation;
+}
+
+/** The sandbox `cmd` steps get: bwrap (with the host's system bindings) or the directory alone. */
+type Isolation = { mode: "bwrap"; bwrap: string; system: string[] } | { mode: "dir"; unavailable?: string };
+
+/**
+ * `auto`: bwrap if it can start a command here, else the directory sandbox with one warning.
+ * `bwrap` where it cannot start: every cmd step fails saying why (exit 2).
+ */
+function chooseIsolation(choice: SandboxChoice, scratchDir: string, hostPath: string | undefined, reporter: Reporter): Isolation {
+  if (choice === "dir") return { mode: "dir" };
+  const probe = probeBwrap(scratchDir, hostPath);
+  if ("bwrap" in probe) return { mode: "bwrap", bwrap: probe.bwrap, system: systemBindings() };
+  const problem = probe.problem;
+  if (choice === "bwrap") return { mode: "dir", unavailable: problem };
+  reporter({ type: "warning", message: `the namespace sandbox is unavailable (${problem}): cmd steps run in the directory sandbox, which does not hide the rest of the machine` });
+  return { mode: "dir" };
 }
 
 /**
@@ -453,8 +478,14 @@ async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: Prepar
     const spec = target.spec;
     let failure: Execution | undefined;
     let log = "";
+    let sandboxMode: SandboxMode | undefined;
     if (spec.action === "cmd") {
-      const run = await runCmdAction(target, prepared, options, sandbox, spawner, ordered, outAbsolute);
+      const isolation = runners.isolation();
+      if (isolation.mode === "dir" && isolation.unavailable) {
+        return { ok: false, fault: "environment", command: spec.cmd, stderrTail: "", message: `--sandbox=bwrap, but the namespace sandbox is unavailable here: ${isolation.unavailable}` };
+      }
+      sandboxMode = isolation.mode;
+      const run = await runCmdAction(target, prepared, options, sandbox, spawner, ordered, outAbsolute, isolation);
       log = run.log;
       if (!run.ok) failure = run;
     } else {
@@ -529,6 +560,8 @@ async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: Prepar
       ms: performance.now() - started,
       createdAt: Date.now(),
     };
+    if (sandboxMode) result.sandbox = sandboxMode;
+    if (spec.network) result.network = true;
     const previousKey = options.lastResults.get(target.label)?.key;
     if (previousKey && previousKey !== prepared.key) result.previousKey = previousKey;
     if (log.length > 0) {
@@ -580,6 +613,7 @@ async function runCmdAction(
   spawner: CommandSpawner,
   ordered: string[],
   outAbsolute: string,
+  isolation: Isolation,
 ): Promise<{ ok: true; log: string } | (Execution & { ok: false; log: string })> {
   const spec = target.spec;
   const command = spec.cmd!;
@@ -615,7 +649,20 @@ async function runCmdAction(
         `string, so it is not set; read the ${ordered.length} input paths from $SRCS_FILE (one a line) instead`,
     };
   }
-  const run = await spawner.run(command, sandbox.dir, env);
+  const wrapper =
+    isolation.mode === "bwrap"
+      ? [
+          isolation.bwrap,
+          ...bwrapArguments({
+            system: isolation.system,
+            sandboxDir: sandbox.dir,
+            writable: [outAbsolute, sandbox.tmp],
+            tools: toolRoots((spec.tools ?? []).map((name) => options.tools.get(name)!.path)),
+            network: spec.network === true,
+          }),
+        ]
+      : undefined;
+  const run = await spawner.run(command, sandbox.dir, env, wrapper);
   // A command that never started left no output; the files may hold an earlier use's.
   const stdout = run.spawnError ? "" : readLogStream(sandbox.path(STDOUT_FILE));
   const stderr = run.spawnError ? "" : readLogStream(sandbox.path(STDERR_FILE));
@@ -664,6 +711,6 @@ function tail(text: string): string {
 function cleanStack(stack: string): string {
   return stack
     .split("\n")
-    .filter((line) => !line.includes("/step-worker.js") && !line.includes("node:internal") && !line.includes("/piscina/"))
+    .filter((line) => !line.includes("/step-runner.js") && !line.includes("node:internal"))
     .join("\n");
 }

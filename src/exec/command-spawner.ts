@@ -26,6 +26,8 @@ import { runCommand, type CommandRun } from "./run-cmd.js";
 
 /** The control file a job runs, inside its sandbox. */
 const RUN_SCRIPT = ".kiln-run";
+/** Under a wrapper (bwrap), the command's own script, which the wrapper runs. */
+const COMMAND_SCRIPT = ".kiln-cmd";
 export const STDOUT_FILE = ".kiln-stdout";
 export const STDERR_FILE = ".kiln-stderr";
 
@@ -60,16 +62,24 @@ export class CommandSpawner {
    * STDERR_FILE in `dir`. A command killed by a signal reports exit status 128 + n as the shell
    * does, with the signal named when it is a common one.
    */
-  run(command: string, dir: string, env: Record<string, string>): Promise<CommandRun> {
-    if (dir.includes("\n")) {
-      // Not expressible in the helpers' line protocol: a direct spawn.
-      return runCommand(command, dir, env, join(dir, STDOUT_FILE), join(dir, STDERR_FILE));
-    }
+  run(command: string, dir: string, env: Record<string, string>, wrapper?: readonly string[]): Promise<CommandRun> {
     const exports = Object.keys(env)
       .filter((name) => SHELL_NAME.test(name))
       .map((name) => `${name}=${quote(env[name]!)}`);
     const script = `${exports.length > 0 ? `export ${exports.join(" ")}; ` : ""}${command}\n`;
-    overwriteFile(join(dir, RUN_SCRIPT), script);
+    if (wrapper) {
+      // The wrapper (bwrap) runs the command's script; the helper runs the wrapper.
+      overwriteFile(join(dir, COMMAND_SCRIPT), script);
+      const [program, ...args] = [...wrapper, "/bin/sh", join(dir, COMMAND_SCRIPT)];
+      if (dir.includes("\n")) return runCommand(program!, args, dir, env, join(dir, STDOUT_FILE), join(dir, STDERR_FILE));
+      overwriteFile(join(dir, RUN_SCRIPT), `exec ${[program!, ...args].map(quote).join(" ")}\n`);
+    } else {
+      if (dir.includes("\n")) {
+        // Not expressible in the helpers' line protocol: a direct spawn.
+        return runCommand("/bin/sh", ["-c", command], dir, env, join(dir, STDOUT_FILE), join(dir, STDERR_FILE));
+      }
+      overwriteFile(join(dir, RUN_SCRIPT), script);
+    }
     const helper = this.helpers.find((h) => !h.job) ?? this.startHelper();
     const id = ++this.nextId;
     return new Promise((resolvePromise) => {

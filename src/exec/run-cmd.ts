@@ -1,5 +1,5 @@
 /**
- * Runs a `cmd` action: `/bin/sh -c <command>` in its sandbox with a clean environment. stdout and
+ * Runs a program for a `cmd` action (`/bin/sh -c <command>`, or bwrap running it) in its sandbox with a clean environment. stdout and
  * stderr go straight to files in the sandbox (no copying through JavaScript), kept as the log.
  */
 import { spawn } from "node:child_process";
@@ -14,11 +14,11 @@ export interface CommandRun {
   lostError?: string;
 }
 
-export function runCommand(command: string, cwd: string, env: Record<string, string>, stdoutFile: string, stderrFile: string): Promise<CommandRun> {
+export function runCommand(program: string, args: readonly string[], cwd: string, env: Record<string, string>, stdoutFile: string, stderrFile: string): Promise<CommandRun> {
   const stdout = openSync(stdoutFile, "w");
   const stderr = openSync(stderrFile, "w");
   return new Promise((resolvePromise) => {
-    const child = spawn("/bin/sh", ["-c", command], { cwd, env, stdio: ["ignore", stdout, stderr] });
+    const child = spawn(program, args, { cwd, env, stdio: ["ignore", stdout, stderr] });
     let settled = false;
     const finish = (run: CommandRun) => {
       if (settled) return;

@@ -56,7 +56,7 @@ const MANIFEST_FILE = ".kiln-sandbox.json";
 const MANIFEST_FORMAT = "kiln.sandbox/1";
 
 /** Files kiln itself writes in every sandbox, kept between uses (rewritten, never linked). */
-const CONTROL_FILES = new Set([".kiln-srcs", ".kiln-stdout", ".kiln-stderr", ".kiln-run", MANIFEST_FILE]);
+const CONTROL_FILES = new Set([".kiln-srcs", ".kiln-stdout", ".kiln-stderr", ".kiln-run", ".kiln-cmd", MANIFEST_FILE]);
 
 
 const depth = (relative: string) => (relative === "" ? -1 : relative.split("/").length - 1);

@@ -26,6 +26,8 @@ export interface KeyIngredients {
   params: Json;
   /** (workspace-relative input path, content digest), sorted by path. */
   inputs: [string, string][];
+  /** Set (true) when a cmd keeps the network: its result may depend on what it fetched. */
+  network?: true;
   /** Declared outputs, sorted: another set of outputs is another action. */
   outs: string[];
   /** Environment variables the action sees beyond kiln's fixed ones, sorted. */
@@ -49,7 +51,7 @@ export function encodeIngredients(i: KeyIngredients): string {
   const s = JSON.stringify;
   return (
     `{"action":${s(i.action)},"code":${s(i.code)},"env":${s(i.env)},"format":${s(i.format)},` +
-    `"inputs":${s(i.inputs)},"label":${s(i.label)},"outs":${s(i.outs)},"params":${canonicalJson(i.params)},` +
+    `"inputs":${s(i.inputs)},"label":${s(i.label)},${i.network ? `"network":true,` : ""}"outs":${s(i.outs)},"params":${canonicalJson(i.params)},` +
     `"platform":${s(i.platform)},"rule":${s(i.rule)},"tools":${s(i.tools)}}`
   );
 }

@@ -28,6 +28,7 @@ import { LocalStore, type OutputRecord } from "../cache/local-store.js";
 import { runBuild, type BuildOutcome } from "../exec/builder.js";
 import type { BuildEvent, Reporter } from "../exec/events.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
+import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
 import { requestIdentity, type StampChanges } from "../state/up-to-date-stamp.js";
 import { recordUpToDate, rerecordUpToDate, unchangedSinceStamp, type StampContext } from "./up-to-date-record.js";
@@ -44,6 +45,8 @@ export interface BuildRequest {
   explain: boolean;
   /** The local cache's directory. */
   cacheDir: string;
+  /** How `cmd` steps are isolated: bwrap where it works (auto), bwrap or fail, or the directory sandbox. */
+  sandbox: SandboxChoice;
   /** The caller's environment: PATH for tools, values of passed-through variables. */
   hostEnv: NodeJS.ProcessEnv;
   reporter: Reporter;
@@ -332,6 +335,7 @@ export class WorkspaceSession {
         platform: platformIdentity(),
         reporter,
         signal,
+        sandbox: request.sandbox,
       });
     } finally {
       this.save();

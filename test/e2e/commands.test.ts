@@ -49,6 +49,8 @@ describe("cmd steps", () => {
     expect(run.stderr).toMatch(/[Ss]yntax error/);
   });
 
+  // In the directory sandbox: in the namespace sandbox each command has a PID namespace of its
+  // own, where $$ is the same small number every time.
   it("each command has a shell of its own: $$ differs between steps and kill $$ ends only that step", async () => {
     const f = makeWorkspace({
       "WORKSPACE.ts": WORKSPACE_TS,
@@ -59,7 +61,7 @@ describe("cmd steps", () => {
         `export const after = cmd({ srcs: [":one", ":two"], outs: ["o"], cmd: "cat $SRCS > $OUT/o" });`,
       ),
     });
-    const run = await f.build(["-k"]);
+    const run = await f.build(["-k", "--sandbox", "dir"]);
     expect(run.failed).toEqual(["//p:suicide"]);
     expect(run.executed).toEqual(["//p:after", "//p:one", "//p:two"]);
     expect(f.read("kiln-out/p/one/pid")).not.toBe(f.read("kiln-out/p/two/pid"));
@@ -74,7 +76,8 @@ describe("cmd steps", () => {
         ...Array.from({ length: 6 }, (_, i) => `export const ok${i} = cmd({ outs: ["o"], cmd: "echo ${i} > $OUT/o" });`),
       ),
     });
-    const run = await f.build(["-k", "-j", "3"]);
+    // The directory sandbox: there $PPID is the helper shell (bwrap's namespace hides it).
+    const run = await f.build(["-k", "-j", "3", "--sandbox", "dir"]);
     expect(run.code, show(run)).toBe(1);
     expect(run.failed).toEqual(["//p:parricide"]);
     expect(run.executed).toHaveLength(6);

@@ -2,6 +2,7 @@
  * The cache and kiln-out survive what real machines do: a `kill -9` mid-build, a corrupted blob,
  * and two builds of the same workspace at once.
  */
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -150,7 +151,8 @@ describe("interrupts", () => {
         ``,
       ].join("\n"),
     });
-    const child = f.spawnKiln(["build", "--json"], { env: { NAP: "30" } });
+    // The directory sandbox: the command writes its pid where the test reads it.
+    const child = f.spawnKiln(["build", "--json", "--sandbox", "dir"], { env: { NAP: "30" } });
     const done = collect(child);
     for (let waited = 0; !existsSync(pidFile) && waited < 20_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
     await new Promise((resolve) => setTimeout(resolve, 100)); // the pid is written
@@ -179,7 +181,7 @@ describe("interrupts", () => {
     expect(alive()).toBe(false);
     expect(readdirSync(join(f.ws, ".kiln", "sandbox")).filter((entry) => entry !== "parked")).toEqual([]);
 
-    const next = await f.build([], { env: { NAP: "0" } });
+    const next = await f.build(["--sandbox", "dir"], { env: { NAP: "0" } });
     expect(next.code, show(next)).toBe(0);
     expect(next.executed).toEqual(["//p:after", "//p:slow"]);
     expect(next.cached).toEqual(["//p:fast"]);
@@ -196,7 +198,7 @@ describe("interrupts", () => {
         ``,
       ].join("\n"),
     });
-    const child = f.spawnKiln(["build"]);
+    const child = f.spawnKiln(["build", "--sandbox", "dir"]);
     const done = collect(child);
     for (let waited = 0; !existsSync(pidFile) && waited < 20_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
     await new Promise((resolve) => setTimeout(resolve, 100)); // the pid is written
@@ -218,4 +220,32 @@ describe("interrupts", () => {
     }
     expect(alive, "the command's sleep outlived kiln").toBe(false);
   });
+
+  it.runIf(spawnSync("bwrap", ["--ro-bind", "/", "/", "true"]).status === 0)(
+    "in the namespace sandbox too, Ctrl-C leaves no process of the build behind",
+    async () => {
+      const marker = `61.${process.pid % 1000}`;
+      const f = makeWorkspace({
+        "WORKSPACE.ts": WORKSPACE_TS,
+        "p/BUILD.ts": `import { cmd } from "kiln";\nexport const stubborn = cmd({ outs: ["s.txt"], cmd: "trap '' TERM; sleep ${marker}; echo done > $OUT/s.txt" });\n`,
+      });
+      const running = () => spawnSync("pgrep", ["-f", `sleep ${marker}`]).stdout.toString().trim().split("\n").filter(Boolean).filter((pid) => !/^State:\s+Z/m.test(statusOf(pid)));
+      const child = f.spawnKiln(["build", "--sandbox", "bwrap"]);
+      const done = collect(child);
+      for (let waited = 0; running().length === 0 && waited < 20_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(running().length).toBeGreaterThan(0);
+      child.kill("SIGINT");
+      const run = await done;
+      expect(run.code, show(run)).toBe(130);
+      expect(running()).toEqual([]);
+    },
+  );
 });
+
+function statusOf(pid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return "State: Z (gone)";
+  }
+}

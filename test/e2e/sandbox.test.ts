@@ -1,11 +1,18 @@
 /**
  * Hermeticity of `cmd` steps: the sandbox holds only declared inputs, and the environment holds
  * only what kiln sets (nothing of the caller's), with HOME inside the sandbox and a fixed PATH.
+ * The tests of commands that attack their sandbox run in the directory sandbox (--sandbox dir),
+ * whose defences are kiln's own checks; in the namespace sandbox (hermetic.test.ts) the same
+ * attacks meet a read-only file system.
  */
+import { spawnSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeWorkspace, show, WORKSPACE_TS } from "./harness.js";
 
 afterAll(cleanupTempDirs);
+
+const DIR = ["--sandbox", "dir"];
+const bwrapWorks = spawnSync("bwrap", ["--ro-bind", "/", "/", "true"]).status === 0;
 
 describe("cmd sandbox", () => {
   it("holds only declared inputs and a clean environment", async () => {
@@ -70,7 +77,7 @@ describe("cmd sandbox", () => {
         ``,
       ].join("\n"),
     });
-    const evil = await f.build();
+    const evil = await f.build(DIR);
     expect(evil.code).toBe(1);
     expect(evil.failed).toEqual(["//p:second"]);
     expect(evil.stderr).toContain("wrote to its inputs kiln-out/p/first/o.txt");
@@ -78,11 +85,11 @@ describe("cmd sandbox", () => {
 
     // Once the command behaves, the damaged output is detected and rebuilt: no trace of evil2.
     f.write({ "p/BUILD.ts": f.read("p/BUILD.ts").replace("(echo evil2 >> $SRCS) 2>/dev/null; ", "") });
-    const repaired = await f.build();
+    const repaired = await f.build(DIR);
     expect(repaired.code, show(repaired)).toBe(0);
     expect(f.read("kiln-out/p/first/o.txt")).toBe("clean\nevil\n");
     expect(f.read("kiln-out/p/second/o2.txt")).toBe("clean\nevil\n");
-    const again = await f.build();
+    const again = await f.build(DIR);
     expect(again.executed).toEqual([]);
     expect(f.read("p/in.txt")).toBe("clean\n");
   });
@@ -109,7 +116,7 @@ describe("cmd sandbox", () => {
     }
     files["p/BUILD.ts"] = build.join("\n") + "\n";
     const f = makeWorkspace(files);
-    const run = await f.build(["-j", "1"]);
+    const run = await f.build(["-j", "1", ...DIR]);
     expect(run.code, show(run)).toBe(0);
     expect(run.executed).toHaveLength(4);
     for (const { name, content } of steps) {
@@ -153,7 +160,7 @@ describe("cmd sandbox", () => {
     const expected = [".", "./kiln-out", "./kiln-out/p", "./kiln-out/p/a", "./kiln-out/p/a/out.txt", "./kiln-out/p/agg", "./kiln-out/p/b", "./kiln-out/p/b/out.txt"];
     for (let round = 0; round < 5; round++) {
       f.write({ "p/a.txt": `a${round}\n` });
-      const run = await f.build();
+      const run = await f.build(DIR);
       expect(run.code, show(run)).toBe(0);
       expect(run.executed, `round ${round}`).toEqual(round === 0 ? ["//p:a", "//p:agg", "//p:b"] : ["//p:a", "//p:agg"]);
       expect(f.read("kiln-out/p/agg/seen.txt").split("\n").filter(Boolean), `round ${round}`).toEqual(expected);
@@ -161,5 +168,23 @@ describe("cmd sandbox", () => {
       // Let directory mtimes age past the point where kiln trusts them.
       await new Promise((resolvePromise) => setTimeout(resolvePromise, 120));
     }
+  });
+
+  it.runIf(bwrapWorks)("in the namespace sandbox a command cannot write to its inputs at all: sources and dependencies' outputs are read-only", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/in.txt": "clean\n",
+      "p/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        `export const first = cmd({ srcs: { x: "in.txt" }, outs: ["o.txt"], cmd: "(echo evil >> p/in.txt) 2>/dev/null; cp p/in.txt $OUT/o.txt" });`,
+        `export const second = cmd({ srcs: [":first"], outs: ["o2.txt"], cmd: "(echo evil2 >> $SRCS) 2>/dev/null; cp $SRCS $OUT/o2.txt" });`,
+        ``,
+      ].join("\n"),
+    });
+    const run = await f.build(["--sandbox", "bwrap"]);
+    expect(run.code, show(run)).toBe(0);
+    expect(f.read("kiln-out/p/first/o.txt")).toBe("clean\n");
+    expect(f.read("kiln-out/p/second/o2.txt")).toBe("clean\n");
+    expect(f.read("p/in.txt")).toBe("clean\n");
   });
 });

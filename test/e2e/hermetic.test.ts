@@ -1,0 +1,149 @@
+/**
+ * What a `cmd` step can reach, in both sandbox modes. The namespace sandbox (bwrap, the default
+ * where it works) hides everything but the declared inputs, the system's programs and the step's
+ * own $OUT and temp dir: no undeclared workspace file by any path, no HOME, no network, no write
+ * outside $OUT. The directory sandbox (--sandbox=dir, the fallback) only lays out the declared
+ * inputs: undeclared files are absent at their workspace paths, and HOME is the step's own, but
+ * absolute paths and the network are not hidden (README says so).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cleanupTempDirs, makeTempDir, makeWorkspace, show, WORKSPACE_TS } from "./harness.js";
+
+const bwrapWorks = spawnSync("bwrap", ["--ro-bind", "/", "/", "true"]).status === 0;
+
+let server: Server;
+let port = 0;
+beforeAll(async () => {
+  server = createServer((socket) => {
+    socket.on("error", () => {}); // the probe hangs up without reading
+    socket.end("hello from the host\n");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  port = (server.address() as { port: number }).port;
+});
+afterAll(() => {
+  server.close();
+  cleanupTempDirs();
+});
+
+/** A command that reports whether it could do something, instead of failing. */
+const attempt = (what: string, shell: string) => `if ${shell} >/dev/null 2>&1; then echo "${what}: yes"; else echo "${what}: no"; fi`;
+
+function probeWorkspace(secretHome: string, network = false) {
+  const probes = [
+    attempt("relative undeclared", "cat p/undeclared.txt"),
+    attempt("escape to workspace", "cat ../../../secret.txt"),
+    attempt("absolute workspace", "cat \"$WS/secret.txt\""),
+    attempt("caller home", `cat ${secretHome}/.secret`),
+    attempt("write outside", "sh -c 'echo x > ../../escaped.txt'"),
+    attempt("network", `python3 -c "import socket; socket.create_connection(('127.0.0.1', ${port}), 2)"`),
+  ].join("; ");
+  return {
+    "WORKSPACE.ts": WORKSPACE_TS,
+    "secret.txt": "workspace secret\n",
+    "p/undeclared.txt": "not declared\n",
+    "p/declared.txt": "declared\n",
+    "p/BUILD.ts": [
+      `import { cmd } from "kiln";`,
+      `export const probe = cmd({ srcs: ["declared.txt"], outs: ["report.txt"], env: ["WS"], network: ${network}, cmd: ${JSON.stringify(`(cat p/declared.txt; ${probes}) > $OUT/report.txt`)} });`,
+      ``,
+    ].join("\n"),
+  };
+}
+
+function setUp(network = false) {
+  const home = makeTempDir("kiln-home-");
+  writeFileSync(join(home, ".secret"), "home secret\n");
+  const fx = makeWorkspace(probeWorkspace(home, network));
+  return { fx, env: { WS: fx.ws, HOME: home } };
+}
+
+describe.runIf(bwrapWorks)("the namespace sandbox (bwrap)", () => {
+  it("hides undeclared files by any path, the caller's HOME and the network; writes outside $OUT fail", async () => {
+    const { fx, env } = setUp();
+    const run = await fx.kiln(["build", "--sandbox", "bwrap"], { env });
+    expect(run.code, show(run)).toBe(0);
+    const report = fx.read("kiln-out/p/probe/report.txt");
+    expect(report).toBe(
+      [
+        "declared",
+        "relative undeclared: no",
+        "escape to workspace: no",
+        "absolute workspace: no",
+        "caller home: no",
+        // Outside $OUT the file system is read-only, but for the private /tmp (where these
+        // tests' workspaces live); either way nothing reaches the host (checked below).
+        report.includes("write outside: yes") ? "write outside: yes" : "write outside: no",
+        "network: no",
+        "",
+      ].join("\n"),
+    );
+    expect(existsSync(join(fx.ws, ".kiln/escaped.txt"))).toBe(false);
+    const why = await fx.kiln(["why", "//p:probe"]);
+    expect(why.stdout).toContain("ran in: namespace sandbox (bwrap), without network");
+  });
+
+  it("network: true keeps the network, and the result says so", async () => {
+    const { fx, env } = setUp(true);
+    const run = await fx.kiln(["build", "--sandbox", "bwrap"], { env });
+    expect(run.code, show(run)).toBe(0);
+    expect(fx.read("kiln-out/p/probe/report.txt")).toContain("network: yes");
+    expect(fx.read("kiln-out/p/probe/report.txt")).toContain("absolute workspace: no");
+    const why = await fx.kiln(["why", "//p:probe"]);
+    expect(why.stdout).toContain("ran in: namespace sandbox (bwrap), with the network (network: true)");
+  });
+
+  it("a declared tool outside the system directories runs (its install root is bound read-only)", async () => {
+    const toolRoot = makeTempDir("kiln-tool-");
+    mkdirSync(join(toolRoot, "bin"));
+    writeFileSync(join(toolRoot, "bin", "greet"), "#!/bin/sh\necho \"greetings ($1)\"\n", { mode: 0o755 });
+    writeFileSync(join(toolRoot, "share.txt"), "shared\n");
+    const fx = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": `import { cmd } from "kiln";\nexport const t = cmd({ outs: ["o.txt"], tools: ["greet"], cmd: "greet v1 > $OUT/o.txt" });\n`,
+    });
+    const run = await fx.kiln(["build", "--sandbox", "bwrap"], { env: { PATH: `${join(toolRoot, "bin")}:${process.env.PATH}` } });
+    expect(run.code, show(run)).toBe(0);
+    expect(fx.read("kiln-out/p/t/o.txt")).toBe("greetings (v1)\n");
+  });
+});
+
+describe("the directory sandbox (--sandbox=dir)", () => {
+  it("lays out only declared inputs and gives the step its own HOME; absolute paths and the network are not hidden", async () => {
+    const { fx, env } = setUp();
+    const run = await fx.kiln(["build", "--sandbox", "dir"], { env });
+    expect(run.code, show(run)).toBe(0);
+    const report = fx.read("kiln-out/p/probe/report.txt");
+    expect(report).toContain("declared\n");
+    expect(report).toContain("relative undeclared: no");
+    // $HOME is the sandbox's: the caller's is reachable only by its absolute path.
+    expect(report).toContain("absolute workspace: yes");
+    expect(report).toContain("network: yes");
+    const why = await fx.kiln(["why", "//p:probe"]);
+    expect(why.stdout).toContain("ran in: directory sandbox (not isolated from the rest of the machine)");
+  });
+});
+
+describe("choosing the sandbox", () => {
+  it("--sandbox=bwrap where bwrap cannot run fails the step with exit 2 saying why; auto falls back with one warning", async () => {
+    const fx = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": `import { cmd } from "kiln";\nexport const a = cmd({ outs: ["a.txt"], cmd: "echo a > $OUT/a.txt" });\nexport const b = cmd({ outs: ["b.txt"], cmd: "echo b > $OUT/b.txt" });\n`,
+    });
+    // A PATH with node but without bwrap: kiln looks for bwrap on its own PATH.
+    const nodeOnly = makeTempDir("kiln-node-only-");
+    symlinkSync(process.execPath, join(nodeOnly, "node"));
+    const noBwrap = { PATH: nodeOnly };
+    const strict = await fx.kiln(["build", "--sandbox", "bwrap", "-k"], { env: noBwrap });
+    expect(strict.code, show(strict)).toBe(2);
+    expect(strict.stderr).toContain("--sandbox=bwrap, but the namespace sandbox is unavailable here: bwrap is not installed");
+    const auto = await fx.kiln(["build"], { env: noBwrap });
+    expect(auto.code, show(auto)).toBe(0);
+    expect(auto.stderr.match(/the namespace sandbox is unavailable/g)).toHaveLength(1);
+    expect(fx.read("kiln-out/p/a/a.txt")).toBe("a\n");
+  });
+});
