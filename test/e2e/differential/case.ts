@@ -23,6 +23,8 @@ export class DifferentialCase {
   /** What happened so far, with the files each op resolved to: printed on failure. */
   private readonly log: string[] = [];
   private renames = 0;
+  /** Old mtimes handed out one second apart, so that every write still changes the mtime. */
+  private oldMtime = Date.now() / 1000 - 7200;
 
   constructor(spec: WorkspaceSpec) {
     this.model = new Model(spec);
@@ -69,7 +71,9 @@ export class DifferentialCase {
     this.recordSource(path);
   }
 
+  /** After a content write: backdates the file if the case wants old sources, and digests it for the model. */
   private recordSource(path: string): void {
+    if (this.model.spec.oldMtimes) utimesSync(join(this.ws, path), ++this.oldMtime, this.oldMtime);
     this.model.files.set(path, digestFile(join(this.ws, path)));
   }
 
@@ -112,7 +116,7 @@ export class DifferentialCase {
         const before = statSync(file);
         if (size > 0) flipBytesInPlace(file, op.offset % size, 1);
         utimesSync(file, before.atime, before.mtime);
-        this.recordSource(path);
+        this.model.files.set(path, digestFile(file));
         return this.buildAndCheck(op.jobs, step);
       }
       case "rewriteSame": {

@@ -37,6 +37,8 @@ export interface WorkspaceSpec {
   /** Initial files of p/data/*.bin (none: no glob in this workspace). */
   globFiles: SourceSpec[];
   targets: TargetSpec[];
+  /** Every source write gets an mtime hours in the past (real sources are older than the build; fresh ones may be racy). */
+  oldMtimes: boolean;
   [fc.toStringMethod](): string;
 }
 
@@ -77,11 +79,12 @@ export function workspaceArbitrary(): fc.Arbitrary<WorkspaceSpec> {
         }),
         { minLength: 3, maxLength: 8 },
       ),
+      oldMtimes: fc.boolean(),
     })
-    .map(({ sources, globFiles, targets }) => {
+    .map(({ sources, globFiles, targets, oldMtimes }) => {
       const sourceSpecs = sources.map((s, i) => ({ path: `${i > 0 && s.inQ ? "q" : "p"}/s${i}.bin`, size: s.size, seed: s.seed }));
       const globSpecs = globFiles.map((g, i) => ({ path: `${GLOB_DIR}/g${i}.bin`, size: g.size, seed: g.seed }));
-      return withToString({ sources: sourceSpecs, globFiles: globSpecs, targets: resolveTargets(targets, sourceSpecs, globSpecs.length > 0) });
+      return withToString({ sources: sourceSpecs, globFiles: globSpecs, targets: resolveTargets(targets, sourceSpecs, globSpecs.length > 0), oldMtimes });
     });
 }
 
@@ -119,7 +122,7 @@ function withToString(spec: Omit<WorkspaceSpec, typeof fc.toStringMethod>): Work
 }
 
 /** One line a file and a target: `p/s0.bin 1MiB+1`, `//p:t1 sha <- p/s0.bin, //p:t0`. */
-export function describeWorkspace(spec: Pick<WorkspaceSpec, "sources" | "globFiles" | "targets">): string {
+export function describeWorkspace(spec: Omit<WorkspaceSpec, typeof fc.toStringMethod>): string {
   const files = [...spec.sources, ...spec.globFiles].map((s) => `${s.path} ${showSize(s.size)} seed ${s.seed}`);
   const targets = spec.targets.map(
     (t) =>
@@ -127,7 +130,8 @@ export function describeWorkspace(spec: Pick<WorkspaceSpec, "sources" | "globFil
         .map((ref) => ("source" in ref ? spec.sources[ref.source]!.path : "glob" in ref ? `${GLOB_PKG}/${GLOB}` : labelOf(spec.targets[ref.target]!)))
         .join(", ")}`,
   );
-  return `Workspace{ ${[...files, ...targets].join("; ")} }`;
+  const mtimes = spec.oldMtimes ? "sources written with old mtimes" : "sources written now";
+  return `Workspace{ ${[...files, ...targets, mtimes].join("; ")} }`;
 }
 
 // ---------------------------------------------------------------- the tree as the model sees it
