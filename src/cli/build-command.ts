@@ -59,6 +59,7 @@ export async function runBuildCommand(patternTexts: string[], options: BuildComm
   const sinceStamp = unchangedSinceStamp(session, loaded, closure, request);
   const unchanged = sinceStamp?.unchanged;
   const store = await LocalStore.open(options.cacheDir ?? defaultCacheDir(process.env), session.statCache);
+  store.onWarning = (message) => reporter.handle({ type: "warning", message });
   const tempDir = join(session.stateDir, "tmp");
   mkdirSync(tempDir, { recursive: true });
   for (const dir of [join(session.stateDir, "sandbox"), tempDir, join(store.dir, "tmp")]) removeAbandonedSandboxes(dir);

@@ -174,7 +174,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
           const builtWithKey = last?.key === prepared.key;
           const upToDate = builtWithKey && outputsInPlace(outDir, last.outputs, options.statCache);
           // Built with this key but out of place (a restore): lookup need not stat them again.
-          const hit = upToDate ? last : await lookup(prepared.key, outDir, options, builtWithKey);
+          const hit = upToDate ? last : await lookup(prepared, outDir, options, builtWithKey);
           if (hit) {
             if (!upToDate) materializeOutputs(outDir, hit.outputs, options.store, options.statCache, options.tempDir);
             options.recordResult(label, prepared.key, hit.outputs);
@@ -210,6 +210,12 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
             reporter({ type: "step", label, status: "failed", cache: null, key: prepared.key, ms: 0 });
             if (!options.keepGoing) stopped = true;
           }
+          void pump();
+        }, (error: unknown) => {
+          // kiln's own failure while running it (the cache's disk is full...): as below.
+          running--;
+          fatal ??= error;
+          stopped = true;
           void pump();
         });
       }
@@ -323,8 +329,9 @@ function sandboxEnvFor(env: Record<string, string> | undefined, passEnv: string[
  * The cached result of `key`, its blobs verified unless its outputs are already in place.
  * `knownOutOfPlace`: the caller just found this key's outputs missing or changed in kiln-out.
  */
-async function lookup(key: ActionKey, outDir: string, options: BuildOptions, knownOutOfPlace: boolean): Promise<ActionResult | undefined> {
-  const result = options.store.getAction(key);
+async function lookup(prepared: PreparedAction, outDir: string, options: BuildOptions, knownOutOfPlace: boolean): Promise<ActionResult | undefined> {
+  // A record whose outputs are not the key's declared outs is damage, not a hit (see getAction).
+  const result = options.store.getAction(prepared.key, prepared.ingredients.outs);
   if (!result) return undefined;
   if (!knownOutOfPlace && outputsInPlace(outDir, result.outputs, options.statCache)) return result;
   for (const output of result.outputs) {
