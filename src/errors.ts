@@ -69,6 +69,7 @@ export function isEnvironmentError(error: unknown): error is NodeJS.ErrnoExcepti
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as NodeJS.ErrnoException).code;
-  const text = error.message.split("\n")[0]!.replace(/, [a-z]+ '.*$/, "");
+  // Node appends ", <syscall> '<path>'"; LMDB ": Attempting to write page at position ...".
+  const text = error.message.split("\n")[0]!.replace(/, [a-z]+ '.*$/, "").replace(/: Attempting to .*$/, "");
   return typeof code === "string" && !text.startsWith(code) ? `${code}: ${text}` : text;
 }

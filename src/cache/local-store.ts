@@ -92,7 +92,6 @@ export class LocalStore {
   private marker?: string;
   /** The first failure to store results (a full disk...), reported when the store closes. */
   private writeFailure?: unknown;
-  private unstoredResults = 0;
   /** Blob shard directories known to exist (at most 256). */
   private readonly shards = new Set<string>();
   private readonly pendingPuts: [string, ActionResult, KeyIngredients][] = [];
@@ -149,6 +148,8 @@ export class LocalStore {
     for (let attempt = 0; ; attempt++) {
       try {
         this.opened = open<ActionResult | KeyIngredients, string>({ path: this.indexPath, compression: false });
+        process.on("unhandledRejection", this.onStrayRejection);
+        this.quietLmdb();
         return this.opened;
       } catch (error) {
         if (isEnvironmentError(error)) throw cacheDirError(this.dir, error, "open the index");
@@ -159,6 +160,34 @@ export class LocalStore {
       }
     }
   }
+
+  /**
+   * A failed commit rejects promises inside lmdb-js that nobody can handle (besides the ones
+   * put() returns): kept as the write failure close() reports, not a crash. Anything else is
+   * rethrown, as Node would have.
+   */
+  private readonly onStrayRejection = (reason: unknown): void => {
+    const fromLmdb = reason instanceof Error && (reason.message.startsWith("Commit failed") || /[\\/]lmdb[\\/]/.test(reason.stack ?? ""));
+    if (!fromLmdb) throw reason;
+    // Keep the cause (ENOSPC...) over lmdb-js's "Commit failed (see commitError for details)".
+    const vague = (error: unknown) => error instanceof Error && error.message.startsWith("Commit failed");
+    if (this.writeFailure === undefined || (vague(this.writeFailure) && !vague(reason))) this.writeFailure = reason;
+  };
+
+  /**
+   * lmdb-js console.error()s a failed commit's error, stack and all, before rejecting with it;
+   * while the index is open such errors are kept for close() to report in one line instead.
+   */
+  private quietLmdb(): void {
+    if (this.consoleError) return;
+    const original = (this.consoleError = console.error);
+    console.error = (...args: unknown[]) => {
+      const [first] = args;
+      if (first instanceof Error && /[\\/]lmdb[\\/]/.test(first.stack ?? "")) this.onStrayRejection(first);
+      else original(...args);
+    };
+  }
+  private consoleError?: typeof console.error;
 
   /**
    * An LMDB error in this process: the index is damaged. It is moved aside at once (this process
@@ -246,7 +275,7 @@ export class LocalStore {
     } catch (error) {
       // Called from a timer: keep the failure for close() to report.
       this.writeFailure ??= error;
-      this.unstoredResults += this.pendingPuts.splice(0).length;
+      this.pendingPuts.length = 0;
       return;
     }
     for (const [key, result, ingredients] of this.pendingPuts.splice(0)) {
@@ -269,7 +298,6 @@ export class LocalStore {
         cause = inner;
       }
     }
-    this.unstoredResults++;
     if (isEnvironmentError(cause)) this.writeFailure ??= cause;
     else {
       try {
@@ -350,13 +378,23 @@ export class LocalStore {
     if (this.abandoned) await this.storeInFreshIndex();
     const opened = this.opened;
     this.opened = undefined;
-    if (opened) {
+    if (opened && this.writeFailure === undefined) {
       try {
         await opened.flushed;
         await opened.close();
       } catch (error) {
         this.writeFailure ??= error;
       }
+    } else if (opened) {
+      // After a failed commit lmdb-js's flushed and close() never settle: the environment
+      // closes with the process. (LMDB aborted that transaction; the file is as it was.)
+      void opened.close().catch(() => undefined);
+    }
+    // After a failed commit, lmdb-js rejects more of its promises later: keep them handled.
+    if (this.writeFailure === undefined) {
+      process.off("unhandledRejection", this.onStrayRejection);
+      if (this.consoleError) console.error = this.consoleError;
+      this.consoleError = undefined;
     }
     if (this.marker) {
       try {
@@ -369,11 +407,10 @@ export class LocalStore {
     if (this.writeFailure !== undefined) {
       const error = this.writeFailure;
       this.writeFailure = undefined;
-      const lost = this.unstoredResults;
       if (error instanceof KilnError) throw error;
       throw new KilnError(
         "environment",
-        `could not store ${lost === 1 ? "a step's result" : `${lost} step results`} in the cache index ${this.indexPath}: ${describeError(error)}\n` +
+        `could not store this build's results in the cache index ${this.indexPath}: ${describeError(error)}\n` +
           `  the outputs in kiln-out are complete and the next build reuses them; free space, or use another cache with --cache-dir DIR or KILN_CACHE_DIR=DIR`,
       );
     }
