@@ -219,8 +219,8 @@ export function prepareIndex(dir: string, lmdbEntry: string): IndexOpening {
  * and removes this process's marker.
  */
 export function finishIndex(dir: string, marker: string, trusted: boolean): void {
-  const others = !trusted || readdirSync(dir).some((name) => name.startsWith(MARKER_PREFIX) && name !== marker && markerAlive(name));
-  const current = others ? undefined : statRecord(join(dir, INDEX_FILE));
+  const othersOpen = trusted && readdirSync(dir).some((name) => name.startsWith(MARKER_PREFIX) && name !== marker && markerAlive(name));
+  const current = trusted && !othersOpen ? statRecord(join(dir, INDEX_FILE)) : undefined;
   if (current) {
     const temp = join(dir, `${CLEAN_RECORD}.${process.pid}`);
     writeFileSync(temp, JSON.stringify(current));

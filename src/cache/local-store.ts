@@ -148,7 +148,6 @@ export class LocalStore {
     for (let attempt = 0; ; attempt++) {
       try {
         this.opened = open<ActionResult | KeyIngredients, string>({ path: this.indexPath, compression: false });
-        process.on("unhandledRejection", this.onStrayRejection);
         this.quietLmdb();
         return this.opened;
       } catch (error) {
@@ -175,11 +174,13 @@ export class LocalStore {
   };
 
   /**
-   * lmdb-js console.error()s a failed commit's error, stack and all, before rejecting with it;
-   * while the index is open such errors are kept for close() to report in one line instead.
+   * lmdb-js console.error()s a failed commit's error, stack and all, before rejecting with it,
+   * and rejects promises no caller holds: while the index is open both are kept (see
+   * onStrayRejection) for close() to report in one line instead.
    */
   private quietLmdb(): void {
     if (this.consoleError) return;
+    process.on("unhandledRejection", this.onStrayRejection);
     const original = (this.consoleError = console.error);
     console.error = (...args: unknown[]) => {
       const [first] = args;
