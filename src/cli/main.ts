@@ -1,14 +1,15 @@
 /**
  * The command line: commander wiring, exit codes, and the one place errors become text.
- * Exit codes: 0 success; 1 a step or test failed (or the machine got in the way); 2 the request
- * or the workspace is wrong. Heavy modules (esbuild, lmdb) load only in the commands
+ * Exit codes: 0 success; 1 a step or test failed; 2 the request or the workspace is wrong, or the
+ * machine is in the way (a cache dir kiln cannot write, a full disk, a source removed mid-build).
+ * Heavy modules (esbuild, lmdb) load only in the commands
  * that need them, and commander only once the no-op fast path has not answered: a no-op build
  * loads nothing but what checking its up-to-date stamp needs.
  */
 import type { Command } from "commander";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { exitCodeFor, formatError, inputError, KilnError } from "../errors.js";
+import { exitCodeFor, formatError, inputError, isEnvironmentError, KilnError } from "../errors.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { findWorkspaceRoot, OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
 import { answerIfUpToDate, isJobCount, tryUpToDate, type UpToDateOutcome } from "./up-to-date.js";
@@ -72,7 +73,8 @@ Examples:
   kiln query 'rdeps(//..., //data:penguins)'   what depends on the dataset
   kiln test //...                    run the tests
 
-Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace is wrong.`,
+Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace is wrong
+(or the machine is: a cache dir kiln cannot write, a full disk).`,
     );
   program.exitOverride();
 
@@ -162,6 +164,12 @@ export function reportError(error: unknown): number {
   if (error instanceof KilnError) {
     process.stderr.write(`kiln: error: ${formatError(error)}\n`);
     return exitCodeFor(error.kind);
+  }
+  if (isEnvironmentError(error)) {
+    // The machine, not kiln: Node's message names the call and the path ("ENOSPC: no space left
+    // on device, write '/path'").
+    process.stderr.write(`kiln: error: ${verbose ? (error.stack ?? error.message) : error.message}\n  (the file system or permissions are in the way; nothing was wrong with the build itself)\n`);
+    return exitCodeFor("environment");
   }
   const text = error instanceof Error ? (verbose ? (error.stack ?? error.message) : error.message) : String(error);
   process.stderr.write(`kiln: internal error: ${text}\n  This is a bug in kiln; please report it${verbose ? "" : " (rerun with --verbose for the stack trace)"}.\n`);

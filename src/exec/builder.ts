@@ -22,6 +22,7 @@ import { overwriteFile } from "../overwrite-file.js";
 import { CommandSpawner, STDERR_FILE, STDOUT_FILE } from "./command-spawner.js";
 import { resolveRunReference } from "./run-ref.js";
 import type { Sandbox } from "./sandbox.js";
+import { KilnError } from "../errors.js";
 import { bwrapArguments, probeBwrap, systemBindings, toolRoots, type SandboxChoice, type SandboxMode } from "./namespace-sandbox.js";
 import { checkSandboxInputs, type ExpectedInput } from "./sandbox-check.js";
 import { recordIdentity } from "../key/file-identity.js";
@@ -204,7 +205,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
         let hit: { outputs: OutputRecord[] } | undefined;
         try {
           prepared = await prepare(target, options, outputs);
-          hit = options.readCache ? await restore(target, prepared.key, options) : undefined;
+          hit = options.readCache ? await restore(target, prepared, options) : undefined;
         } catch (error) {
           // The machine's fault, not the step's: a source vanished, the disk is full...
           fail(label, "", { ok: false, message: describeFault(error), stderrTail: "", fault: "environment" });
@@ -350,13 +351,13 @@ function sandboxEnvFor(env: Record<string, string> | undefined, passEnv: string[
  * already in place when the label was last built with this key (the no-op case, no store access),
  * else a verified entry from the store.
  */
-async function restore(target: GraphTarget, key: ActionKey, options: BuildOptions): Promise<{ outputs: OutputRecord[] } | undefined> {
+async function restore(target: GraphTarget, prepared: PreparedAction, options: BuildOptions): Promise<{ outputs: OutputRecord[] } | undefined> {
   const outDir = join(options.root, outputDir(target.pkg, target.name));
   const last = options.lastResults.get(target.label);
-  const builtWithKey = last?.key === key;
+  const builtWithKey = last?.key === prepared.key;
   if (builtWithKey && outputsInPlace(outDir, last.outputs, options.statCache)) return last;
   // Built with this key but out of place: lookup need not stat them again.
-  const hit = await lookup(key, outDir, options, builtWithKey);
+  const hit = await lookup(prepared, outDir, options, builtWithKey);
   if (hit) materializeOutputs(outDir, hit.outputs, options.store, options.statCache, options.tempDir);
   return hit;
 }
@@ -366,8 +367,9 @@ async function restore(target: GraphTarget, key: ActionKey, options: BuildOption
  * touched) or whose every blob is present and intact; anything less is a miss.
  * `knownOutOfPlace`: the caller just found this key's outputs missing or changed in kiln-out.
  */
-async function lookup(key: ActionKey, outDir: string, options: BuildOptions, knownOutOfPlace: boolean): Promise<ActionResult | undefined> {
-  const result = options.store.getAction(key);
+async function lookup(prepared: PreparedAction, outDir: string, options: BuildOptions, knownOutOfPlace: boolean): Promise<ActionResult | undefined> {
+  // A record whose outputs are not the key's declared outs is damage, not a hit (see getAction).
+  const result = options.store.getAction(prepared.key, prepared.ingredients.outs);
   if (!result) return undefined;
   if (!knownOutOfPlace && outputsInPlace(outDir, result.outputs, options.statCache)) return result;
   for (const output of result.outputs) {
@@ -432,6 +434,8 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
 
 /** An error thrown by a file operation of kiln's, as one line naming the path and the cause. */
 function describeFault(error: unknown): string {
+  // Already worded for the user (the cache dir is full or unwritable: cache/local-store.ts).
+  if (error instanceof KilnError) return error.message;
   const failure = error as NodeJS.ErrnoException;
   if (failure?.code && failure.syscall) {
     const what: Record<string, string> = {

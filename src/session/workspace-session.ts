@@ -309,6 +309,7 @@ export class WorkspaceSession {
     };
 
     const store = await LocalStore.open(request.cacheDir, this.statCache);
+    store.onWarning = (message) => reporter({ type: "warning", message });
     const tempDir = join(this.stateDir, "tmp");
     mkdirSync(tempDir, { recursive: true });
     for (const dir of [join(this.stateDir, "sandbox"), tempDir, join(store.dir, "tmp")]) removeAbandonedSandboxes(dir);
