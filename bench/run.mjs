@@ -165,14 +165,14 @@ const distStamp = () => {
 const distAtStart = distStamp();
 const engineChanged = () => (distStamp() === distAtStart ? "dist/ unchanged since the start" : "NOTE: dist/ changed during this run (engine rebuilt?)");
 
-function makeTools(p, o) {
+function makeTools(p, o, kilnArgs = []) {
   const kdir = join(p.dir, "kiln"), cache = join(p.dir, "cache");
   const kilnEnv = { ...process.env, KILN_CACHE_DIR: cache };
   delete kilnEnv.KILN_REMOTE_CACHE;
   const noted = new Set();
   return {
     kiln: {
-      argv: [KILN_BIN, "build", "//...", "-j", String(o.jobs), "-C", kdir, "--json"],
+      argv: [KILN_BIN, "build", "//...", "-j", String(o.jobs), "-C", kdir, "--json", ...kilnArgs],
       env: kilnEnv,
       clean() {
         // kiln-out, the cache, and any other state kiln left in the workspace root (found, not guessed).
@@ -316,6 +316,14 @@ function benchConfig({ shape, n }, o) {
     `mtime only: kiln must run 0, ninja/make rerun ${affected}`);
 
   if (names.includes("kiln")) {
+    // The default sandbox is bwrap where it works; the directory sandbox alone, for its cost per step.
+    const ref = rows.find((r) => r.scenario.startsWith("cold build")).res;
+    const dirTools = makeTools(p, o, ["--sandbox", "dir"]);
+    const dirCold = scenario({ label: `${id} cold --sandbox dir`, p, tools: dirTools, names: ["kiln"], runs: coldRuns,
+      expect: { steps, kiln: steps, cached: 0 }, before: (t, tool) => { tool.clean(); settleDisk(); } });
+    for (const t of names) if (t !== "kiln") dirCold[t] = { ...ref[t], ref: true };
+    const perStep = ((ref.kiln.median - dirCold.kiln.median) / steps).toFixed(2);
+    row("cold build, --sandbox dir", dirCold, `kiln only; the default (bwrap where it works) costs ${perStep} ms a step more`);
     row("restore from local cache", scenario({ label: `${id} restore`, p, tools, names: ["kiln"], runs: o.runs,
       expect: { steps, kiln: 0, cached: steps }, before: (t, tool) => { tool.emptyOut(); settleDisk(); } }),
       "kiln only: empty kiln-out, warm cache");
