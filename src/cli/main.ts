@@ -109,6 +109,23 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     });
 
   program
+    .command("cache")
+    .description("the shared cache")
+    .command("serve")
+    .description("serve a remote cache (Bazel's HTTP cache protocol) for kiln and Bazel: GET/HEAD/PUT /cas/<sha256>, /ac/<key>")
+    .option("--port <port>", "port to listen on", "8080")
+    .option("--host <host>", "address to listen on (0.0.0.0 for every interface)", "127.0.0.1")
+    .option("--dir <dir>", "where blobs and the index are kept")
+    .option("--token <token>", "uploads need Authorization: Bearer <token> (default: $KILN_CACHE_SERVE_TOKEN)")
+    .option("--read-token <token>", "reads need this token or the write token (default: $KILN_CACHE_SERVE_READ_TOKEN)")
+    .option("--max-size <size>", "evict least recently used entries past this size, e.g. 50G", "50G")
+    .option("--max-body <size>", "largest upload accepted", "4G")
+    .action(async (options: import("./cache-serve-command.js").CacheServeOptions) => {
+      const { runCacheServe } = await import("./cache-serve-command.js");
+      process.exitCode = await runCacheServe(options);
+    });
+
+  program
     .command("clean")
     .description(`remove ${OUTPUT_DIR}/ and the workspace state in ${STATE_DIR}/ (with --cache, the local cache too)`)
     .addOption(new Option("--cache", "also remove the local cache"))
