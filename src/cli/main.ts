@@ -37,6 +37,8 @@ function addBuildOptions(command: Command): Command {
     .option("--no-cache", "run every step, ignoring cached results (results are still stored)")
     .option("--explain", "for each step that runs, say which input, code, param or tool changed")
     .option("--json", "one JSON event a line on stdout: each step, then a summary")
+    .option("--remote-cache <url>", "a shared cache behind the local one, Bazel's HTTP cache protocol (default: $KILN_REMOTE_CACHE; token: $KILN_REMOTE_CACHE_TOKEN)")
+    .option("--remote-upload", "also write results to the remote cache (default: $KILN_REMOTE_UPLOAD=1); for CI")
     .addOption(
       new commander!.Option("--sandbox <mode>", "how cmd steps are isolated: auto (bwrap where it works), bwrap, or dir (a directory holding only the inputs)")
         .choices(["auto", "bwrap", "dir"])
@@ -106,6 +108,23 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     .action(async (label: string, _options: unknown, command: Command) => {
       const { runWhyCommand } = await import("./why-command.js");
       process.exitCode = await runWhyCommand(label, command.optsWithGlobals());
+    });
+
+  program
+    .command("cache")
+    .description("the shared cache")
+    .command("serve")
+    .description("serve a remote cache (Bazel's HTTP cache protocol) for kiln and Bazel: GET/HEAD/PUT /cas/<sha256>, /ac/<key>")
+    .option("--port <port>", "port to listen on", "8080")
+    .option("--host <host>", "address to listen on (0.0.0.0 for every interface)", "127.0.0.1")
+    .option("--dir <dir>", "where blobs and the index are kept")
+    .option("--token <token>", "uploads need Authorization: Bearer <token> (default: $KILN_CACHE_SERVE_TOKEN)")
+    .option("--read-token <token>", "reads need this token or the write token (default: $KILN_CACHE_SERVE_READ_TOKEN)")
+    .option("--max-size <size>", "evict least recently used entries past this size, e.g. 50G", "50G")
+    .option("--max-body <size>", "largest upload accepted", "4G")
+    .action(async (options: import("./cache-serve-command.js").CacheServeOptions) => {
+      const { runCacheServe } = await import("./cache-serve-command.js");
+      process.exitCode = await runCacheServe(options);
     });
 
   program

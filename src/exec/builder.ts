@@ -8,6 +8,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { ActionCache } from "../cache/action-cache.js";
 import type { ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
 import { listFiles, materializeOutputs, outputsInPlace } from "../cache/materialize.js";
 import { computeKey, describeKeyChanges, KEY_FORMAT, type ActionKey, type KeyIngredients } from "../key/action-key.js";
@@ -54,6 +55,9 @@ export interface BuildOptions {
   /** false with --no-cache: everything executes (results are still stored). */
   readCache: boolean;
   explain: boolean;
+  /** Where results are looked up and stored (the local store, maybe a remote behind it). */
+  cache: ActionCache;
+  /** The local store: blobs of new outputs and logs go in here, and kiln-out is placed from it. */
   store: LocalStore;
   statCache: StatCache;
   stepModules: ReadonlyMap<string, StepModule>;
@@ -134,7 +138,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   const outputs = new Map<string, OutputRecord[]>();
   const failed: string[] = [];
   const environmentFaults: string[] = [];
-  const counts = { executed: 0, cached: 0, cachedLocal: 0 };
+  const counts = { executed: 0, cached: 0, cachedLocal: 0, cachedRemote: 0 };
   const ready = new MaxHeap<string>();
   for (const label of labels) if (waitingOn.get(label) === 0) ready.push(label, height.get(label) ?? 0);
 
@@ -202,7 +206,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
           continue;
         }
         let prepared: PreparedAction;
-        let hit: { outputs: OutputRecord[] } | undefined;
+        let hit: { outputs: OutputRecord[]; source: "local" | "remote" } | undefined;
         try {
           prepared = await prepare(target, options, outputs);
           hit = options.readCache ? await restore(target, prepared, options) : undefined;
@@ -214,8 +218,9 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
         if (hit) {
           options.recordResult(label, prepared.key, hit.outputs);
           counts.cached++;
-          counts.cachedLocal++;
-          reporter({ type: "step", label, status: "cached", cache: "local", key: prepared.key, ms: 0 });
+          if (hit.source === "remote") counts.cachedRemote++;
+          else counts.cachedLocal++;
+          reporter({ type: "step", label, status: "cached", cache: hit.source, key: prepared.key, ms: 0 });
           complete(label, hit.outputs);
           continue;
         }
@@ -268,7 +273,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     executed: counts.executed,
     cached: counts.cached,
     cachedLocal: counts.cachedLocal,
-    cachedRemote: 0,
+    cachedRemote: counts.cachedRemote,
     failed: failed.length,
     ms: Math.round(performance.now() - started),
   };
@@ -351,34 +356,17 @@ function sandboxEnvFor(env: Record<string, string> | undefined, passEnv: string[
  * already in place when the label was last built with this key (the no-op case, no store access),
  * else a verified entry from the store.
  */
-async function restore(target: GraphTarget, prepared: PreparedAction, options: BuildOptions): Promise<{ outputs: OutputRecord[] } | undefined> {
+async function restore(target: GraphTarget, prepared: PreparedAction, options: BuildOptions): Promise<{ outputs: OutputRecord[]; source: "local" | "remote" } | undefined> {
   const outDir = join(options.root, outputDir(target.pkg, target.name));
   const last = options.lastResults.get(target.label);
-  const builtWithKey = last?.key === prepared.key;
-  if (builtWithKey && outputsInPlace(outDir, last.outputs, options.statCache)) return last;
+  const { key } = prepared;
+  const builtWithKey = last?.key === key;
+  if (builtWithKey && outputsInPlace(outDir, last.outputs, options.statCache)) return { outputs: last.outputs, source: "local" };
   // Built with this key but out of place: lookup need not stat them again.
-  const hit = await lookup(prepared, outDir, options, builtWithKey);
-  if (hit) materializeOutputs(outDir, hit.outputs, options.store, options.statCache, options.tempDir);
-  return hit;
-}
-
-/**
- * The cached result of `key`: one whose outputs are already in kiln-out (known by stat: no blob is
- * touched) or whose every blob is present and intact; anything less is a miss.
- * `knownOutOfPlace`: the caller just found this key's outputs missing or changed in kiln-out.
- */
-async function lookup(prepared: PreparedAction, outDir: string, options: BuildOptions, knownOutOfPlace: boolean): Promise<ActionResult | undefined> {
-  // A record whose outputs are not the key's declared outs is damage, not a hit (see getAction).
-  const result = options.store.getAction(prepared.key, prepared.ingredients.outs);
-  if (!result) return undefined;
-  if (!knownOutOfPlace && outputsInPlace(outDir, result.outputs, options.statCache)) return result;
-  for (const output of result.outputs) {
-    if (!(await options.store.hasValidBlob(output.digest))) {
-      options.reporter({ type: "warning", message: `cache blob ${output.digest.slice(0, 12)} (${output.name}) was missing or corrupt; rebuilding` });
-      return undefined;
-    }
-  }
-  return result;
+  const hit = await options.cache.lookup(key, { label: target.label, outDir, knownOutOfPlace: builtWithKey, outs: prepared.ingredients.outs });
+  if (!hit) return undefined;
+  materializeOutputs(outDir, hit.result.outputs, options.store, options.statCache, options.tempDir);
+  return { outputs: hit.result.outputs, source: hit.source };
 }
 
 /** What runs actions, shared by the whole build. */
@@ -572,7 +560,7 @@ async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: Prepar
       const logPath = storeLog(sandbox, log, options);
       result.log = logPath.slice(logPath.lastIndexOf("/") + 1) as ContentDigest;
     }
-    options.store.putAction(prepared.key, result, prepared.ingredients);
+    options.cache.store(prepared.key, result, prepared.ingredients);
     materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache, options.tempDir);
     return { ok: true, result };
   }

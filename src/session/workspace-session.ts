@@ -25,6 +25,8 @@ import { BUILD_FILE, findWorkspaceRoot, OUTPUT_DIR, WORKSPACE_FILE } from "../wo
 import { resolveRunReference } from "../exec/run-ref.js";
 import { statPath } from "../stat-path.js";
 import { LocalStore, type OutputRecord } from "../cache/local-store.js";
+import { LocalActionCache, TieredCache, type ActionCache } from "../cache/action-cache.js";
+import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { runBuild, type BuildOutcome } from "../exec/builder.js";
 import type { BuildEvent, Reporter } from "../exec/events.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
@@ -45,6 +47,8 @@ export interface BuildRequest {
   explain: boolean;
   /** The local cache's directory. */
   cacheDir: string;
+  /** A shared cache behind the local one (Bazel's HTTP cache protocol). */
+  remote?: RemoteCacheSettings;
   /** How `cmd` steps are isolated: bwrap where it works (auto), bwrap or fail, or the directory sandbox. */
   sandbox: SandboxChoice;
   /** The caller's environment: PATH for tools, values of passed-through variables. */
@@ -313,6 +317,13 @@ export class WorkspaceSession {
     const tempDir = join(this.stateDir, "tmp");
     mkdirSync(tempDir, { recursive: true });
     for (const dir of [join(this.stateDir, "sandbox"), tempDir, join(store.dir, "tmp")]) removeAbandonedSandboxes(dir);
+    const local = new LocalActionCache(store, this.statCache, reporter);
+    let cache: ActionCache = local;
+    if (request.remote) {
+      // Loaded only here: a build without a remote cache never loads the HTTP client or protobuf.
+      const { RemoteCache } = await import("../cache/remote/remote-cache.js");
+      cache = new TieredCache(local, new RemoteCache(request.remote, store, reporter));
+    }
     let outcome: BuildOutcome;
     try {
       outcome = await runBuild({
@@ -325,6 +336,7 @@ export class WorkspaceSession {
         keepGoing: request.keepGoing,
         readCache: request.readCache,
         explain: request.explain,
+        cache,
         store,
         statCache: this.statCache,
         stepModules,
@@ -339,6 +351,8 @@ export class WorkspaceSession {
         sandbox: request.sandbox,
       });
     } finally {
+      // Uploads finish (or are reported failed) before the build returns.
+      await cache.close();
       this.save();
       await store.close();
     }
