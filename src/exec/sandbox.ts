@@ -27,6 +27,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -264,7 +265,19 @@ export class Sandbox {
       copyFileSync(from, target, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
       return;
     }
-    linkSync(from, target);
+    // link(2) does not follow a symbolic link: it would link the link itself, which in the
+    // sandbox points elsewhere (a relative one) or out of the namespace sandbox's view. Link the
+    // file it resolves to: the bytes the digest was taken from.
+    const real = realpathSync.native(from);
+    try {
+      linkSync(real, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+      // A link out of the workspace to another file system: copied (the check hashes the copy).
+      this.copies.add(relative);
+      copyFileSync(real, target, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+      return;
+    }
     const linked = statSync(target);
     this.shared.push({ relative, size: linked.size, mtimeMs: linked.mtimeMs, ino: linked.ino, digest });
   }
