@@ -6,11 +6,11 @@
  * cached. Early cutoff falls out of content keys: a dependant whose input bytes did not change
  * gets the same key and stays cached.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import type { ActionCache } from "../cache/action-cache.js";
 import type { ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
-import { listFiles, materializeOutputs, outputsInPlace } from "../cache/materialize.js";
+import { materializeOutputs, outputsInPlace } from "../cache/materialize.js";
 import { computeKey, describeKeyChanges, KEY_FORMAT, type ActionKey, type KeyIngredients } from "../key/action-key.js";
 import { digestBytes, digestFileOfSize, type ContentDigest } from "../key/digest.js";
 import type { StatCache } from "../key/stat-cache.js";
@@ -30,6 +30,7 @@ import { recordIdentity } from "../key/file-identity.js";
 import { SHARED_INPUT_SIZE } from "../size-thresholds.js";
 import { SandboxPool } from "./sandbox-pool.js";
 import { StepPool } from "./step-pool.js";
+import { listOutputs } from "./output-listing.js";
 import type { Tool } from "./tools.js";
 import type { LastResult } from "../state/workspace-state.js";
 
@@ -526,12 +527,15 @@ async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: Prepar
       return failure;
     }
 
-    const written = listFiles(outAbsolute);
+    // Outputs are regular files: nothing else reaches the store or kiln-out (output-listing.ts).
+    const { files: written, irregular } = listOutputs(sandbox.dir, outRelative);
     const declared = new Set(spec.outs);
-    const missing = spec.outs.filter((name) => !existsSync(join(outAbsolute, name)));
+    const irregularNames = new Set(irregular.map((entry) => entry.name));
+    const missing = irregularNames.has(".") ? [] : spec.outs.filter((name) => !irregularNames.has(name) && !existsSync(join(outAbsolute, name)));
     const undeclared = written.filter((name) => !declared.has(name));
-    if (missing.length > 0 || undeclared.length > 0) {
+    if (missing.length > 0 || undeclared.length > 0 || irregular.length > 0) {
       const problems = [
+        ...irregular.map(({ name, kind }) => `${outRelative}${name === "." ? "" : `/${name}`} is ${kind}; outputs must be regular files (copy the bytes instead)`),
         ...missing.map((name) => `declared output "${name}" was not written (expected at ${outRelative}/${name})`),
         ...(undeclared.length > 0 ? [`wrote undeclared outputs: ${undeclared.join(", ")} (declare them in outs)`] : []),
       ];
@@ -591,7 +595,9 @@ function layOutInputs(sandbox: Sandbox, inputs: readonly ActionInput[], options:
 /** Puts a step's log into the blob store; returns the blob's path. */
 function storeLog(sandbox: Sandbox, log: string, options: BuildOptions): string {
   const logFile = sandbox.path(".kiln-log");
-  writeFileSync(logFile, log);
+  // Made anew, exclusively: a link the step left at this name must not be written through.
+  rmSync(logFile, { force: true });
+  writeFileSync(logFile, log, { flag: "wx" });
   const digest = digestBytes(log);
   options.store.insertBlob(logFile, digest);
   return options.store.blobPath(digest);
@@ -678,20 +684,30 @@ async function runCmdAction(
  * kiln 1 MiB of memory, not gigabytes.
  */
 function readLogStream(file: string): string {
-  const { size } = statSync(file);
-  if (size === 0) return "";
-  if (size <= LOG_STREAM_LIMIT) return readFileSync(file, "utf8");
-  const half = LOG_STREAM_LIMIT / 2;
-  const head = Buffer.alloc(half);
-  const tail = Buffer.alloc(half);
-  const fd = openSync(file, "r");
+  // The command can replace the file (dir sandbox, step runners): opened without following a
+  // link and without blocking on a FIFO, and read only if it is a regular file.
+  let fd: number;
   try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ELOOP") throw error;
+    return `[kiln: ${basename(file)} was replaced by a symbolic link; the command's output is lost]`;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return `[kiln: ${basename(file)} was replaced by the command; its output is lost]`;
+    const { size } = stats;
+    if (size === 0) return "";
+    if (size <= LOG_STREAM_LIMIT) return readFileSync(fd, "utf8");
+    const half = LOG_STREAM_LIMIT / 2;
+    const head = Buffer.alloc(half);
+    const tail = Buffer.alloc(half);
     readSync(fd, head, 0, half, 0);
     readSync(fd, tail, 0, half, size - half);
+    return `${head.toString("utf8")}\n[kiln: ${size - 2 * half} bytes of this output left out of the log]\n${tail.toString("utf8")}`;
   } finally {
     closeSync(fd);
   }
-  return `${head.toString("utf8")}\n[kiln: ${size - 2 * half} bytes of this output left out of the log]\n${tail.toString("utf8")}`;
 }
 
 function tail(text: string): string {
