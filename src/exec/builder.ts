@@ -39,6 +39,11 @@ export const SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin";
 /** Linux refuses a single environment string over 128 KiB (MAX_ARG_STRLEN). */
 const MAX_ENV_STRING = 128 * 1024 - 64;
 const STDERR_TAIL_LINES = 20;
+/**
+ * Targets keyed and looked up at once. A remote lookup is a few HTTP round trips: 16 in flight
+ * hide loopback or LAN latency; local lookups are stats and an LMDB read, which do not mind.
+ */
+const LOOKUP_CONCURRENCY = 16;
 /** Bytes of a command's stdout (and of its stderr) kept in its log. */
 const LOG_STREAM_LIMIT = 1 << 20;
 
@@ -149,6 +154,10 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   let isolation: Isolation | undefined;
   const isolationOnce = () => (isolation ??= chooseIsolation(options.sandbox, options.stateDir, options.hostEnv.PATH, reporter));
   let running = 0;
+  /** Lookups under way (keys being computed, the cache asked). */
+  let looking = 0;
+  /** Misses waiting for a job slot. */
+  const toRun = new MaxHeap<{ target: GraphTarget; prepared: PreparedAction }>();
   let stopped = false;
   let pumping = false;
   let fatal: unknown;
@@ -165,7 +174,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     stopped = true;
     reporter({ type: "warning", message: `interrupted: stopping ${running} running step${running === 1 ? "" : "s"}` });
     stopping = Promise.all([spawner.interrupt(), pool.close()]);
-    void pump();
+    pump();
   };
   if (options.signal.aborted) onAbort();
   else options.signal.addEventListener("abort", onAbort, { once: true });
@@ -191,76 +200,92 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     reporter({ type: "step", label, status: "failed", cache: null, key, ms: 0 });
   };
 
-  const pump = async () => {
+  /**
+   * Starts what may start: executions of misses first (up to -j), then lookups of ready targets
+   * (up to LOOKUP_CONCURRENCY). A lookup keys the target and asks the cache; it holds no job slot,
+   * so a remote cache's round trips overlap each other and running steps instead of queueing
+   * behind them. A miss waits in `toRun` for a slot, longest remaining path first.
+   */
+  const pump = (): void => {
     if (pumping) return;
     pumping = true;
-    try {
-      while (!stopped && running < options.jobs && ready.size > 0) {
-        const label = ready.pop()!;
-        const target = graph.targets.get(label)!;
-        const standing = unchanged?.has(label) ? options.lastResults.get(label) : undefined;
-        if (standing) {
-          counts.cached++;
-          counts.cachedLocal++;
-          reporter({ type: "step", label, status: "cached", cache: "local", key: standing.key, ms: 0 });
-          complete(label, standing.outputs);
-          continue;
-        }
-        let prepared: PreparedAction;
-        let hit: { outputs: OutputRecord[]; source: "local" | "remote" } | undefined;
-        try {
-          prepared = await prepare(target, options, outputs);
-          hit = options.readCache ? await restore(target, prepared, options) : undefined;
-        } catch (error) {
-          // The machine's fault, not the step's: a source vanished, the disk is full...
-          fail(label, "", { ok: false, message: describeFault(error), stderrTail: "", fault: "environment" });
-          continue;
-        }
-        if (hit) {
-          options.recordResult(label, prepared.key, hit.outputs);
-          counts.cached++;
-          if (hit.source === "remote") counts.cachedRemote++;
-          else counts.cachedLocal++;
-          reporter({ type: "step", label, status: "cached", cache: hit.source, key: prepared.key, ms: 0 });
-          complete(label, hit.outputs);
-          continue;
-        }
-        if (options.explain) {
-          const previousKey = options.lastResults.get(label)?.key;
-          const previous = previousKey ? options.store.getIngredients(previousKey) : undefined;
-          const reasons = options.readCache ? describeKeyChanges(previous, prepared.ingredients) : ["--no-cache"];
-          reporter({ type: "explain", label, reasons });
-        }
-        running++;
-        reporter({ type: "started", label });
-        void execute(target, prepared, options, { pool, spawner, sandboxes, isolation: isolationOnce }).then((execution) => {
-          running--;
-          if (execution.ok) {
-            options.recordResult(label, prepared.key, execution.result.outputs);
-            counts.executed++;
-            reporter({ type: "step", label, status: "executed", cache: null, key: prepared.key, ms: Math.round(execution.result.ms) });
-            complete(label, execution.result.outputs);
-          } else {
-            fail(label, prepared.key, execution);
-          }
-          void pump();
-        }).catch((error: unknown) => {
-          // kiln's own bookkeeping failed after the step (not the step): stop, report it once.
-          fatal ??= error;
-          stopped = true;
-          if (running === 0) finish();
-        });
+    while (!stopped && running < options.jobs && toRun.size > 0) startExecution(toRun.pop()!);
+    while (!stopped && looking < LOOKUP_CONCURRENCY && ready.size > 0) {
+      const label = ready.pop()!;
+      const standing = unchanged?.has(label) ? options.lastResults.get(label) : undefined;
+      if (standing) {
+        counts.cached++;
+        counts.cachedLocal++;
+        reporter({ type: "step", label, status: "cached", cache: "local", key: standing.key, ms: 0 });
+        complete(label, standing.outputs);
+        continue;
       }
-    } catch (error) {
-      // Not a step failure but kiln's own (a source vanished mid-build, the disk is full...).
-      fatal ??= error;
-      stopped = true;
+      looking++;
+      void lookUp(label).then(() => {
+        looking--;
+        pump();
+      });
     }
     pumping = false;
-    if (running === 0 && (stopped || ready.size === 0)) finish();
+    if (running === 0 && looking === 0 && (stopped || (ready.size === 0 && toRun.size === 0))) finish();
   };
 
-  await pump();
+  /** Keys `label` and restores it from the cache, or queues it to run. Never throws. */
+  const lookUp = async (label: string): Promise<void> => {
+    const target = graph.targets.get(label)!;
+    let prepared: PreparedAction;
+    let hit: { outputs: OutputRecord[]; source: "local" | "remote" } | undefined;
+    try {
+      prepared = await prepare(target, options, outputs);
+      hit = options.readCache ? await restore(target, prepared, options) : undefined;
+    } catch (error) {
+      // The machine's fault, not the step's: a source vanished, the disk is full...
+      fail(label, "", { ok: false, message: describeFault(error), stderrTail: "", fault: "environment" });
+      return;
+    }
+    if (hit) {
+      options.recordResult(label, prepared.key, hit.outputs);
+      counts.cached++;
+      if (hit.source === "remote") counts.cachedRemote++;
+      else counts.cachedLocal++;
+      reporter({ type: "step", label, status: "cached", cache: hit.source, key: prepared.key, ms: 0 });
+      complete(label, hit.outputs);
+      return;
+    }
+    if (options.explain) {
+      const previousKey = options.lastResults.get(label)?.key;
+      const previous = previousKey ? options.store.getIngredients(previousKey) : undefined;
+      const reasons = options.readCache ? describeKeyChanges(previous, prepared.ingredients) : ["--no-cache"];
+      reporter({ type: "explain", label, reasons });
+    }
+    toRun.push({ target, prepared }, height.get(label) ?? 0);
+  };
+
+  const startExecution = ({ target, prepared }: { target: GraphTarget; prepared: PreparedAction }): void => {
+    const label = target.label;
+    running++;
+    reporter({ type: "started", label });
+    void execute(target, prepared, options, { pool, spawner, sandboxes, isolation: isolationOnce })
+      .then((execution) => {
+        running--;
+        if (execution.ok) {
+          options.recordResult(label, prepared.key, execution.result.outputs);
+          counts.executed++;
+          reporter({ type: "step", label, status: "executed", cache: null, key: prepared.key, ms: Math.round(execution.result.ms) });
+          complete(label, execution.result.outputs);
+        } else {
+          fail(label, prepared.key, execution);
+        }
+      })
+      .catch((error: unknown) => {
+        // kiln's own bookkeeping failed after the step (not the step): stop, report it once.
+        fatal ??= error;
+        stopped = true;
+      })
+      .finally(pump);
+  };
+
+  pump();
   await finished;
   await stopping;
   options.signal.removeEventListener("abort", onAbort);
