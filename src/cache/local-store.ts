@@ -38,6 +38,20 @@ export interface ActionResult {
   createdAt: number;
 }
 
+/**
+ * Where an action's inputs came from beyond their digests, kept beside its ingredients so the
+ * whole build can be walked from any output down to source files and sources (provenance).
+ * Not part of the key: an input's producer may change while its bytes do not (early cutoff).
+ */
+export interface ActionOrigins {
+  /** (label, key) of each dependency whose outputs were inputs, sorted by label. */
+  deps: [string, string][];
+  /** Each `@source` read, as kiln.lock describes the content read. */
+  sources: Record<string, { kind: "url" | "path"; location: string; sha256: string; size: number; files?: number }>;
+  /** For a step: the files its code digest covers (workspace-relative, or absolute outside it), with digests. */
+  code?: [string, string][];
+}
+
 /** Default cache location: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
   if (env.KILN_CACHE_DIR) return env.KILN_CACHE_DIR;
@@ -50,10 +64,10 @@ let tempCounter = 0;
 const PUT_BATCH_MS = 25;
 
 export class LocalStore {
-  private opened?: RootDatabase<ActionResult | KeyIngredients, string>;
+  private opened?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string>;
   /** Blob shard directories known to exist (at most 256). */
   private readonly shards = new Set<string>();
-  private readonly pendingPuts: [string, ActionResult, KeyIngredients][] = [];
+  private readonly pendingPuts: [string, ActionResult, KeyIngredients, ActionOrigins | undefined][] = [];
   private putTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -68,10 +82,10 @@ export class LocalStore {
     return new LocalStore(dir, verifiedBlobs);
   }
 
-  private get index(): RootDatabase<ActionResult | KeyIngredients, string> {
+  private get index(): RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string> {
     if (!this.opened) {
       const { open } = createRequire(import.meta.url)("lmdb") as typeof import("lmdb");
-      this.opened = open<ActionResult | KeyIngredients, string>({ path: join(this.dir, "index.lmdb"), compression: false });
+      this.opened = open<ActionResult | KeyIngredients | ActionOrigins, string>({ path: join(this.dir, "index.lmdb"), compression: false });
     }
     return this.opened;
   }
@@ -94,6 +108,13 @@ export class LocalStore {
     return this.index.get(`in/${key}`) as KeyIngredients | undefined;
   }
 
+  /** Where the inputs of `key`'s action came from (see ActionOrigins); absent for results of older kilns. */
+  getOrigins(key: string): ActionOrigins | undefined {
+    const pending = this.pendingPuts.find(([pendingKey]) => pendingKey === key);
+    if (pending) return pending[3];
+    return this.index.get(`or/${key}`) as ActionOrigins | undefined;
+  }
+
   /**
    * Queued for LMDB: results finishing within PUT_BATCH_MS of each other are put in one event
    * turn, so lmdb-js commits them in one transaction (a commit per step cost ~0.14 ms of the
@@ -101,16 +122,17 @@ export class LocalStore {
    * result never lacks them. A crash before the commit loses only results whose blobs are
    * already stored: those steps run again.
    */
-  putAction(key: string, result: ActionResult, ingredients: KeyIngredients): void {
-    this.pendingPuts.push([key, result, ingredients]);
+  putAction(key: string, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void {
+    this.pendingPuts.push([key, result, ingredients, origins]);
     this.putTimer ??= setTimeout(() => this.flushPuts(), PUT_BATCH_MS);
   }
 
   private flushPuts(): void {
     clearTimeout(this.putTimer);
     this.putTimer = undefined;
-    for (const [key, result, ingredients] of this.pendingPuts.splice(0)) {
+    for (const [key, result, ingredients, origins] of this.pendingPuts.splice(0)) {
       void this.index.put(`in/${key}`, ingredients);
+      if (origins) void this.index.put(`or/${key}`, origins);
       void this.index.put(`ac/${key}`, result);
     }
   }

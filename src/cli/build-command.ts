@@ -22,6 +22,8 @@ export interface BuildCommandOptions {
   explain?: boolean;
   json?: boolean;
   sandbox?: SandboxChoice;
+  locked?: boolean;
+  provenance?: boolean;
 }
 
 /** Exit codes of an interrupted build, as shells report a command killed by the signal: 128 + n. */
@@ -64,6 +66,7 @@ export async function runBuildCommand(
         hostEnv: process.env,
         reporter: (event) => reporter.handle(event),
         stampChanges,
+        locked: options.locked ?? false,
       },
       controller.signal,
     );

@@ -36,6 +36,7 @@ function addBuildOptions(command: Command): Command {
     .option("--no-cache", "run every step, ignoring cached results (results are still stored)")
     .option("--explain", "for each step that runs, say which input, code, param or tool changed")
     .option("--json", "one JSON event a line on stdout: each step, then a summary")
+    .option("--locked", "refuse to build (exit 2) when a source differs from kiln.lock or is not in it")
     .addOption(
       new commander!.Option("--sandbox <mode>", "how cmd steps are isolated: auto (bwrap where it works), bwrap, or dir (a directory holding only the inputs)")
         .choices(["auto", "bwrap", "dir"])
@@ -107,6 +108,15 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     });
 
   program
+    .command("lock")
+    .description("pin every source of WORKSPACE.ts in kiln.lock (path sources are also frozen into a snapshot in the cache)")
+    .option("--check", "write nothing; exit 1 listing every source that differs from kiln.lock")
+    .action(async (options: { check?: boolean }, command: Command) => {
+      const { runLockCommand } = await import("./lock-command.js");
+      process.exitCode = await runLockCommand({ ...command.optsWithGlobals(), ...options });
+    });
+
+  program
     .command("clean")
     .description(`remove ${OUTPUT_DIR}/ and the workspace state in ${STATE_DIR}/ (with --cache, the local cache too)`)
     .addOption(new Option("--cache", "also remove the local cache"))
@@ -127,7 +137,7 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
 /** The no-op fast path first (unless the user asked for work or explanations), then a real build. */
 async function buildOrTest(patterns: string[], options: BuildCommandOptions, mode: "build" | "test", upToDate: UpToDateOutcome): Promise<number> {
   let changes = upToDate.changes;
-  if (options.cache !== false && !options.explain && !upToDate.checked) {
+  if (options.cache !== false && !options.explain && !options.locked && !upToDate.checked) {
     const check = tryUpToDate(patterns, options, mode);
     if (check.code !== undefined) return check.code;
     changes = check.changes;
