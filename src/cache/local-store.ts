@@ -116,6 +116,16 @@ export class LocalStore {
   }
 
   /**
+   * On a cache hit: the same bytes were read from a source described differently (a path source
+   * that became a url with the same sha256); provenance then names the source as it is now.
+   */
+  refreshOrigins(key: string, origins: ActionOrigins): void {
+    const stored = this.getOrigins(key);
+    if (stored && JSON.stringify(stored.sources) === JSON.stringify(origins.sources)) return;
+    void this.index.put(`or/${key}`, origins);
+  }
+
+  /**
    * Queued for LMDB: results finishing within PUT_BATCH_MS of each other are put in one event
    * turn, so lmdb-js commits them in one transaction (a commit per step cost ~0.14 ms of the
    * main thread). Durable at that commit, atomic either way; the ingredients go first, so a

@@ -75,6 +75,11 @@ export async function runBuildCommand(
     process.off("SIGTERM", onSignal);
   }
   requestedOutputs = result.requestedOutputs;
+  if (options.provenance && result.failed.length === 0 && !result.interrupted) {
+    const { writeProvenance } = await import("./provenance-command.js");
+    const files = await writeProvenance(session, options.cacheDir ?? defaultCacheDir(process.env), result.requested);
+    requestedOutputs = [...requestedOutputs, ...files];
+  }
   reporter.handle(result.summary);
   if (result.interrupted) return INTERRUPTED_EXIT[result.interrupted] ?? 130;
   // A step that failed because of the machine (a source removed mid-build, a full disk) is exit 2.

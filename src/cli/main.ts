@@ -36,6 +36,7 @@ function addBuildOptions(command: Command): Command {
     .option("--no-cache", "run every step, ignoring cached results (results are still stored)")
     .option("--explain", "for each step that runs, say which input, code, param or tool changed")
     .option("--json", "one JSON event a line on stdout: each step, then a summary")
+    .option("--provenance", "write an in-toto provenance statement beside each requested target's outputs (kiln-out/<pkg>/<name>.provenance.json)")
     .option("--locked", "refuse to build (exit 2) when a source differs from kiln.lock or is not in it")
     .addOption(
       new commander!.Option("--sandbox <mode>", "how cmd steps are isolated: auto (bwrap where it works), bwrap, or dir (a directory holding only the inputs)")
@@ -108,6 +109,18 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     });
 
   program
+    .command("provenance")
+    .argument("[label]", "a target, e.g. //models:classifier")
+    .description("an in-toto statement (SLSA provenance v1) for the target's outputs: what it was built from, transitively")
+    .option("--out <file>", "write the statement to a file instead of stdout")
+    .option("--verify <statement>", "check each subject of a statement against the file on disk (exit 1 if any differs)")
+    .option("--dir <dir>", "with --verify: where subjects' paths start (default: the workspace root, else the statement's directory)")
+    .action(async (label: string | undefined, options: { out?: string; verify?: string; dir?: string }, command: Command) => {
+      const { runProvenanceCommand } = await import("./provenance-command.js");
+      process.exitCode = await runProvenanceCommand(label, { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
     .command("lock")
     .description("pin every source of WORKSPACE.ts in kiln.lock (path sources are also frozen into a snapshot in the cache)")
     .option("--check", "write nothing; exit 1 listing every source that differs from kiln.lock")
@@ -137,7 +150,7 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
 /** The no-op fast path first (unless the user asked for work or explanations), then a real build. */
 async function buildOrTest(patterns: string[], options: BuildCommandOptions, mode: "build" | "test", upToDate: UpToDateOutcome): Promise<number> {
   let changes = upToDate.changes;
-  if (options.cache !== false && !options.explain && !options.locked && !upToDate.checked) {
+  if (options.cache !== false && !options.explain && !options.locked && !options.provenance && !upToDate.checked) {
     const check = tryUpToDate(patterns, options, mode);
     if (check.code !== undefined) return check.code;
     changes = check.changes;

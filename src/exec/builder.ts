@@ -27,6 +27,7 @@ import { bwrapArguments, probeBwrap, systemBindings, toolRoots, type SandboxChoi
 import { checkSandboxInputs, type ExpectedInput } from "./sandbox-check.js";
 import { recordIdentity } from "../key/file-identity.js";
 import { SHARED_INPUT_SIZE } from "../size-thresholds.js";
+import { KILN_ROOT } from "../kiln-install.js";
 import { SandboxPool } from "./sandbox-pool.js";
 import { StepPool } from "./step-pool.js";
 import type { Tool } from "./tools.js";
@@ -217,6 +218,8 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
           continue;
         }
         if (hit) {
+          // Only for actions reading @sources: a hit otherwise needs no store access at all.
+          if (Object.keys(prepared.origins.sources).length > 0) options.store.refreshOrigins(prepared.key, prepared.origins);
           options.recordResult(label, prepared.key, hit.outputs);
           counts.cached++;
           counts.cachedLocal++;
@@ -337,7 +340,7 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
     const ref = resolveRunReference(options.root, target.pkg, spec.run!);
     const module = options.stepModules.get(ref.entry)!;
     code = `${module.codeDigest}#${ref.exportName}`;
-    origins.code = module.files.map(([file, digest]) => [file.startsWith(`${options.root}/`) ? file.slice(options.root.length + 1) : file, digest] as [string, string]);
+    origins.code = module.files.map(([file, digest]) => [portableCodePath(options.root, file), digest] as [string, string]);
   }
   origins.deps.sort((a, b) => (a[0] < b[0] ? -1 : 1));
   const env = sandboxEnvFor(spec.env, spec.passEnv, options.hostEnv);
@@ -356,6 +359,19 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
   };
   if (spec.network) ingredients.network = true;
   return { key: computeKey(ingredients), ingredients, named, origins };
+}
+
+/**
+ * A code file's name for provenance, free of machine paths: workspace-relative; `kiln:<path>` for
+ * kiln's own files; `node_modules/<package>/...` for an installed package's (its package.json
+ * carries the version).
+ */
+function portableCodePath(root: string, file: string): string {
+  const packages = file.lastIndexOf("/node_modules/");
+  if (packages !== -1) return file.slice(packages + 1);
+  if (file.startsWith(`${root}/`)) return file.slice(root.length + 1);
+  if (file.startsWith(`${KILN_ROOT}/`)) return `kiln:${file.slice(KILN_ROOT.length + 1)}`;
+  return file;
 }
 
 function sandboxEnvFor(env: Record<string, string> | undefined, passEnv: string[] | undefined, hostEnv: NodeJS.ProcessEnv): Record<string, string> {
