@@ -121,6 +121,17 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     });
 
   program
+    .command("verify")
+    .argument("[patterns...]", "targets whose steps to check (default //...)")
+    .description("rebuild the steps without the cache, in a fresh copy and fresh sandboxes, and report those whose outputs differ (exit 1)")
+    .option("-j, --jobs <n>", "steps run at once (default: the number of cores)", parseJobs)
+    .addOption(new Option("--sandbox <mode>", "how cmd steps are isolated").choices(["auto", "bwrap", "dir"]).default("auto"))
+    .action(async (patterns: string[], options: { jobs?: number; sandbox?: "auto" | "bwrap" | "dir" }, command: Command) => {
+      const { runVerifyCommand } = await import("./verify-command.js");
+      process.exitCode = await runVerifyCommand(patterns.length > 0 ? patterns : ["//..."], { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
     .command("lock")
     .description("pin every source of WORKSPACE.ts in kiln.lock (path sources are also frozen into a snapshot in the cache)")
     .option("--check", "write nothing; exit 1 listing every source that differs from kiln.lock")

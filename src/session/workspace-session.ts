@@ -65,6 +65,8 @@ export interface BuildRequest {
   stampChanges?: StampChanges;
   /** --locked: a source that differs from kiln.lock (or is not in it) refuses the build. */
   locked?: boolean;
+  /** Where url sources and snapshots are read from when not the build's own cache (kiln verify). */
+  sourceCacheDir?: string;
 }
 
 export interface BuildResult extends BuildOutcome {
@@ -338,10 +340,11 @@ export class WorkspaceSession {
     for (const dir of [join(this.stateDir, "sandbox"), tempDir, join(store.dir, "tmp")]) removeAbandonedSandboxes(dir);
     let outcome: BuildOutcome;
     let sources: Map<string, ResolvedSource> | undefined;
+    const sourceStore = request.sourceCacheDir ? await LocalStore.open(request.sourceCacheDir, this.statCache) : store;
     try {
       if (sourceNames.size > 0) {
         sources = await resolveBuildSources(
-          { root: this.root, sources: loaded.manifest.sources, store, statCache: this.statCache, warn: (message) => request.reporter({ type: "warning", message }) },
+          { root: this.root, sources: loaded.manifest.sources, store: sourceStore, statCache: this.statCache, warn: (message) => request.reporter({ type: "warning", message }) },
           [...sourceNames],
           readLockFile(this.root),
           request.locked ?? false,
@@ -376,6 +379,7 @@ export class WorkspaceSession {
     } finally {
       this.save();
       await store.close();
+      if (sourceStore !== store) await sourceStore.close();
     }
 
     const requestedOutputs: string[] = [];

@@ -403,6 +403,12 @@ describe("examples/penguins as a distribution: lock, provenance, why, a url sour
     expect(JSON.parse(f.read("kiln-out/models/classifier.provenance.json"))).toEqual(statement);
   });
 
+  it("Can I reproduce this run? kiln verify rebuilds every step without the cache: all identical", async () => {
+    const run = await f.kiln(["verify", "//..."]);
+    expect(run.code, show(run)).toBe(0);
+    expect(run.stdout).toContain("6 steps rebuilt without the cache, 6 compared, 0 differ");
+  });
+
   it("why after a param change names the param and both values", async () => {
     f.write({ "models/BUILD.ts": f.read("models/BUILD.ts").replace("epochs: 500", "epochs: 600") });
     const build = await f.build(["//models:classifier"]);
