@@ -55,7 +55,6 @@ export async function createProgram(upToDate: UpToDateOutcome = { checked: false
   const { Command, Option } = commander;
   const program = new Command("kiln")
     .description("A hermetic, cached build system for data and ML pipelines.\nPipelines are TypeScript BUILD.ts files; every step is keyed by its inputs and code.")
-    .version(KILN_VERSION)
     .option("-C, --workspace <dir>", "the workspace root (default: nearest directory upward with WORKSPACE.ts)")
     .option("--cache-dir <dir>", "the local cache (default: $KILN_CACHE_DIR, $XDG_CACHE_HOME/kiln or ~/.cache/kiln)")
     .option("--verbose", "show stack traces of internal errors")
@@ -74,6 +73,7 @@ Examples:
   kiln query 'rdeps(//..., //data:penguins)'   what depends on the dataset
   kiln test //...                    run the tests
 
+kiln --version (or -V) prints kiln's version.
 Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace is wrong.`,
     );
   program.exitOverride();
@@ -103,9 +103,11 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     .command("why")
     .argument("<label>", "a target, e.g. //models:classifier")
     .description("why the target's step last ran: which input, code, param or tool changed, and where its log is")
-    .action(async (label: string, _options: unknown, command: Command) => {
+    .option("--since <release>", "instead: what changed (inputs, params, code, transitively) since a release of this target")
+    .option("--out <dir>", "with --since: where releases live (default: dist/ in the workspace)")
+    .action(async (label: string, options: { since?: string; out?: string }, command: Command) => {
       const { runWhyCommand } = await import("./why-command.js");
-      process.exitCode = await runWhyCommand(label, command.optsWithGlobals());
+      process.exitCode = await runWhyCommand(label, { ...command.optsWithGlobals(), ...options });
     });
 
   program
@@ -129,6 +131,19 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     .action(async (patterns: string[], options: { jobs?: number; sandbox?: "auto" | "bwrap" | "dir" }, command: Command) => {
       const { runVerifyCommand } = await import("./verify-command.js");
       process.exitCode = await runVerifyCommand(patterns.length > 0 ? patterns : ["//..."], { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
+    .command("release")
+    .argument("[label]", "the target to release, e.g. //models:classifier")
+    .description("make a release: a directory and a .tar.gz with the target's outputs, provenance, kiln.lock and a manifest; never overwritten")
+    .option("--version <X.Y.Z>", "the release's version")
+    .option("--out <dir>", "where releases live (default: dist/ in the workspace)")
+    .option("--list", "list the releases in --out")
+    .option("--diff <releases...>", "what differs (inputs, params, code) between two releases: --diff 1.0.0 1.1.0")
+    .action(async (label: string | undefined, options: { version?: string; out?: string; list?: boolean; diff?: string[] }, command: Command) => {
+      const { runReleaseCommand } = await import("./release-command.js");
+      process.exitCode = await runReleaseCommand(label, { ...command.optsWithGlobals(), ...options });
     });
 
   program
@@ -178,6 +193,11 @@ async function buildOrTest(patterns: string[], options: BuildCommandOptions, mod
 export async function main(argv: readonly string[], upToDate?: UpToDateOutcome): Promise<number> {
   verbose = argv.includes("--verbose");
   try {
+    // Handled here, not by commander's program-wide --version: \`kiln release --version 1.0.0\` needs the flag.
+    if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
+      process.stdout.write(`${KILN_VERSION}\n`);
+      return 0;
+    }
     upToDate ??= answerIfUpToDate(argv);
     if (upToDate.code !== undefined) return upToDate.code;
     const program = await createProgram(upToDate);

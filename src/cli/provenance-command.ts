@@ -25,8 +25,12 @@ interface ProvenanceOptions {
   dir?: string;
 }
 
-/** The statement for `label` as last built in this workspace. */
-export async function statementFor(session: WorkspaceSession, store: LocalStore, label: string): Promise<Statement> {
+/**
+ * The statement for `label` as last built in this workspace. `withRun`: add the last build's
+ * times and which steps were cached; without it (releases) the statement depends only on the
+ * cache's records, so making it twice gives the same bytes.
+ */
+export async function statementFor(session: WorkspaceSession, store: LocalStore, label: string, withRun = true): Promise<Statement> {
   const key = session.lastResults.get(label)?.key;
   if (!key) throw inputError(`${label} has not been built in this workspace yet (run kiln build ${label})`);
   const lookup = (k: string): ActionRecord | undefined => {
@@ -42,7 +46,8 @@ export async function statementFor(session: WorkspaceSession, store: LocalStore,
     kilnVersion: KILN_VERSION,
     nodeVersion: process.versions.node,
     platform: platformIdentity(),
-    run: readJsonFile<LastRun>(join(session.stateDir, LAST_RUN_FILE)),
+    run: withRun ? readJsonFile<LastRun>(join(session.stateDir, LAST_RUN_FILE)) : undefined,
+    times: withRun,
   });
 }
 
@@ -88,7 +93,8 @@ export async function runProvenanceCommand(labelText: string | undefined, option
 
 /**
  * Checks each subject of a statement against the file at its name, resolved against `dir`
- * (default: the workspace root when run inside one, else the statement's directory).
+ * (default: the statement's directory when the first subject is there, as in a release; else
+ * the workspace root when run inside one; else the statement's directory).
  * Exit 0 when all match, 1 when any is missing or differs.
  */
 async function verifyStatement(file: string, dir: string | undefined): Promise<number> {
@@ -103,6 +109,8 @@ async function verifyStatement(file: string, dir: string | undefined): Promise<n
     throw inputError(`${file} is not an in-toto statement with SLSA provenance v1: ${issue.path.join(".")}: ${issue.message}`);
   }
   let base = dir;
+  // A release holds its outputs beside its statement: look there first.
+  if (!base && existsSync(resolve(dirname(resolve(file)), parsed.data.subject[0]!.name))) base = dirname(resolve(file));
   if (!base) {
     try {
       base = WorkspaceSession.open(process.cwd()).root;

@@ -44,7 +44,7 @@ export interface Statement {
     };
     runDetails: {
       builder: { id: string; version: Record<string, string> };
-      metadata: { invocationId: string; startedOn: string; finishedOn: string };
+      metadata: { invocationId: string; startedOn?: string; finishedOn?: string };
       byproducts: ResourceDescriptor[];
     };
   };
@@ -126,6 +126,11 @@ export interface StatementContext {
   platform: string;
   /** The last build's times and, per label, the key it ended with and whether it ran or was restored. */
   run?: { startedOn: string; finishedOn: string; steps: Record<string, { key: string; status: "executed" | "cached" }> };
+  /**
+   * false (releases): no times and no cached/executed status, so the statement depends only on
+   * what was built from what and the same release made twice is the same bytes.
+   */
+  times?: boolean;
 }
 
 /** The in-toto statement for the action at the head of `walk`. */
@@ -163,11 +168,10 @@ export function provenanceStatement(walk: Walk, context: StatementContext): Stat
       },
       runDetails: {
         builder: { id: KILN_BUILDER_ID, version: { kiln: context.kilnVersion, node: context.nodeVersion, platform: context.platform } },
-        metadata: {
-          invocationId: head.key,
-          startedOn: run?.startedOn ?? executedAt(head),
-          finishedOn: run?.finishedOn ?? executedAt(head),
-        },
+        metadata:
+          context.times === false
+            ? { invocationId: head.key }
+            : { invocationId: head.key, startedOn: run?.startedOn ?? executedAt(head), finishedOn: run?.finishedOn ?? executedAt(head) },
         byproducts: walk.actions.map((a) => {
           const status = run?.steps[a.ingredients.label];
           const cached = status?.key === a.key ? status.status === "cached" : null;
@@ -175,7 +179,7 @@ export function provenanceStatement(walk: Walk, context: StatementContext): Stat
           return {
             name: a.ingredients.label,
             digest: { sha256: a.key },
-            annotations: { cached, executedAt: executedAt(a), ms: Math.round(a.result.ms) },
+            ...(context.times === false ? {} : { annotations: { cached, executedAt: executedAt(a), ms: Math.round(a.result.ms) } }),
           };
         }),
       },

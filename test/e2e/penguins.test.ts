@@ -420,6 +420,18 @@ describe("examples/penguins as a distribution: lock, provenance, why, a url sour
     f.write({ "models/BUILD.ts": f.read("models/BUILD.ts").replace("epochs: 600", "epochs: 500") });
   });
 
+  it("Which model is in production? a release, and its statement checked against the deployed files", async () => {
+    const made = await f.kiln(["release", "//models:classifier", "--version", "1.0.0"]);
+    expect(made.code, show(made)).toBe(0);
+    const statement = join(f.ws, "dist", "penguins-classifier-1.0.0", "provenance.json");
+    const verify = await f.kiln(["provenance", "--verify", statement]);
+    expect(verify.code, show(verify)).toBe(0);
+    expect(verify.stdout).toContain("all 2 subjects match");
+    // The model in the workspace is the one released: same digest.
+    const here = await f.kiln(["provenance", "--verify", statement, "--dir", f.ws]);
+    expect(here.code, show(here)).toBe(0);
+  });
+
   it("the same table as a source.url from a local HTTP server gives the same keys: everything is cached", async () => {
     const table = readFileSync(join(EXAMPLE, "data", "penguins.json"));
     const server = createServer((request, response) => {
