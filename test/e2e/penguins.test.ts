@@ -35,7 +35,7 @@ function exampleFiles(): Record<string, string> {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       const rel = relative(EXAMPLE, path);
-      if (rel === "kiln-out" || rel === ".kiln" || entry.name === "node_modules") continue;
+      if (rel === "kiln-out" || rel === ".kiln" || rel === "dist" || entry.name === "node_modules") continue;
       if (entry.isDirectory()) walk(path);
       else if (entry.isFile()) files[rel] = readFileSync(path, "utf8");
     }
