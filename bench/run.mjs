@@ -165,14 +165,14 @@ const distStamp = () => {
 const distAtStart = distStamp();
 const engineChanged = () => (distStamp() === distAtStart ? "dist/ unchanged since the start" : "NOTE: dist/ changed during this run (engine rebuilt?)");
 
-function makeTools(p, o) {
+function makeTools(p, o, kilnArgs = []) {
   const kdir = join(p.dir, "kiln"), cache = join(p.dir, "cache");
   const kilnEnv = { ...process.env, KILN_CACHE_DIR: cache };
   delete kilnEnv.KILN_REMOTE_CACHE;
   const noted = new Set();
   return {
     kiln: {
-      argv: [KILN_BIN, "build", "//...", "-j", String(o.jobs), "-C", kdir, "--json"],
+      argv: [KILN_BIN, "build", "//...", "-j", String(o.jobs), "-C", kdir, "--json", ...kilnArgs],
       env: kilnEnv,
       clean() {
         // kiln-out, the cache, and any other state kiln left in the workspace root (found, not guessed).
@@ -316,9 +316,33 @@ function benchConfig({ shape, n }, o) {
     `mtime only: kiln must run 0, ninja/make rerun ${affected}`);
 
   if (names.includes("kiln")) {
+    // The default sandbox is bwrap where it works; the directory sandbox alone, for its cost per step.
+    const ref = rows.find((r) => r.scenario.startsWith("cold build")).res;
+    const dirTools = makeTools(p, o, ["--sandbox", "dir"]);
+    const dirCold = scenario({ label: `${id} cold --sandbox dir`, p, tools: dirTools, names: ["kiln"], runs: coldRuns,
+      expect: { steps, kiln: steps, cached: 0 }, before: (t, tool) => { tool.clean(); settleDisk(); } });
+    for (const t of names) if (t !== "kiln") dirCold[t] = { ...ref[t], ref: true };
+    const perStep = ((ref.kiln.median - dirCold.kiln.median) / steps).toFixed(2);
+    row("cold build, --sandbox dir", dirCold, `kiln only; the default (bwrap where it works) costs ${perStep} ms a step more`);
     row("restore from local cache", scenario({ label: `${id} restore`, p, tools, names: ["kiln"], runs: o.runs,
       expect: { steps, kiln: 0, cached: steps }, before: (t, tool) => { tool.emptyOut(); settleDisk(); } }),
       "kiln only: empty kiln-out, warm cache");
+    const nginx = NGINX && startNginx(join(base, "nginx"));
+    if (nginx) {
+      try {
+        // Fill the remote once (untimed): every step runs and uploads.
+        tools.kiln.clean();
+        runTool("kiln", { ...tools.kiln, argv: [...tools.kiln.argv, "--no-cache", "--remote-cache", nginx.url, "--remote-upload"] },
+          { steps, kiln: steps, cached: 0 }, `${id} remote upload`);
+        const remote = { kiln: { ...tools.kiln, argv: [...tools.kiln.argv, "--remote-cache", nginx.url] } };
+        const res = scenario({ label: `${id} remote restore`, p, tools: remote, names: ["kiln"], runs: o.runs,
+          expect: { steps, kiln: 0, cached: steps },
+          // As the local restore row, but with the local cache emptied too: everything comes over HTTP.
+          before: () => { tools.kiln.emptyOut(); rmrf(tools.kiln.env.KILN_CACHE_DIR); settleDisk(); } });
+        const local = rows.find((r) => r.scenario === "restore from local cache").res.kiln.median;
+        row("restore from remote cache", res, `kiln only: nginx on loopback, empty kiln-out and local cache; ${(res.kiln.median / local).toFixed(1)}x the local restore`);
+      } finally { nginx.stop(); }
+    }
     if (o.step && n <= o.stepMaxN) {
       const q = generate({ dir: join(base, "step"), n, shape, flavor: "step" });
       const qt = makeTools(q, o);
@@ -333,6 +357,33 @@ function benchConfig({ shape, n }, o) {
   }
   if (!o.keep) rmrf(base);
   return rows;
+}
+
+// ---------------------------------------------------------------- remote cache server
+
+const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((f) => existsSync(f));
+
+/** nginx with WebDAV on loopback (as in test/e2e/remote-servers.ts), daemonized; stop() ends it. */
+function startNginx(dir) {
+  rmrf(dir);
+  for (const sub of ["root", "tmp", "logs"]) mkdirSync(join(dir, sub), { recursive: true });
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const conf = join(dir, "nginx.conf");
+    writeFileSync(conf, `user root root; worker_processes 2; pid ${dir}/nginx.pid; error_log ${dir}/logs/error.log warn;
+events { worker_connections 512; }
+http { access_log off; client_body_temp_path ${dir}/tmp/body; proxy_temp_path ${dir}/tmp/proxy; fastcgi_temp_path ${dir}/tmp/fcgi;
+  uwsgi_temp_path ${dir}/tmp/uwsgi; scgi_temp_path ${dir}/tmp/scgi;
+  server { listen 127.0.0.1:${port}; root ${dir}/root; client_max_body_size 0;
+    location / { dav_methods PUT DELETE; create_full_put_path on; } } }
+`);
+    const r = spawnSync(NGINX, ["-e", `${dir}/logs/error.log`, "-p", dir, "-c", conf], { encoding: "utf8" });
+    if (r.status === 0) {
+      return { url: `http://127.0.0.1:${port}`, stop: () => spawnSync(NGINX, ["-e", `${dir}/logs/error.log`, "-p", dir, "-c", conf, "-s", "stop"]) };
+    }
+  }
+  log("  (nginx would not start: no remote cache row)");
+  return undefined;
 }
 
 // ---------------------------------------------------------------- report

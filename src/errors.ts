@@ -2,8 +2,10 @@
  * User errors are values with a kind; the kind decides the exit code.
  *   input       -> exit 2: the request or the workspace is wrong (bad pattern, BUILD.ts error, cycle)
  *   action      -> exit 1: a step or test failed
- *   environment -> exit 1: the machine is in the way (disk full, tool missing)
- * Anything else that escapes is a bug in kiln and is reported as such.
+ *   environment -> exit 2: the machine is in the way (disk full, cache dir not writable, tool
+ *                  missing): nothing the user's steps did, and rerunning as is will not help
+ * An fs error with an environment errno (see isEnvironmentError) is reported as one too, naming
+ * its path. Anything else that escapes is a bug in kiln and is reported as such.
  */
 export type ErrorKind = "input" | "action" | "environment";
 
@@ -32,9 +34,9 @@ export function inputError(message: string, location?: SourceLocation, label?: s
 export function exitCodeFor(kind: ErrorKind): number {
   switch (kind) {
     case "input":
+    case "environment":
       return 2;
     case "action":
-    case "environment":
       return 1;
     default: {
       const unreachable: never = kind;
@@ -49,4 +51,25 @@ export function formatError(error: KilnError): string {
     ? `${error.location.file}:${error.location.line}${error.location.column ? `:${error.location.column}` : ""}: `
     : "";
   return `${where}${error.message}`;
+}
+
+/** errno codes that mean the machine is in the way, not that kiln or the user's data is wrong. */
+const ENVIRONMENT_CODES = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "ENOTDIR", "EMFILE", "ENFILE", "ENOMEM", "EIO"]);
+
+/** True for an error caused by the environment (permissions, a read-only or full file system, I/O). */
+export function isEnvironmentError(error: unknown): error is NodeJS.ErrnoException {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === "string" && ENVIRONMENT_CODES.has(code)) return true;
+  // LMDB's errors carry a numeric code and strerror's text.
+  const message = error instanceof Error ? error.message : String(error);
+  return /No space left on device|Permission denied|Read-only file system|Disk quota exceeded|Input\/output error/i.test(message);
+}
+
+/** An error as one line: its errno code and text, without the path Node appends (callers name it). */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as NodeJS.ErrnoException).code;
+  // Node appends ", <syscall> '<path>'"; LMDB ": Attempting to write page at position ...".
+  const text = error.message.split("\n")[0]!.replace(/, [a-z]+ '.*$/, "").replace(/: Attempting to .*$/, "");
+  return typeof code === "string" && !text.startsWith(code) ? `${code}: ${text}` : text;
 }

@@ -10,7 +10,8 @@
 // outcome (src/cli/up-to-date.ts, UpToDateOutcome: plain data and one closure, including what the
 // stamp check found changed), so no state has to cross through the modules themselves.
 // External, loaded from node_modules when needed: lmdb (native), esbuild (spawns its binary),
-// chokidar, and commander (needed only off the fast path; in the bundle it would cost every run
+// chokidar, @bufbuild/protobuf (needed only with a remote cache: ~190 KB the bundle would parse on
+// every start), and commander (needed only off the fast path; in the bundle it would cost every run
 // ~1.4 ms of compiling). The step runner is not bundled: step-pool.ts starts Node on
 // dist/src/exec/step-runner.js, which tsc emits. BUILD.ts files import "kiln" as
 // dist/src/api/index.js, another copy of the api modules: the CLI recognises what they return by
@@ -33,7 +34,7 @@ const result = await build({
   format: "cjs",
   platform: "node",
   target: "node20",
-  external: ["lmdb", "esbuild", "chokidar", "commander"],
+  external: ["lmdb", "esbuild", "chokidar", "commander", "@bufbuild/protobuf"],
   // import.meta does not exist in CommonJS; the code uses only import.meta.url (kiln-install.ts
   // finds the package root from it; local-store.ts requires lmdb relative to it).
   define: { "import.meta.url": "kilnBundleUrl" },

@@ -5,15 +5,20 @@
  * Invariants: a blob enters the store by rename (never half-written at its final name); an action
  * result is written only after all its blobs are in place; a blob is verified against its digest
  * (memoised by stat) before use, and a corrupt one is deleted and reported as missing.
+ * The index heals itself (see index-health.ts): a damaged one is moved aside, with one warning,
+ * and the build goes on as if it were empty. A cache dir the machine will not let kiln write
+ * (permissions, a read-only or full file system) is an environment error naming the directory.
  */
-import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { accessSync, chmodSync, constants, mkdirSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { RootDatabase } from "lmdb";
+import { describeError, isEnvironmentError, KilnError } from "../errors.js";
 import type { ContentDigest } from "../key/digest.js";
 import type { KeyIngredients } from "../key/action-key.js";
 import type { StatCache } from "../key/stat-cache.js";
+import { finishIndex, INDEX_FILE, moveIndexAside, prepareIndex } from "./index-health.js";
 import { placeFile } from "./place-file.js";
 
 export interface OutputRecord {
@@ -63,41 +68,193 @@ let tempCounter = 0;
 /** How long finished results wait to be committed together (see putAction). */
 const PUT_BATCH_MS = 25;
 
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+
+/**
+ * True if `value` has the shape of an action result whose outputs are exactly `outs` (sorted, as
+ * the key records them). A record that disagrees with its own key is damage: trusting it would
+ * put wrong files into kiln-out and remove the right ones as undeclared.
+ */
+export function isActionResult(value: unknown, outs?: readonly string[]): value is ActionResult {
+  if (value === null || typeof value !== "object") return false;
+  const { outputs, ms } = value as Partial<ActionResult>;
+  if (!Array.isArray(outputs) || typeof ms !== "number") return false;
+  for (const output of outputs as unknown[]) {
+    if (output === null || typeof output !== "object") return false;
+    const { name, digest, size } = output as Partial<OutputRecord>;
+    if (typeof name !== "string" || name.length === 0 || typeof digest !== "string" || !HEX_DIGEST.test(digest) || typeof size !== "number") return false;
+  }
+  if (outs && (outs.length !== outputs.length || outs.some((name, i) => outputs[i]!.name !== name))) return false;
+  return true;
+}
+
+/** The environment error for a cache dir kiln cannot use. */
+export function cacheDirError(dir: string, error: unknown, doing: string): KilnError {
+  return new KilnError(
+    "environment",
+    `cannot ${doing} in the cache directory ${dir}: ${describeError(error)}\n` +
+      `  make it writable (or free space), or use another with --cache-dir DIR or KILN_CACHE_DIR=DIR`,
+  );
+}
+
 export class LocalStore {
   private opened?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string>;
+  /**
+   * Set once the index proved damaged in this process: it is moved aside, the rest of the build
+   * reads nothing from it, and the results it stores wait for close() to go into a fresh index.
+   */
+  private abandoned = false;
+  /** The damaged index, closed (never read again) by close(). */
+  private damaged?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string>;
+  /** This process's open-marker (see index-health.ts), while the index is open. */
+  private marker?: string;
+  /** The first failure to store results (a full disk...), reported when the store closes. */
+  private writeFailure?: unknown;
   /** Blob shard directories known to exist (at most 256). */
   private readonly shards = new Set<string>();
   private readonly pendingPuts: [string, ActionResult, KeyIngredients, ActionOrigins | undefined][] = [];
   private putTimer: NodeJS.Timeout | undefined;
+  private readonly writes: Promise<unknown>[] = [];
+  /** Where warnings go (the build's reporter); stderr until set. */
+  onWarning: (message: string) => void = (message) => process.stderr.write(`kiln: warning: ${message}\n`);
 
   private constructor(
     readonly dir: string,
     private readonly verifiedBlobs: StatCache,
   ) {}
 
-  /** The store at `dir`. The LMDB index opens on first use: a no-op build never needs it. */
+  /**
+   * The store at `dir`. The LMDB index opens on first use: a no-op build never needs it.
+   * Throws an environment error naming `dir` if it cannot be made or written.
+   */
   static async open(dir: string, verifiedBlobs: StatCache): Promise<LocalStore> {
-    mkdirSync(join(dir, "cas"), { recursive: true });
-    mkdirSync(join(dir, "tmp"), { recursive: true });
+    try {
+      mkdirSync(join(dir, "cas"), { recursive: true });
+      mkdirSync(join(dir, "tmp"), { recursive: true });
+      // mkdir of directories that exist succeeds on a read-only file system: ask.
+      accessSync(dir, constants.W_OK);
+      accessSync(join(dir, "tmp"), constants.W_OK);
+    } catch (error) {
+      throw cacheDirError(dir, error, "write");
+    }
     return new LocalStore(dir, verifiedBlobs);
   }
 
-  private get index(): RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string> {
-    if (!this.opened) {
-      const { open } = createRequire(import.meta.url)("lmdb") as typeof import("lmdb");
-      this.opened = open<ActionResult | KeyIngredients | ActionOrigins, string>({ path: join(this.dir, "index.lmdb"), compression: false });
+  get indexPath(): string {
+    return join(this.dir, INDEX_FILE);
+  }
+
+  /** The index, opened (and checked, if in doubt) on first use; undefined once abandoned. */
+  private get index(): RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string> | undefined {
+    if (this.opened || this.abandoned) return this.opened;
+    const require = createRequire(import.meta.url);
+    const lmdbEntry = require.resolve("lmdb");
+    let opening;
+    try {
+      opening = prepareIndex(this.dir, lmdbEntry);
+    } catch (error) {
+      throw cacheDirError(this.dir, error, "open the index");
     }
-    return this.opened;
+    this.marker = opening.marker;
+    if (opening.movedAside) {
+      this.onWarning(
+        `the cache index ${this.indexPath} was damaged (${opening.movedAside.reason}); moved it aside to ` +
+          `${join(this.dir, opening.movedAside.aside)} and started a fresh one (cached blobs are kept and verified on use)`,
+      );
+    }
+    const { open } = require("lmdb") as typeof import("lmdb");
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.opened = open<ActionResult | KeyIngredients | ActionOrigins, string>({ path: this.indexPath, compression: false });
+        this.quietLmdb();
+        return this.opened;
+      } catch (error) {
+        if (isEnvironmentError(error)) throw cacheDirError(this.dir, error, "open the index");
+        // Not LMDB's (a wrong format, a version it cannot read): aside, and once more fresh.
+        const aside = attempt === 0 ? moveIndexAside(this.dir) : undefined;
+        if (!aside) throw cacheDirError(this.dir, error, "open the index");
+        this.onWarning(`the cache index ${this.indexPath} could not be opened (${describeError(error)}); moved it aside to ${join(this.dir, aside)} and started a fresh one`);
+      }
+    }
+  }
+
+  /**
+   * A failed commit rejects promises inside lmdb-js that nobody can handle (besides the ones
+   * put() returns): kept as the write failure close() reports, not a crash. Anything else is
+   * rethrown, as Node would have.
+   */
+  private readonly onStrayRejection = (reason: unknown): void => {
+    const fromLmdb = reason instanceof Error && (reason.message.startsWith("Commit failed") || /[\\/]lmdb[\\/]/.test(reason.stack ?? ""));
+    if (!fromLmdb) throw reason;
+    // Keep the cause (ENOSPC...) over lmdb-js's "Commit failed (see commitError for details)".
+    const vague = (error: unknown) => error instanceof Error && error.message.startsWith("Commit failed");
+    if (this.writeFailure === undefined || (vague(this.writeFailure) && !vague(reason))) this.writeFailure = reason;
+  };
+
+  /**
+   * lmdb-js console.error()s a failed commit's error, stack and all, before rejecting with it,
+   * and rejects promises no caller holds: while the index is open both are kept (see
+   * onStrayRejection) for close() to report in one line instead.
+   */
+  private quietLmdb(): void {
+    if (this.consoleError) return;
+    process.on("unhandledRejection", this.onStrayRejection);
+    const original = (this.consoleError = console.error);
+    console.error = (...args: unknown[]) => {
+      const [first] = args;
+      if (first instanceof Error && /[\\/]lmdb[\\/]/.test(first.stack ?? "")) this.onStrayRejection(first);
+      else original(...args);
+    };
+  }
+  private consoleError?: typeof console.error;
+
+  /**
+   * An LMDB error in this process: the index is damaged. It is moved aside at once (this process
+   * keeps its mapping, and never reads it again), so the next build starts fresh; this one goes
+   * on without cached results. An environment error instead fails the build naming the dir.
+   */
+  private abandon(error: unknown): void {
+    if (isEnvironmentError(error)) throw cacheDirError(this.dir, error, "read the index");
+    if (this.abandoned) return;
+    this.abandoned = true;
+    this.damaged = this.opened;
+    this.opened = undefined;
+    let where = "";
+    try {
+      const aside = moveIndexAside(this.dir);
+      if (aside) where = `; moved it aside to ${join(this.dir, aside)} and started a fresh one`;
+    } catch (moveError) {
+      where = `; could not move it aside (${describeError(moveError)}): remove it`;
+    }
+    this.onWarning(`the cache index ${this.indexPath} is damaged (${describeError(error)})${where}; this build goes on without cached results`);
   }
 
   blobPath(digest: ContentDigest): string {
     return join(this.dir, "cas", digest.slice(0, 2), digest);
   }
 
-  getAction(key: string): ActionResult | undefined {
+  /**
+   * The stored result of `key`, if any. `outs` (the sorted declared outputs the key was made
+   * with) must be exactly its outputs' names; a record that is not is damage, and a miss.
+   */
+  getAction(key: string, outs?: readonly string[]): ActionResult | undefined {
     const pending = this.pendingPuts.find(([pendingKey]) => pendingKey === key);
     if (pending) return pending[1];
-    return this.index.get(`ac/${key}`) as ActionResult | undefined;
+    // Opening may throw the environment's error: that fails the build, naming the dir.
+    const index = this.index;
+    let value: unknown;
+    try {
+      value = index?.get(`ac/${key}`);
+    } catch (error) {
+      this.abandon(error);
+      return undefined;
+    }
+    if (value === undefined) return undefined;
+    if (!isActionResult(value, outs)) {
+      this.abandon(new Error(`the record for ${key.slice(0, 12)} does not match its key's outputs`));
+      return undefined;
+    }
+    return value;
   }
 
   /**
@@ -105,14 +262,26 @@ export class LocalStore {
    * an aggregator's record lists thousands of inputs, and a cache hit never needs it.
    */
   getIngredients(key: string): KeyIngredients | undefined {
-    return this.index.get(`in/${key}`) as KeyIngredients | undefined;
+    const index = this.index;
+    try {
+      return index?.get(`in/${key}`) as KeyIngredients | undefined;
+    } catch (error) {
+      this.abandon(error);
+      return undefined;
+    }
   }
 
   /** Where the inputs of `key`'s action came from (see ActionOrigins); absent for results of older kilns. */
   getOrigins(key: string): ActionOrigins | undefined {
     const pending = this.pendingPuts.find(([pendingKey]) => pendingKey === key);
     if (pending) return pending[3];
-    return this.index.get(`or/${key}`) as ActionOrigins | undefined;
+    const index = this.index;
+    try {
+      return index?.get(`or/${key}`) as ActionOrigins | undefined;
+    } catch (error) {
+      this.abandon(error);
+      return undefined;
+    }
   }
 
   /**
@@ -122,7 +291,9 @@ export class LocalStore {
   refreshOrigins(key: string, origins: ActionOrigins): void {
     const stored = this.getOrigins(key);
     if (stored && JSON.stringify(stored.sources) === JSON.stringify(origins.sources)) return;
-    void this.index.put(`or/${key}`, origins);
+    const index = this.index;
+    if (!index) return;
+    this.writes.push(index.put(`or/${key}`, origins).catch((error: unknown) => this.writeFailed(error)));
   }
 
   /**
@@ -134,17 +305,69 @@ export class LocalStore {
    */
   putAction(key: string, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void {
     this.pendingPuts.push([key, result, ingredients, origins]);
+    if (this.abandoned) return;
     this.putTimer ??= setTimeout(() => this.flushPuts(), PUT_BATCH_MS);
   }
 
   private flushPuts(): void {
     clearTimeout(this.putTimer);
     this.putTimer = undefined;
-    for (const [key, result, ingredients, origins] of this.pendingPuts.splice(0)) {
-      void this.index.put(`in/${key}`, ingredients);
-      if (origins) void this.index.put(`or/${key}`, origins);
-      void this.index.put(`ac/${key}`, result);
+    if (this.pendingPuts.length === 0 || this.abandoned) return;
+    let index;
+    try {
+      index = this.index;
+    } catch (error) {
+      // Called from a timer: keep the failure for close() to report.
+      this.writeFailure ??= error;
+      this.pendingPuts.length = 0;
+      return;
     }
+    for (const [key, result, ingredients, origins] of this.pendingPuts.splice(0)) {
+      if (!index) continue;
+      const puts = [index.put(`in/${key}`, ingredients), ...(origins ? [index.put(`or/${key}`, origins)] : []), index.put(`ac/${key}`, result)];
+      this.writes.push(Promise.all(puts).catch((error: unknown) => this.writeFailed(error)));
+    }
+  }
+
+  /** A commit failed: a full disk is the environment's (reported at close); anything else is damage. */
+  private async writeFailed(error: unknown): Promise<void> {
+    // lmdb-js rejects with "Commit failed (see commitError for details)".
+    const commitError = (error as { commitError?: Promise<unknown> }).commitError;
+    let cause = error;
+    if (commitError) {
+      try {
+        await commitError;
+      } catch (inner) {
+        cause = inner;
+      }
+    }
+    if (isEnvironmentError(cause)) this.writeFailure ??= cause;
+    else {
+      try {
+        this.abandon(cause);
+      } catch (environment) {
+        this.writeFailure ??= environment;
+      }
+    }
+  }
+
+  /**
+   * After the index was abandoned: closes the damaged one (lmdb-js shares an environment by path
+   * within a process, so a fresh index at the same path can open only after it) and stores this
+   * build's results in a fresh one, so the next build finds them.
+   */
+  private async storeInFreshIndex(): Promise<void> {
+    const damaged = this.damaged;
+    this.damaged = undefined;
+    try {
+      await damaged?.close();
+    } catch {
+      // Its mapping goes with the process.
+    }
+    if (this.pendingPuts.length === 0) return;
+    this.abandoned = false;
+    this.flushPuts();
+    await Promise.all(this.writes.splice(0));
   }
 
   /**
@@ -168,26 +391,71 @@ export class LocalStore {
    * Moves a finished output into the store under its digest: a hard link when the store shares a
    * file system with the sandbox, else a copy. A new blob is one link to its final name (atomic:
    * the whole file or nothing); an existing one is replaced via a temp name and a rename, which
-   * also repairs a blob damaged in place.
+   * also repairs a blob damaged in place. A full or read-only cache is an environment error.
    */
   insertBlob(file: string, digest: ContentDigest): void {
     const final = this.blobPath(digest);
-    chmodSync(file, 0o444);
-    const shard = digest.slice(0, 2);
-    if (!this.shards.has(shard)) {
-      mkdirSync(join(this.dir, "cas", shard), { recursive: true });
-      this.shards.add(shard);
+    try {
+      chmodSync(file, 0o444);
+      const shard = digest.slice(0, 2);
+      if (!this.shards.has(shard)) {
+        mkdirSync(join(this.dir, "cas", shard), { recursive: true });
+        this.shards.add(shard);
+      }
+      // A blob already there (identical bytes from another action, or one damaged in place) is replaced.
+      placeFile(file, final, () => join(this.dir, "tmp", `${process.pid}-${++tempCounter}`), false);
+    } catch (error) {
+      if (isEnvironmentError(error)) throw cacheDirError(this.dir, error, "store an output");
+      throw error;
     }
-    // A blob already there (identical bytes from another action, or one damaged in place) is replaced.
-    placeFile(file, final, () => join(this.dir, "tmp", `${process.pid}-${++tempCounter}`), false);
     this.verifiedBlobs.remember(final, statSync(final), digest, "kiln");
   }
 
+  /**
+   * Commits what is queued and closes the index; a clean close is recorded (see index-health.ts).
+   * Throws an environment error if results could not be stored.
+   */
   async close(): Promise<void> {
     this.flushPuts();
-    if (!this.opened) return;
-    await this.opened.flushed;
-    await this.opened.close();
+    await Promise.all(this.writes.splice(0));
+    if (this.abandoned) await this.storeInFreshIndex();
+    const opened = this.opened;
     this.opened = undefined;
+    if (opened && this.writeFailure === undefined) {
+      try {
+        await opened.flushed;
+        await opened.close();
+      } catch (error) {
+        this.writeFailure ??= error;
+      }
+    } else if (opened) {
+      // After a failed commit lmdb-js's flushed and close() never settle: the environment
+      // closes with the process. (LMDB aborted that transaction; the file is as it was.)
+      void opened.close().catch(() => undefined);
+    }
+    // After a failed commit, lmdb-js rejects more of its promises later: keep them handled.
+    if (this.writeFailure === undefined) {
+      process.off("unhandledRejection", this.onStrayRejection);
+      if (this.consoleError) console.error = this.consoleError;
+      this.consoleError = undefined;
+    }
+    if (this.marker) {
+      try {
+        finishIndex(this.dir, this.marker, !this.abandoned && this.writeFailure === undefined);
+      } catch {
+        // The marker stays: the next build checks the index, as after a crash.
+      }
+      this.marker = undefined;
+    }
+    if (this.writeFailure !== undefined) {
+      const error = this.writeFailure;
+      this.writeFailure = undefined;
+      if (error instanceof KilnError) throw error;
+      throw new KilnError(
+        "environment",
+        `could not store this build's results in the cache index ${this.indexPath}: ${describeError(error)}\n` +
+          `  the outputs in kiln-out are complete and the next build reuses them; free space, or use another cache with --cache-dir DIR or KILN_CACHE_DIR=DIR`,
+      );
+    }
   }
 }

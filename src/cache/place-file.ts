@@ -24,8 +24,14 @@ export function placeFile(from: string, dest: string, tempPath: () => string, re
   try {
     linkSync(from, temp);
   } catch {
-    copyFileSync(from, temp);
-    chmodSync(temp, 0o444);
+    try {
+      copyFileSync(from, temp);
+      chmodSync(temp, 0o444);
+    } catch (error) {
+      // A full disk leaves a partial copy: not at dest, and not left behind either.
+      rmSync(temp, { force: true });
+      throw error;
+    }
     linked = false;
   }
   renameSync(temp, dest);

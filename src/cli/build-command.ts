@@ -6,6 +6,8 @@
 import { availableParallelism } from "node:os";
 import { relative } from "node:path";
 import { defaultCacheDir } from "../cache/local-store.js";
+import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
+import { inputError } from "../errors.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import type { StampChanges } from "../state/up-to-date-stamp.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
@@ -22,6 +24,8 @@ export interface BuildCommandOptions {
   explain?: boolean;
   json?: boolean;
   sandbox?: SandboxChoice;
+  remoteCache?: string;
+  remoteUpload?: boolean;
   locked?: boolean;
   provenance?: boolean;
 }
@@ -62,6 +66,7 @@ export async function runBuildCommand(
         readCache: options.cache !== false,
         explain: options.explain ?? false,
         cacheDir: options.cacheDir ?? defaultCacheDir(process.env),
+        remote: remoteSettings(options, process.env),
         sandbox: options.sandbox ?? "auto",
         hostEnv: process.env,
         reporter: (event) => reporter.handle(event),
@@ -85,4 +90,32 @@ export async function runBuildCommand(
   // A step that failed because of the machine (a source removed mid-build, a full disk) is exit 2.
   if (result.environmentFaults.length > 0) return 2;
   return result.failed.length > 0 ? 1 : 0;
+}
+
+/**
+ * The remote cache from --remote-cache or KILN_REMOTE_CACHE, with its credentials from the
+ * environment only (a token on the command line would be in `ps` and shell history).
+ */
+export function remoteSettings(options: BuildCommandOptions, env: NodeJS.ProcessEnv): RemoteCacheSettings | undefined {
+  const url = options.remoteCache ?? env.KILN_REMOTE_CACHE;
+  if (!url) return undefined;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // reported below
+  }
+  if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    // Never echo the URL whole: it may carry a password.
+    throw inputError(`the remote cache URL is not an http:// or https:// URL (from ${options.remoteCache ? "--remote-cache" : "KILN_REMOTE_CACHE"}); e.g. --remote-cache http://cache.internal:8080`);
+  }
+  const timeout = Number(env.KILN_REMOTE_CACHE_TIMEOUT_MS);
+  return {
+    url,
+    token: env.KILN_REMOTE_CACHE_TOKEN || undefined,
+    upload: options.remoteUpload === true || env.KILN_REMOTE_UPLOAD === "1",
+    signingKey: env.KILN_REMOTE_CACHE_SIGNING_KEY || undefined,
+    extraCaFile: env.NODE_EXTRA_CA_CERTS || undefined,
+    timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : undefined,
+  };
 }

@@ -1,14 +1,15 @@
 /**
  * The command line: commander wiring, exit codes, and the one place errors become text.
- * Exit codes: 0 success; 1 a step or test failed (or the machine got in the way); 2 the request
- * or the workspace is wrong. Heavy modules (esbuild, lmdb) load only in the commands
+ * Exit codes: 0 success; 1 a step or test failed; 2 the request or the workspace is wrong, or the
+ * machine is in the way (a cache dir kiln cannot write, a full disk, a source removed mid-build).
+ * Heavy modules (esbuild, lmdb) load only in the commands
  * that need them, and commander only once the no-op fast path has not answered: a no-op build
  * loads nothing but what checking its up-to-date stamp needs.
  */
 import type { Command } from "commander";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { exitCodeFor, formatError, inputError, KilnError } from "../errors.js";
+import { exitCodeFor, formatError, inputError, isEnvironmentError, KilnError } from "../errors.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { findWorkspaceRoot, OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
 import { answerIfUpToDate, isJobCount, tryUpToDate, type UpToDateOutcome } from "./up-to-date.js";
@@ -36,6 +37,8 @@ function addBuildOptions(command: Command): Command {
     .option("--no-cache", "run every step, ignoring cached results (results are still stored)")
     .option("--explain", "for each step that runs, say which input, code, param or tool changed")
     .option("--json", "one JSON event a line on stdout: each step, then a summary")
+    .option("--remote-cache <url>", "a shared cache behind the local one, Bazel's HTTP cache protocol (default: $KILN_REMOTE_CACHE; token: $KILN_REMOTE_CACHE_TOKEN)")
+    .option("--remote-upload", "also write results to the remote cache (default: $KILN_REMOTE_UPLOAD=1); for CI")
     .option("--provenance", "write an in-toto provenance statement beside each requested target's outputs (kiln-out/<pkg>/<name>.provenance.json)")
     .option("--locked", "refuse to build (exit 2) when a source differs from kiln.lock or is not in it")
     .addOption(
@@ -74,7 +77,8 @@ Examples:
   kiln test //...                    run the tests
 
 kiln --version (or -V) prints kiln's version.
-Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace is wrong.`,
+Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace is wrong
+(or the machine is: a cache dir kiln cannot write, a full disk).`,
     );
   program.exitOverride();
 
@@ -156,6 +160,23 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     });
 
   program
+    .command("cache")
+    .description("the shared cache")
+    .command("serve")
+    .description("serve a remote cache (Bazel's HTTP cache protocol) for kiln and Bazel: GET/HEAD/PUT /cas/<sha256>, /ac/<key>")
+    .option("--port <port>", "port to listen on", "8080")
+    .option("--host <host>", "address to listen on (0.0.0.0 for every interface)", "127.0.0.1")
+    .option("--dir <dir>", "where blobs and the index are kept")
+    .option("--token <token>", "uploads need Authorization: Bearer <token> (default: $KILN_CACHE_SERVE_TOKEN)")
+    .option("--read-token <token>", "reads need this token or the write token (default: $KILN_CACHE_SERVE_READ_TOKEN)")
+    .option("--max-size <size>", "evict least recently used entries past this size, e.g. 50G", "50G")
+    .option("--max-body <size>", "largest upload accepted", "4G")
+    .action(async (options: import("./cache-serve-command.js").CacheServeOptions) => {
+      const { runCacheServe } = await import("./cache-serve-command.js");
+      process.exitCode = await runCacheServe(options);
+    });
+
+  program
     .command("clean")
     .description(`remove ${OUTPUT_DIR}/ and the workspace state in ${STATE_DIR}/ (with --cache, the local cache too)`)
     .addOption(new Option("--cache", "also remove the local cache"))
@@ -216,6 +237,12 @@ export function reportError(error: unknown): number {
   if (error instanceof KilnError) {
     process.stderr.write(`kiln: error: ${formatError(error)}\n`);
     return exitCodeFor(error.kind);
+  }
+  if (isEnvironmentError(error)) {
+    // The machine, not kiln: Node's message names the call and the path ("ENOSPC: no space left
+    // on device, write '/path'").
+    process.stderr.write(`kiln: error: ${verbose ? (error.stack ?? error.message) : error.message}\n  (the file system or permissions are in the way; nothing was wrong with the build itself)\n`);
+    return exitCodeFor("environment");
   }
   const text = error instanceof Error ? (verbose ? (error.stack ?? error.message) : error.message) : String(error);
   process.stderr.write(`kiln: internal error: ${text}\n  This is a bug in kiln; please report it${verbose ? "" : " (rerun with --verbose for the stack trace)"}.\n`);

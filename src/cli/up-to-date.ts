@@ -54,8 +54,9 @@ export interface UpToDateRequest {
 }
 
 /** Options of build and test (and the global ones) that take a value, and those that do not. */
-const VALUE_OPTIONS = new Set(["-j", "--jobs", "-C", "--workspace", "--cache-dir", "--sandbox"]);
-const FLAG_OPTIONS = new Set(["-k", "--keep-going", "--json", "--verbose"]);
+// The remote cache options too: an up-to-date build never consults the remote cache.
+const VALUE_OPTIONS = new Set(["-j", "--jobs", "-C", "--workspace", "--cache-dir", "--sandbox", "--remote-cache"]);
+const FLAG_OPTIONS = new Set(["-k", "--keep-going", "--json", "--verbose", "--remote-upload"]);
 
 /**
  * Reads `kiln build|test [patterns] [options]` without commander. Anything else (another command,

@@ -6,11 +6,12 @@
  * cached. Early cutoff falls out of content keys: a dependant whose input bytes did not change
  * gets the same key and stays cached.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import type { ActionCache } from "../cache/action-cache.js";
 import type { ActionOrigins, ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
 import type { ResolvedSource } from "../lock/sources.js";
-import { listFiles, materializeOutputs, outputsInPlace } from "../cache/materialize.js";
+import { materializeOutputs, outputsInPlace } from "../cache/materialize.js";
 import { computeKey, describeKeyChanges, KEY_FORMAT, type ActionKey, type KeyIngredients } from "../key/action-key.js";
 import { digestBytes, digestFileOfSize, type ContentDigest } from "../key/digest.js";
 import type { StatCache } from "../key/stat-cache.js";
@@ -23,6 +24,7 @@ import { overwriteFile } from "../overwrite-file.js";
 import { CommandSpawner, STDERR_FILE, STDOUT_FILE } from "./command-spawner.js";
 import { resolveRunReference } from "./run-ref.js";
 import type { Sandbox } from "./sandbox.js";
+import { KilnError } from "../errors.js";
 import { bwrapArguments, probeBwrap, systemBindings, toolRoots, type SandboxChoice, type SandboxMode } from "./namespace-sandbox.js";
 import { checkSandboxInputs, type ExpectedInput } from "./sandbox-check.js";
 import { recordIdentity } from "../key/file-identity.js";
@@ -30,6 +32,7 @@ import { SHARED_INPUT_SIZE } from "../size-thresholds.js";
 import { KILN_ROOT } from "../kiln-install.js";
 import { SandboxPool } from "./sandbox-pool.js";
 import { StepPool } from "./step-pool.js";
+import { listOutputs } from "./output-listing.js";
 import type { Tool } from "./tools.js";
 import type { LastResult } from "../state/workspace-state.js";
 
@@ -55,6 +58,9 @@ export interface BuildOptions {
   /** false with --no-cache: everything executes (results are still stored). */
   readCache: boolean;
   explain: boolean;
+  /** Where results are looked up and stored (the local store, maybe a remote behind it). */
+  cache: ActionCache;
+  /** The local store: blobs of new outputs and logs go in here, and kiln-out is placed from it. */
   store: LocalStore;
   statCache: StatCache;
   stepModules: ReadonlyMap<string, StepModule>;
@@ -137,7 +143,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   const outputs = new Map<string, OutputRecord[]>();
   const failed: string[] = [];
   const environmentFaults: string[] = [];
-  const counts = { executed: 0, cached: 0, cachedLocal: 0 };
+  const counts = { executed: 0, cached: 0, cachedLocal: 0, cachedRemote: 0 };
   const ready = new MaxHeap<string>();
   for (const label of labels) if (waitingOn.get(label) === 0) ready.push(label, height.get(label) ?? 0);
 
@@ -208,10 +214,10 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
           continue;
         }
         let prepared: PreparedAction;
-        let hit: { outputs: OutputRecord[] } | undefined;
+        let hit: { outputs: OutputRecord[]; source: "local" | "remote" } | undefined;
         try {
           prepared = await prepare(target, options, outputs, keys);
-          hit = options.readCache ? await restore(target, prepared.key, options) : undefined;
+          hit = options.readCache ? await restore(target, prepared, options) : undefined;
         } catch (error) {
           // The machine's fault, not the step's: a source vanished, the disk is full...
           fail(label, "", { ok: false, message: describeFault(error), stderrTail: "", fault: "environment" });
@@ -222,8 +228,9 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
           if (Object.keys(prepared.origins.sources).length > 0) options.store.refreshOrigins(prepared.key, prepared.origins);
           options.recordResult(label, prepared.key, hit.outputs);
           counts.cached++;
-          counts.cachedLocal++;
-          reporter({ type: "step", label, status: "cached", cache: "local", key: prepared.key, ms: 0 });
+          if (hit.source === "remote") counts.cachedRemote++;
+          else counts.cachedLocal++;
+          reporter({ type: "step", label, status: "cached", cache: hit.source, key: prepared.key, ms: 0 });
           complete(label, hit.outputs, prepared.key);
           continue;
         }
@@ -276,7 +283,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     executed: counts.executed,
     cached: counts.cached,
     cachedLocal: counts.cachedLocal,
-    cachedRemote: 0,
+    cachedRemote: counts.cachedRemote,
     failed: failed.length,
     ms: Math.round(performance.now() - started),
   };
@@ -385,33 +392,17 @@ function sandboxEnvFor(env: Record<string, string> | undefined, passEnv: string[
  * already in place when the label was last built with this key (the no-op case, no store access),
  * else a verified entry from the store.
  */
-async function restore(target: GraphTarget, key: ActionKey, options: BuildOptions): Promise<{ outputs: OutputRecord[] } | undefined> {
+async function restore(target: GraphTarget, prepared: PreparedAction, options: BuildOptions): Promise<{ outputs: OutputRecord[]; source: "local" | "remote" } | undefined> {
   const outDir = join(options.root, outputDir(target.pkg, target.name));
   const last = options.lastResults.get(target.label);
+  const { key } = prepared;
   const builtWithKey = last?.key === key;
-  if (builtWithKey && outputsInPlace(outDir, last.outputs, options.statCache)) return last;
+  if (builtWithKey && outputsInPlace(outDir, last.outputs, options.statCache)) return { outputs: last.outputs, source: "local" };
   // Built with this key but out of place: lookup need not stat them again.
-  const hit = await lookup(key, outDir, options, builtWithKey);
-  if (hit) materializeOutputs(outDir, hit.outputs, options.store, options.statCache, options.tempDir);
-  return hit;
-}
-
-/**
- * The cached result of `key`: one whose outputs are already in kiln-out (known by stat: no blob is
- * touched) or whose every blob is present and intact; anything less is a miss.
- * `knownOutOfPlace`: the caller just found this key's outputs missing or changed in kiln-out.
- */
-async function lookup(key: ActionKey, outDir: string, options: BuildOptions, knownOutOfPlace: boolean): Promise<ActionResult | undefined> {
-  const result = options.store.getAction(key);
-  if (!result) return undefined;
-  if (!knownOutOfPlace && outputsInPlace(outDir, result.outputs, options.statCache)) return result;
-  for (const output of result.outputs) {
-    if (!(await options.store.hasValidBlob(output.digest))) {
-      options.reporter({ type: "warning", message: `cache blob ${output.digest.slice(0, 12)} (${output.name}) was missing or corrupt; rebuilding` });
-      return undefined;
-    }
-  }
-  return result;
+  const hit = await options.cache.lookup(key, { label: target.label, outDir, knownOutOfPlace: builtWithKey, outs: prepared.ingredients.outs });
+  if (!hit) return undefined;
+  materializeOutputs(outDir, hit.result.outputs, options.store, options.statCache, options.tempDir);
+  return { outputs: hit.result.outputs, source: hit.source };
 }
 
 /** What runs actions, shared by the whole build. */
@@ -467,6 +458,8 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
 
 /** An error thrown by a file operation of kiln's, as one line naming the path and the cause. */
 function describeFault(error: unknown): string {
+  // Already worded for the user (the cache dir is full or unwritable: cache/local-store.ts).
+  if (error instanceof KilnError) return error.message;
   const failure = error as NodeJS.ErrnoException;
   if (failure?.code && failure.syscall) {
     const what: Record<string, string> = {
@@ -569,12 +562,15 @@ async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: Prepar
       return failure;
     }
 
-    const written = listFiles(outAbsolute);
+    // Outputs are regular files: nothing else reaches the store or kiln-out (output-listing.ts).
+    const { files: written, irregular } = listOutputs(sandbox.dir, outRelative);
     const declared = new Set(spec.outs);
-    const missing = spec.outs.filter((name) => !existsSync(join(outAbsolute, name)));
+    const irregularNames = new Set(irregular.map((entry) => entry.name));
+    const missing = irregularNames.has(".") ? [] : spec.outs.filter((name) => !irregularNames.has(name) && !existsSync(join(outAbsolute, name)));
     const undeclared = written.filter((name) => !declared.has(name));
-    if (missing.length > 0 || undeclared.length > 0) {
+    if (missing.length > 0 || undeclared.length > 0 || irregular.length > 0) {
       const problems = [
+        ...irregular.map(({ name, kind }) => `${outRelative}${name === "." ? "" : `/${name}`} is ${kind}; outputs must be regular files (copy the bytes instead)`),
         ...missing.map((name) => `declared output "${name}" was not written (expected at ${outRelative}/${name})`),
         ...(undeclared.length > 0 ? [`wrote undeclared outputs: ${undeclared.join(", ")} (declare them in outs)`] : []),
       ];
@@ -603,7 +599,7 @@ async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: Prepar
       const logPath = storeLog(sandbox, log, options);
       result.log = logPath.slice(logPath.lastIndexOf("/") + 1) as ContentDigest;
     }
-    options.store.putAction(prepared.key, result, prepared.ingredients, prepared.origins);
+    options.cache.store(prepared.key, result, prepared.ingredients, prepared.origins);
     materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache, options.tempDir);
     return { ok: true, result };
   }
@@ -634,7 +630,9 @@ function layOutInputs(sandbox: Sandbox, inputs: readonly ActionInput[], options:
 /** Puts a step's log into the blob store; returns the blob's path. */
 function storeLog(sandbox: Sandbox, log: string, options: BuildOptions): string {
   const logFile = sandbox.path(".kiln-log");
-  writeFileSync(logFile, log);
+  // Made anew, exclusively: a link the step left at this name must not be written through.
+  rmSync(logFile, { force: true });
+  writeFileSync(logFile, log, { flag: "wx" });
   const digest = digestBytes(log);
   options.store.insertBlob(logFile, digest);
   return options.store.blobPath(digest);
@@ -721,20 +719,30 @@ async function runCmdAction(
  * kiln 1 MiB of memory, not gigabytes.
  */
 function readLogStream(file: string): string {
-  const { size } = statSync(file);
-  if (size === 0) return "";
-  if (size <= LOG_STREAM_LIMIT) return readFileSync(file, "utf8");
-  const half = LOG_STREAM_LIMIT / 2;
-  const head = Buffer.alloc(half);
-  const tail = Buffer.alloc(half);
-  const fd = openSync(file, "r");
+  // The command can replace the file (dir sandbox, step runners): opened without following a
+  // link and without blocking on a FIFO, and read only if it is a regular file.
+  let fd: number;
   try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ELOOP") throw error;
+    return `[kiln: ${basename(file)} was replaced by a symbolic link; the command's output is lost]`;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return `[kiln: ${basename(file)} was replaced by the command; its output is lost]`;
+    const { size } = stats;
+    if (size === 0) return "";
+    if (size <= LOG_STREAM_LIMIT) return readFileSync(fd, "utf8");
+    const half = LOG_STREAM_LIMIT / 2;
+    const head = Buffer.alloc(half);
+    const tail = Buffer.alloc(half);
     readSync(fd, head, 0, half, 0);
     readSync(fd, tail, 0, half, size - half);
+    return `${head.toString("utf8")}\n[kiln: ${size - 2 * half} bytes of this output left out of the log]\n${tail.toString("utf8")}`;
   } finally {
     closeSync(fd);
   }
-  return `${head.toString("utf8")}\n[kiln: ${size - 2 * half} bytes of this output left out of the log]\n${tail.toString("utf8")}`;
 }
 
 function tail(text: string): string {

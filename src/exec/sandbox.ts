@@ -22,10 +22,12 @@ import {
   fstatSync,
   ftruncateSync,
   linkSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -137,8 +139,8 @@ export class Sandbox {
       const path = join(entry.parentPath, entry.name);
       const relative = path.slice(dir.length + 1);
       if (entry.isDirectory()) dirs.set(relative, undefined);
-      else if (CONTROL_FILES.has(relative)) continue;
-      else if (entry.isFile() && statSync(path).nlink === 1) spares.push(relative);
+      else if (CONTROL_FILES.has(relative) && entry.isFile()) continue;
+      else if (entry.isFile() && lstatSync(path).nlink === 1) spares.push(relative);
       else unlinkSync(path);
     }
     return new Sandbox(dir, parking, dirs, new Map(), spares);
@@ -263,7 +265,19 @@ export class Sandbox {
       copyFileSync(from, target, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
       return;
     }
-    linkSync(from, target);
+    // link(2) does not follow a symbolic link: it would link the link itself, which in the
+    // sandbox points elsewhere (a relative one) or out of the namespace sandbox's view. Link the
+    // file it resolves to: the bytes the digest was taken from.
+    const real = realpathSync.native(from);
+    try {
+      linkSync(real, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+      // A link out of the workspace to another file system: copied (the check hashes the copy).
+      this.copies.add(relative);
+      copyFileSync(real, target, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+      return;
+    }
     const linked = statSync(target);
     this.shared.push({ relative, size: linked.size, mtimeMs: linked.mtimeMs, ino: linked.ino, digest });
   }
@@ -372,11 +386,28 @@ export class Sandbox {
    * only the directories whose entries may have changed (see the module comment).
    */
   empty(): void {
+    // Nothing here may follow a link the command made: a step that replaced $OUT (or any
+    // directory of the sandbox, or the sandbox itself) by a link to /etc had this method, run as
+    // root, empty /etc. So directories are visited parents first, each one reached only through
+    // parents already seen to be real directories, and entries are judged by their own type.
+    const self = lstatSync(this.dir, { throwIfNoEntry: false });
+    if (!self?.isDirectory()) throw new Error(`the sandbox ${this.dir} is no longer a directory`);
     const now = Date.now();
     const kept = new Map<string, number | undefined>();
     const spares: string[] = [];
     const unread = new Set<string>();
-    for (const dir of this.usedDirs) {
+    /** Used directories seen as real directories in their parent's listing. */
+    const listed = new Set<string>();
+    /** Used directories the command removed or replaced (by a link, a file...): made again next time. */
+    const gone = new Set<string>();
+    for (const dir of [...this.usedDirs].sort((a, b) => depth(a) - depth(b))) {
+      if (dir !== "") {
+        const parent = parentOf(dir);
+        if (gone.has(parent) || (!unread.has(parent) && !listed.has(dir))) {
+          gone.add(dir);
+          continue;
+        }
+      }
       const trusted = this.dirs.get(dir);
       const path = join(this.dir, dir);
       // An aggregator's sandbox has a directory per dependency: statPath, not statSync (stat-path.ts).
@@ -390,7 +421,8 @@ export class Sandbox {
         const childPath = join(path, entry.name);
         if (entry.isDirectory()) {
           if (!this.usedDirs.has(child)) rmSync(childPath, { recursive: true, force: true });
-        } else if (dir === "" && CONTROL_FILES.has(entry.name) && statSync(childPath).nlink === 1) {
+          else listed.add(child);
+        } else if (dir === "" && CONTROL_FILES.has(entry.name) && entry.isFile() && lstatSync(childPath).nlink === 1) {
           // kept: rewritten in place next time
         } else if (this.links.has(child) && entry.isFile()) {
           // kept: checked unchanged after the step
@@ -408,6 +440,7 @@ export class Sandbox {
     }
     // Spares in directories not read (nothing changed there) are still in place.
     for (const copy of this.copies) if (unread.has(parentOf(copy))) spares.push(copy);
+    for (const link of [...this.links.keys()]) if (gone.has(parentOf(link))) this.links.delete(link);
     this.dirs = kept;
     this.spares = spares;
     this.usedDirs = new Set([""]);

@@ -15,7 +15,8 @@ export const OUTPUT_ROOT = "kiln-out";
 
 /** One named input entry after resolution. */
 export type ResolvedInput =
-  | { kind: "source"; path: string } // workspace-relative file
+  // A workspace-relative file; `outside`: where it really is when a link leads out of the workspace.
+  | { kind: "source"; path: string; outside?: string }
   | { kind: "target"; label: string } // all outputs of another target
   | { kind: "external"; name: string }; // every file of a source declared in WORKSPACE.ts (`@name`)
 
@@ -35,8 +36,11 @@ export interface BuildGraph {
   targets: Map<string, GraphTarget>;
 }
 
-/** Resolves a non-label reference in a package to workspace-relative file paths, or says why not. */
-export type SourceResolver = (pkg: string, ref: string) => { paths: string[] } | { error: string };
+/**
+ * Resolves a non-label reference in a package to workspace-relative file paths, or says why not.
+ * `outside` maps those of the paths that are links leading out of the workspace to where they lead.
+ */
+export type SourceResolver = (pkg: string, ref: string) => { paths: string[]; outside?: ReadonlyMap<string, string> } | { error: string };
 
 /** Where a target's outputs live, relative to the workspace root (and to a sandbox). */
 export function outputDir(pkg: string, name: string): string {
@@ -109,7 +113,10 @@ export function buildGraph(loaded: readonly LoadedTarget[], resolveSource: Sourc
       problems.push(inputError(`${owner.label}: ${resolved.error}`, owner.location, owner.label));
       return [];
     }
-    return resolved.paths.map((path) => ({ kind: "source" as const, path }));
+    return resolved.paths.map((path) => {
+      const outside = resolved.outside?.get(path);
+      return outside === undefined ? { kind: "source" as const, path } : { kind: "source" as const, path, outside };
+    });
   };
 
   for (const target of loaded) {

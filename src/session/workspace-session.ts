@@ -22,9 +22,12 @@ import { discoverPackages, discoveryStillValid, type DirectoryStamp } from "../w
 import { parseLabel, packagesForPattern, patternMatches, type Pattern } from "../workspace/label.js";
 import { loadPackages, type LoadedTarget, type WorkspaceManifest } from "../workspace/loader.js";
 import { BUILD_FILE, findWorkspaceRoot, OUTPUT_DIR, WORKSPACE_FILE } from "../workspace/root.js";
+import { sourceLinkChecker } from "../workspace/source-links.js";
 import { resolveRunReference } from "../exec/run-ref.js";
 import { statPath } from "../stat-path.js";
 import { LocalStore, type OutputRecord } from "../cache/local-store.js";
+import { LocalActionCache, TieredCache, type ActionCache } from "../cache/action-cache.js";
+import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { runBuild, type BuildOutcome } from "../exec/builder.js";
 import type { BuildEvent, Reporter } from "../exec/events.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
@@ -56,6 +59,8 @@ export interface BuildRequest {
   explain: boolean;
   /** The local cache's directory. */
   cacheDir: string;
+  /** A shared cache behind the local one (Bazel's HTTP cache protocol). */
+  remote?: RemoteCacheSettings;
   /** How `cmd` steps are isolated: bwrap where it works (auto), bwrap or fail, or the directory sandbox. */
   sandbox: SandboxChoice;
   /** The caller's environment: PATH for tools, values of passed-through variables. */
@@ -305,6 +310,7 @@ export class WorkspaceSession {
     const requested = this.resolvePatterns(loaded, request.patterns, { includeTests: request.mode === "test" });
     // The requested targets and everything they depend on: what needs bundles, tools and stamps.
     const closure = [...transitiveClosure(loaded.graph, requested)];
+    reportSourcesOutside(loaded.graph, closure, request.reporter);
     const stepModules = await this.prepareStepModules(loaded.graph, closure);
     const tools = resolveTools(loaded.graph, closure, request.hostEnv.PATH);
     const stamps: StampContext = {
@@ -335,9 +341,17 @@ export class WorkspaceSession {
     }
 
     const store = await LocalStore.open(request.cacheDir, this.statCache);
+    store.onWarning = (message) => reporter({ type: "warning", message });
     const tempDir = join(this.stateDir, "tmp");
     mkdirSync(tempDir, { recursive: true });
     for (const dir of [join(this.stateDir, "sandbox"), tempDir, join(store.dir, "tmp")]) removeAbandonedSandboxes(dir);
+    const local = new LocalActionCache(store, this.statCache, reporter);
+    let cache: ActionCache = local;
+    if (request.remote) {
+      // Loaded only here: a build without a remote cache never loads the HTTP client or protobuf.
+      const { RemoteCache } = await import("../cache/remote/remote-cache.js");
+      cache = new TieredCache(local, new RemoteCache(request.remote, store, reporter));
+    }
     let outcome: BuildOutcome;
     let sources: Map<string, ResolvedSource> | undefined;
     const sourceStore = request.sourceCacheDir ? await LocalStore.open(request.sourceCacheDir, this.statCache) : store;
@@ -362,6 +376,7 @@ export class WorkspaceSession {
         keepGoing: request.keepGoing,
         readCache: request.readCache,
         explain: request.explain,
+        cache,
         store,
         statCache: this.statCache,
         stepModules,
@@ -377,6 +392,8 @@ export class WorkspaceSession {
         sources,
       });
     } finally {
+      // Uploads finish (or are reported failed) before the build returns.
+      await cache.close();
       this.save();
       await store.close();
       if (sourceStore !== store) await sourceStore.close();
@@ -418,6 +435,17 @@ export class WorkspaceSession {
 
   private sourceResolver(): SourceResolver {
     const root = this.root;
+    const checkLinks = sourceLinkChecker(root, OUTPUT_DIR);
+    /** Where each path really is: an error, or a map of those outside the workspace. */
+    const locate = (paths: string[], ref: string): { paths: string[]; outside?: Map<string, string> } | { error: string } => {
+      let outside: Map<string, string> | undefined;
+      for (const path of paths) {
+        const check = checkLinks(path, ref);
+        if (check.kind === "error") return { error: check.message };
+        if (check.kind === "outside") (outside ??= new Map()).set(path, check.real);
+      }
+      return outside ? { paths, outside } : { paths };
+    };
     return (pkg, ref) => {
       const isGlob = /[*?[\]{}]/.test(ref);
       const joined = posix.normalize(pkg === "" ? ref : `${pkg}/${ref}`);
@@ -436,7 +464,7 @@ export class WorkspaceSession {
           expandDirectories: false,
         });
         if (matches.length === 0) return { error: `glob "${ref}" matches no files in //${pkg}` };
-        return { paths: matches.map((m) => posix.normalize(pkg === "" ? m : `${pkg}/${m}`)).sort() };
+        return locate(matches.map((m) => posix.normalize(pkg === "" ? m : `${pkg}/${m}`)).sort(), ref);
       }
       let stat;
       try {
@@ -444,11 +472,41 @@ export class WorkspaceSession {
       } catch {
         // a path through a file (ENOTDIR) does not exist either
       }
-      if (!stat) return { error: `input "${ref}" does not exist (looked for ${joined})` };
+      // A link to nothing is reported as the link it is (locate says so).
+      if (!stat) return locate([joined], ref);
       if (!stat.isFile) return { error: `input "${ref}" (${joined}) is not a file` };
-      return { paths: [joined] };
+      return locate([joined], ref);
     };
   }
+}
+
+/** Beyond this many sources outside the workspace, the warning only counts the rest. */
+const OUTSIDE_SOURCES_LISTED = 5;
+
+/**
+ * One warning a build for the sources it needs that are links leading out of the workspace:
+ * their content is read and keyed, but a checkout of the workspace elsewhere will not have them.
+ * Found when the graph was resolved (source-links.ts), so this reads no file.
+ */
+function reportSourcesOutside(graph: BuildGraph, closure: readonly string[], reporter: Reporter): void {
+  const outside = new Map<string, string>();
+  for (const label of closure) {
+    for (const inputs of Object.values(graph.targets.get(label)!.inputs)) {
+      for (const input of inputs) if (input.kind === "source" && input.outside !== undefined) outside.set(input.path, input.outside);
+    }
+  }
+  if (outside.size === 0) return;
+  const sorted = [...outside].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const listed = sorted.slice(0, OUTSIDE_SOURCES_LISTED).map(([path, real]) => `${path} -> ${real}`);
+  if (sorted.length > OUTSIDE_SOURCES_LISTED) listed.push(`and ${sorted.length - OUTSIDE_SOURCES_LISTED} more`);
+  const one = sorted.length === 1;
+  reporter({
+    type: "warning",
+    message:
+      `${one ? "a source is a symbolic link" : `${sorted.length} sources are symbolic links`} leading out of the workspace ` +
+      `(${listed.join(", ")}): ${one ? "its" : "their"} content is read and keyed, but a checkout of the workspace elsewhere will not have ${one ? "it" : "them"}; ` +
+      `copy ${one ? "it" : "them"} into the workspace`,
+  });
 }
 
 function referencedPackages(target: LoadedTarget): string[] {

@@ -6,7 +6,7 @@
  * the root's mtime and changes nothing that matters). A directory holding its own WORKSPACE.ts is
  * a separate workspace and is not walked into.
  */
-import { readdirSync, statSync, type Dirent } from "node:fs";
+import { readdirSync, readlinkSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import { digestBytes } from "../key/digest.js";
 import { recordDirectoryMtime } from "../key/file-identity.js";
@@ -17,17 +17,29 @@ export interface DirectoryStamp {
   dir: string;
   /** NaN (null in JSON) when too recent to trust: see key/file-identity.ts. */
   mtimeMs: number;
-  /** Digest of the directory's entries (names and whether each is a directory), see `listingDigest`. */
+  /** Digest of the directory's entries (names, whether each is a directory, where links point), see `listingDigest`. */
   listing?: string;
 }
 
 /** Entries whose coming and going never changes what a build means. */
 const NOT_LISTED = new Set([OUTPUT_DIR, STATE_DIR]);
 
-/** A digest of a directory's entries, kiln's own directories left out. */
+/**
+ * A digest of a directory's entries, kiln's own directories left out. A symbolic link counts
+ * with where it points: a source link moved to another file (`ln -sfn`) keeps its name, and
+ * what the graph knows of it (where it leads: source-links.ts) must be found again.
+ */
 export function listingDigest(entries: readonly Dirent[]): string {
-  const names = entries.filter((e) => !NOT_LISTED.has(e.name)).map((e) => `${e.isDirectory() ? "d" : "f"}:${e.name}`);
+  const names = entries.filter((e) => !NOT_LISTED.has(e.name)).map((e) => `${e.isDirectory() ? "d" : e.isSymbolicLink() ? `l${linkText(e)}` : "f"}:${e.name}`);
   return digestBytes(names.sort().join("\n")).slice(0, 32);
+}
+
+function linkText(entry: Dirent): string {
+  try {
+    return readlinkSync(join(entry.parentPath, entry.name));
+  } catch {
+    return "?";
+  }
 }
 
 /** The listing digest of the directory at `abs` now, or undefined if it cannot be read. */

@@ -99,10 +99,18 @@ export async function loadPackages(
     const file = buildFileOf(pkg);
     const exports = namespace[`p${i}`] ?? {};
     const lines = exportLines(readFileSync(join(root, file), "utf8"));
-    for (const name of Object.keys(exports).sort()) {
+    const lineOf = (name: string) => lines.get(name) ?? lines.get(EXPORT_STAR) ?? 1;
+    // In the file's order, so the problems of a load read top to bottom.
+    const names = Object.keys(exports).sort((a, b) => lineOf(a) - lineOf(b) || (a < b ? -1 : a > b ? 1 : 0));
+    for (const name of names) {
       const value = exports[name];
+      const location = { file, line: lineOf(name) };
+      const notTarget = exportProblem(pkg, name, value);
+      if (notTarget !== undefined) {
+        if (notTarget !== "") problems.push(inputError(notTarget, location));
+        continue;
+      }
       if (!isTargetDeclaration(value)) continue;
-      const location = { file, line: lines.get(name) ?? 1 };
       const badName = validateTargetName(name);
       if (badName) {
         problems.push(inputError(`//${pkg}: export "${name}" cannot be a target name: ${badName}`, location));
@@ -185,19 +193,99 @@ export function combineProblems(problems: KilnError[]): KilnError {
 }
 
 /**
- * The line of each `export const|let|var|function name` in a BUILD.ts, found in one pass (a
- * search per target from the top of the file cost ~30 us a target, quadratic in a package's
- * size). Names missing here (re-exports, `export { x }`) are reported at line 1.
+ * Why the export `name` of a BUILD.ts is not allowed, "" when it is skipped silently (a helper),
+ * or undefined when it is a target to validate. Every export of a BUILD.ts is a target, except
+ * those whose name starts with "_" (helpers, as Starlark treats `_name` as private): an
+ * `export const x = 42` a user believes declares something must not vanish in silence. A
+ * default export has no name to be a target's, so it is refused whatever it holds.
+ */
+function exportProblem(pkg: string, name: string, value: unknown): string | undefined {
+  const file = buildFileOf(pkg);
+  if (name === "default") {
+    const what = isTargetDeclaration(value) ? `a ${value.rule} target` : describeValue(value);
+    return (
+      `//${pkg}: ${file} has a default export (${what}); a target is named by its export, so write ` +
+      `\`export const <name> = ...\` (a helper that is not a target: \`export const _<name> = ...\`, or do not export it)`
+    );
+  }
+  if (isTargetDeclaration(value)) return undefined;
+  if (name.startsWith("_")) return "";
+  return (
+    `//${pkg}: export "${name}" is not a target (it is ${describeValue(value)}); every export of a BUILD.ts ` +
+    `must be a target (made by step, cmd, files, test, dataset or a defineRule rule); ` +
+    `mark a helper with a leading underscore (_${name}) or do not export it`
+  );
+}
+
+/** What a non-target export holds, in a few words: "the number 42", "a function", "an array". */
+function describeValue(value: unknown): string {
+  if (value === undefined) return "undefined";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  switch (typeof value) {
+    case "number":
+    case "boolean":
+    case "bigint":
+      return `the ${typeof value} ${String(value)}`;
+    case "string":
+      return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)}`;
+    case "function":
+      return /^class[\s{]/.test(Function.prototype.toString.call(value)) ? "a class" : "a function";
+    case "symbol":
+      return "a symbol";
+    default:
+      return "an object";
+  }
+}
+
+/** The key under which exportLines records the first `export * from`: where a name not declared in the file came from. */
+export const EXPORT_STAR = "*";
+
+/**
+ * The line of each name a BUILD.ts exports: `export const|let|var|function|class|enum name`,
+ * each name of `export { a, b as c }` (and `export { ... } from`), `export * as ns from`, and
+ * `export default` (as "default"). The first `export * from` is recorded under EXPORT_STAR: the
+ * names it brings in are not in this file, so errors about them point there. Lines are found by
+ * a binary search over line starts (a search per target from the top of the file cost ~30 us a
+ * target, quadratic in a package's size). Names missing here are reported at line 1.
  */
 export function exportLines(source: string): Map<string, number> {
   const lines = new Map<string, number>();
-  const declaration = /^[ \t]*export[ \t]+(?:const|let|var|function\*?|async[ \t]+function)[ \t]+([A-Za-z_$][\w$]*)/gm;
-  let line = 1;
-  let counted = 0;
-  for (let match = declaration.exec(source); match; match = declaration.exec(source)) {
-    for (let at = source.indexOf("\n", counted); at !== -1 && at < match.index; at = source.indexOf("\n", at + 1)) line++;
-    counted = match.index;
-    if (!lines.has(match[1]!)) lines.set(match[1]!, line);
+  const starts = [0];
+  for (let at = source.indexOf("\n"); at !== -1; at = source.indexOf("\n", at + 1)) starts.push(at + 1);
+  const lineAt = (offset: number) => {
+    let low = 0;
+    let high = starts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (starts[middle]! <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low + 1;
+  };
+  const record = (name: string, offset: number) => {
+    if (!lines.has(name)) lines.set(name, lineAt(offset));
+  };
+  const statement =
+    /^[ \t]*export[ \t]+(?:(?:const|let|var|function\*?|async[ \t]+function\*?|class|enum|const[ \t]+enum)[ \t]+([A-Za-z_$][\w$]*)|(default)\b|\*[ \t]+as[ \t]+([A-Za-z_$][\w$]*)|(\*)|\{([^}]*)\})/gm;
+  for (let match = statement.exec(source); match; match = statement.exec(source)) {
+    const [, declared, isDefault, namespace, star, list] = match;
+    if (declared !== undefined) record(declared, match.index);
+    else if (isDefault !== undefined) record("default", match.index);
+    else if (namespace !== undefined) record(namespace, match.index);
+    else if (star !== undefined) record(EXPORT_STAR, match.index);
+    else if (list !== undefined) {
+      // `a`, `a as b`, `type T`: the exported name is the last word of each item.
+      const listStart = match.index + match[0].indexOf("{") + 1;
+      const item = /([^,]+)/g;
+      for (let part = item.exec(list); part; part = item.exec(list)) {
+        const words = part[1]!.replace(/\/\/[^\n]*|\/\*[\s\S]*?\*\//g, " ").trim().split(/\s+/);
+        const name = words.at(-1);
+        if (!name || !/^[A-Za-z_$][\w$]*$/.test(name) || words[0] === "type") continue;
+        const nameOffset = listStart + part.index + part[1]!.lastIndexOf(name);
+        record(name, nameOffset);
+      }
+    }
   }
   return lines;
 }

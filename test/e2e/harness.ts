@@ -3,7 +3,7 @@
  * process with its own cache dir, and helpers to read `--json` events. Requires `npm run build`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -220,3 +220,25 @@ export function listBlobs(cache: string): string[] {
 }
 
 export const WORKSPACE_TS = `import { workspace } from "kiln";\nexport default workspace({ name: "e2e" });\n`;
+
+/** True while process `pid` runs (a zombie, exited but not reaped, does not count). */
+export function processRunning(pid: number | string): boolean {
+  try {
+    process.kill(Number(pid), 0);
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `condition` holds or `ms` pass; returns whether it holds. */
+export async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
+  for (let waited = 0; !condition() && waited < ms; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+  return condition();
+}
+
+/** Waits for a pid file a command writes, and reads it. */
+export async function readPidFile(file: string): Promise<number> {
+  await waitFor(() => existsSync(file) && readFileSync(file, "utf8").endsWith("\n"), 20_000);
+  return Number(readFileSync(file, "utf8"));
+}

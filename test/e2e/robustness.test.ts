@@ -3,10 +3,10 @@
  * and two builds of the same workspace at once.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cleanupTempDirs, collect, listBlobs, makeTempDir, makeWorkspace, removeTree, show, WORKSPACE_TS } from "./harness.js";
+import { cleanupTempDirs, collect, listBlobs, makeTempDir, makeWorkspace, processRunning, readPidFile, removeTree, show, waitFor, WORKSPACE_TS } from "./harness.js";
 
 afterAll(cleanupTempDirs);
 
@@ -154,9 +154,7 @@ describe("interrupts", () => {
     // The directory sandbox: the command writes its pid where the test reads it.
     const child = f.spawnKiln(["build", "--json", "--sandbox", "dir"], { env: { NAP: "30" } });
     const done = collect(child);
-    for (let waited = 0; !existsSync(pidFile) && waited < 20_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the pid is written
-    const sleepPid = Number(readFileSync(pidFile, "utf8"));
+    const sleepPid = await readPidFile(pidFile);
     const interruptedAt = Date.now();
     child.kill("SIGINT");
     const run = await done;
@@ -169,16 +167,7 @@ describe("interrupts", () => {
       ["//p:slow", "failed"],
     ]);
     // The command's own child is stopped too (allow a moment for it to be reaped).
-    const alive = () => {
-      try {
-        process.kill(sleepPid, 0);
-        return !/^State:\s+Z/m.test(readFileSync(`/proc/${sleepPid}/status`, "utf8"));
-      } catch {
-        return false;
-      }
-    };
-    for (let waited = 0; alive() && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(alive()).toBe(false);
+    expect(await waitFor(() => !processRunning(sleepPid), 3000)).toBe(true);
     expect(readdirSync(join(f.ws, ".kiln", "sandbox")).filter((entry) => entry !== "parked")).toEqual([]);
 
     const next = await f.build(["--sandbox", "dir"], { env: { NAP: "0" } });
@@ -200,9 +189,7 @@ describe("interrupts", () => {
     });
     const child = f.spawnKiln(["build", "--sandbox", "dir"]);
     const done = collect(child);
-    for (let waited = 0; !existsSync(pidFile) && waited < 20_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the pid is written
-    const sleepPid = Number(readFileSync(pidFile, "utf8"));
+    const sleepPid = await readPidFile(pidFile);
     const interruptedAt = Date.now();
     child.kill("SIGINT");
     const run = await done;
@@ -211,14 +198,7 @@ describe("interrupts", () => {
     // SIGTERM was ignored: SIGKILL came after the 2 s grace, and kiln waited for it.
     expect(took).toBeGreaterThanOrEqual(2000);
     expect(took).toBeLessThan(6000);
-    let alive = true;
-    try {
-      process.kill(sleepPid, 0);
-      alive = !/^State:\s+Z/m.test(readFileSync(`/proc/${sleepPid}/status`, "utf8"));
-    } catch {
-      alive = false;
-    }
-    expect(alive, "the command's sleep outlived kiln").toBe(false);
+    expect(processRunning(sleepPid), "the command's sleep outlived kiln").toBe(false);
   });
 
   it.runIf(spawnSync("bwrap", ["--ro-bind", "/", "/", "true"]).status === 0)(
@@ -229,11 +209,10 @@ describe("interrupts", () => {
         "WORKSPACE.ts": WORKSPACE_TS,
         "p/BUILD.ts": `import { cmd } from "kiln";\nexport const stubborn = cmd({ outs: ["s.txt"], cmd: "trap '' TERM; sleep ${marker}; echo done > $OUT/s.txt" });\n`,
       });
-      const running = () => spawnSync("pgrep", ["-f", `sleep ${marker}`]).stdout.toString().trim().split("\n").filter(Boolean).filter((pid) => !/^State:\s+Z/m.test(statusOf(pid)));
+      const running = () => spawnSync("pgrep", ["-f", `sleep ${marker}`]).stdout.toString().trim().split("\n").filter(Boolean).filter(processRunning);
       const child = f.spawnKiln(["build", "--sandbox", "bwrap"]);
       const done = collect(child);
-      for (let waited = 0; running().length === 0 && waited < 20_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(running().length).toBeGreaterThan(0);
+      expect(await waitFor(() => running().length > 0, 20_000)).toBe(true);
       child.kill("SIGINT");
       const run = await done;
       expect(run.code, show(run)).toBe(130);
@@ -242,10 +221,3 @@ describe("interrupts", () => {
   );
 });
 
-function statusOf(pid: string): string {
-  try {
-    return readFileSync(`/proc/${pid}/status`, "utf8");
-  } catch {
-    return "State: Z (gone)";
-  }
-}

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cleanupTempDirs, collect, makeTempDir, makeWorkspace, show, WORKSPACE_TS, type StepEvent } from "./harness.js";
+import { cleanupTempDirs, collect, makeTempDir, makeWorkspace, processRunning, show, waitFor, WORKSPACE_TS, type StepEvent } from "./harness.js";
 
 afterAll(cleanupTempDirs);
 
@@ -234,15 +234,6 @@ describe("step isolation", () => {
     expect(run.code, show(run)).toBe(130);
     expect(Date.now() - interruptedAt).toBeLessThan(5000);
     expect(run.stderr).toContain("//p:stubborn: interrupted by SIGINT");
-    const alive = () => {
-      try {
-        process.kill(runnerPid, 0);
-        return !/^State:\s+Z/m.test(readFileSync(`/proc/${runnerPid}/status`, "utf8"));
-      } catch {
-        return false;
-      }
-    };
-    for (let waited = 0; alive() && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(alive()).toBe(false);
+    expect(await waitFor(() => !processRunning(runnerPid), 3000)).toBe(true);
   });
 });

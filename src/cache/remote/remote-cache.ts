@@ -1,0 +1,195 @@
+/**
+ * The remote tier behind the local store. A fetch reads `/ac/<key>`, checks its signature when a
+ * signing key is set, downloads every blob it names that the local store lacks (each verified
+ * while it streams), and only then stores the result locally: a result is whole or a miss, never
+ * half restored. Uploads run in the background, a few at once, blobs first (HEAD before PUT,
+ * files streamed) and the result last, so a reader never sees a result whose blobs are not there.
+ * Whatever the server or network does wrong trips a circuit breaker: one warning, then the rest
+ * of the build is local only. A blob or result that fails verification is refused and reported
+ * once; its step builds locally. Loaded only when a remote cache is configured.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { encodeIngredients, type ActionKey, type KeyIngredients } from "../../key/action-key.js";
+import type { ContentDigest } from "../../key/digest.js";
+import type { Reporter } from "../../exec/events.js";
+import type { RemoteTier } from "../action-cache.js";
+import type { ActionResult, LocalStore } from "../local-store.js";
+import { HttpCacheClient, RemoteFault } from "./http-cache-client.js";
+import { decodeResult, encodeResult, ResultRefused } from "./result-codec.js";
+
+export interface RemoteCacheSettings {
+  url: string;
+  token?: string;
+  /** Write results (CI); otherwise read only. */
+  upload: boolean;
+  signingKey?: string;
+  extraCaFile?: string;
+  timeoutMs?: number;
+}
+
+/** An `/ac/` entry is a few hundred bytes per output; anything past this is not one. */
+const RESULT_LIMIT = 16 << 20;
+/** The ingredients blob lists every input path; an aggregator's can be large, never this large. */
+const INGREDIENTS_LIMIT = 256 << 20;
+const DOWNLOADS_AT_ONCE = 8;
+const UPLOADS_AT_ONCE = 4;
+let tempCounter = 0;
+
+export class RemoteCache implements RemoteTier {
+  private readonly client: HttpCacheClient;
+  private tripped = false;
+  private readonly refused = new Set<string>();
+  private readonly downloads = new Slots(DOWNLOADS_AT_ONCE);
+  private readonly uploads = new Slots(UPLOADS_AT_ONCE);
+  private readonly pending = new Set<Promise<void>>();
+  /** Blobs known to be on the server (uploaded or seen by HEAD) in this build. */
+  private readonly present = new Set<string>();
+  private notUploaded = 0;
+
+  constructor(
+    private readonly settings: RemoteCacheSettings,
+    private readonly local: LocalStore,
+    private readonly reporter: Reporter,
+  ) {
+    this.client = new HttpCacheClient({
+      url: settings.url,
+      token: settings.token,
+      extraCaFile: settings.extraCaFile,
+      timeoutMs: settings.timeoutMs ?? 15_000,
+      maxSockets: DOWNLOADS_AT_ONCE + UPLOADS_AT_ONCE,
+    });
+    if (this.client.caProblem) reporter({ type: "warning", message: this.client.caProblem });
+  }
+
+  async fetch(key: ActionKey, label: string): Promise<ActionResult | undefined> {
+    if (this.tripped) return undefined;
+    try {
+      const bytes = await this.downloads.run(() => this.client.get(`ac/${key}`, RESULT_LIMIT));
+      if (!bytes) return undefined;
+      let result: ActionResult;
+      let logSize: number;
+      try {
+        ({ result, logSize } = decodeResult(key, bytes, this.settings.signingKey));
+      } catch (error) {
+        if (!(error instanceof ResultRefused)) throw error;
+        this.refuse(`ac/${key}`, `remote cache result for ${label} (${key.slice(0, 12)}) refused: ${error.message}; building it locally`);
+        return undefined;
+      }
+      const blobs: { digest: ContentDigest; size: number | undefined; what: string }[] = [
+        ...result.outputs.map((output) => ({ digest: output.digest, size: output.size as number | undefined, what: output.name })),
+        ...(result.log ? [{ digest: result.log, size: logSize as number | undefined, what: "its log" }] : []),
+        // The key is the SHA-256 of the canonical ingredients: they are the blob named by the key.
+        { digest: key as string as ContentDigest, size: undefined, what: "its key's ingredients" },
+      ];
+      const outcomes = await Promise.all(blobs.map((blob) => this.fetchBlob(blob.digest, blob.size, label, blob.what)));
+      if (!outcomes.every(Boolean)) return undefined;
+      const ingredients = JSON.parse(readFileSync(this.local.blobPath(key as string as ContentDigest), "utf8")) as KeyIngredients;
+      this.local.putAction(key, result, ingredients);
+      return result;
+    } catch (error) {
+      if (!(error instanceof RemoteFault)) throw error;
+      this.trip(error);
+      return undefined;
+    }
+  }
+
+  /** True when the blob is in the local store, verified. */
+  private async fetchBlob(digest: ContentDigest, size: number | undefined, label: string, what: string): Promise<boolean> {
+    if (await this.local.hasValidBlob(digest)) return true;
+    const temp = join(this.local.dir, "tmp", `${process.pid}-r${++tempCounter}`);
+    const outcome = await this.downloads.run(() => this.client.download(digest, size, temp, INGREDIENTS_LIMIT));
+    if (outcome === "missing") return false;
+    if (outcome !== "ok") {
+      this.refuse(`cas/${digest}`, `remote cache blob ${digest.slice(0, 12)} (${what} of ${label}) does not match its digest: ${outcome.mismatch}; refused, building ${label} locally`);
+      return false;
+    }
+    this.local.insertBlob(temp, digest);
+    return true;
+  }
+
+  upload(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): void {
+    if (!this.settings.upload) return;
+    if (this.tripped) {
+      this.notUploaded++;
+      return;
+    }
+    const task = this.uploads
+      .run(() => (this.tripped ? Promise.reject(new Skipped()) : this.uploadNow(key, result, ingredients)))
+      .catch((error: unknown) => {
+        if (error instanceof Skipped) this.notUploaded++;
+        else if (error instanceof RemoteFault) {
+          this.notUploaded++;
+          this.trip(error);
+        } else {
+          this.notUploaded++;
+          this.reporter({ type: "warning", message: `could not upload the result of ${ingredients.label} to the remote cache: ${(error as Error).message}` });
+        }
+      })
+      .finally(() => this.pending.delete(task));
+    this.pending.add(task);
+  }
+
+  private async uploadNow(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): Promise<void> {
+    const blobs: ContentDigest[] = [...result.outputs.map((output) => output.digest), ...(result.log ? [result.log] : [])];
+    for (const digest of blobs) {
+      if (this.present.has(digest)) continue;
+      if (!(await this.client.has(`cas/${digest}`))) {
+        const file = this.local.blobPath(digest);
+        await this.client.put(`cas/${digest}`, { file, size: statSync(file).size });
+      }
+      this.present.add(digest);
+    }
+    // The ingredients are the blob named by the key (the key is their SHA-256).
+    if (!this.present.has(key)) {
+      if (!(await this.client.has(`cas/${key}`))) await this.client.put(`cas/${key}`, { bytes: Buffer.from(encodeIngredients(ingredients)) });
+      this.present.add(key);
+    }
+    const logSize = result.log ? statSync(this.local.blobPath(result.log)).size : 0;
+    await this.client.put(`ac/${key}`, { bytes: encodeResult(key, result, logSize, this.settings.signingKey) });
+  }
+
+  async close(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    this.client.close();
+    if (this.notUploaded > 0 && this.tripped) {
+      this.reporter({ type: "warning", message: `${this.notUploaded} result${this.notUploaded === 1 ? " was" : "s were"} not uploaded to the remote cache` });
+    }
+  }
+
+  /** One warning for the build, then local only. */
+  private trip(fault: RemoteFault): void {
+    if (this.tripped) return;
+    this.tripped = true;
+    this.reporter({
+      type: "warning",
+      message: `remote cache ${this.client.displayUrl} ${fault.message}: using the local cache only for the rest of this build`,
+    });
+  }
+
+  private refuse(what: string, message: string): void {
+    if (this.refused.has(what)) return;
+    this.refused.add(what);
+    this.reporter({ type: "warning", message });
+  }
+}
+
+class Skipped extends Error {}
+
+/** At most `size` tasks at once, the rest in order. */
+class Slots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
