@@ -8,7 +8,7 @@
 import type { ActionKey, KeyIngredients } from "../key/action-key.js";
 import type { StatCache } from "../key/stat-cache.js";
 import type { Reporter } from "../exec/events.js";
-import type { ActionResult, LocalStore } from "./local-store.js";
+import type { ActionOrigins, ActionResult, LocalStore } from "./local-store.js";
 import { outputsInPlace } from "./materialize.js";
 
 export interface CacheHit {
@@ -29,8 +29,11 @@ export interface LookupContext {
 
 export interface ActionCache {
   lookup(key: ActionKey, context: LookupContext): Promise<CacheHit | undefined>;
-  /** A successful result whose output blobs are already in the local store. */
-  store(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): void;
+  /**
+   * A successful result whose output blobs are already in the local store. `origins` (where its
+   * inputs came from, for provenance) is kept locally only.
+   */
+  store(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void;
   /** Waits for background work (uploads) to finish or fail; reports failures. */
   close(): Promise<void>;
 }
@@ -60,8 +63,8 @@ export class LocalActionCache implements ActionCache {
     return { result, source: "local" };
   }
 
-  store(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): void {
-    this.store_.putAction(key, result, ingredients);
+  store(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void {
+    this.store_.putAction(key, result, ingredients, origins);
   }
 
   async close(): Promise<void> {}
@@ -94,8 +97,8 @@ export class TieredCache implements ActionCache {
     return { result, source: "remote" };
   }
 
-  store(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): void {
-    this.local.store(key, result, ingredients);
+  store(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void {
+    this.local.store(key, result, ingredients, origins);
     this.remote.upload(key, result, ingredients);
   }
 

@@ -43,6 +43,20 @@ export interface ActionResult {
   createdAt: number;
 }
 
+/**
+ * Where an action's inputs came from beyond their digests, kept beside its ingredients so the
+ * whole build can be walked from any output down to source files and sources (provenance).
+ * Not part of the key: an input's producer may change while its bytes do not (early cutoff).
+ */
+export interface ActionOrigins {
+  /** (label, key) of each dependency whose outputs were inputs, sorted by label. */
+  deps: [string, string][];
+  /** Each `@source` read, as kiln.lock describes the content read. */
+  sources: Record<string, { kind: "url" | "path"; location: string; sha256: string; size: number; files?: number }>;
+  /** For a step: the files its code digest covers (workspace-relative, or absolute outside it), with digests. */
+  code?: [string, string][];
+}
+
 /** Default cache location: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
   if (env.KILN_CACHE_DIR) return env.KILN_CACHE_DIR;
@@ -84,21 +98,21 @@ export function cacheDirError(dir: string, error: unknown, doing: string): KilnE
 }
 
 export class LocalStore {
-  private opened?: RootDatabase<ActionResult | KeyIngredients, string>;
+  private opened?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string>;
   /**
    * Set once the index proved damaged in this process: it is moved aside, the rest of the build
    * reads nothing from it, and the results it stores wait for close() to go into a fresh index.
    */
   private abandoned = false;
   /** The damaged index, closed (never read again) by close(). */
-  private damaged?: RootDatabase<ActionResult | KeyIngredients, string>;
+  private damaged?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string>;
   /** This process's open-marker (see index-health.ts), while the index is open. */
   private marker?: string;
   /** The first failure to store results (a full disk...), reported when the store closes. */
   private writeFailure?: unknown;
   /** Blob shard directories known to exist (at most 256). */
   private readonly shards = new Set<string>();
-  private readonly pendingPuts: [string, ActionResult, KeyIngredients][] = [];
+  private readonly pendingPuts: [string, ActionResult, KeyIngredients, ActionOrigins | undefined][] = [];
   private putTimer: NodeJS.Timeout | undefined;
   private readonly writes: Promise<unknown>[] = [];
   /** Where warnings go (the build's reporter); stderr until set. */
@@ -131,7 +145,7 @@ export class LocalStore {
   }
 
   /** The index, opened (and checked, if in doubt) on first use; undefined once abandoned. */
-  private get index(): RootDatabase<ActionResult | KeyIngredients, string> | undefined {
+  private get index(): RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string> | undefined {
     if (this.opened || this.abandoned) return this.opened;
     const require = createRequire(import.meta.url);
     const lmdbEntry = require.resolve("lmdb");
@@ -151,7 +165,7 @@ export class LocalStore {
     const { open } = require("lmdb") as typeof import("lmdb");
     for (let attempt = 0; ; attempt++) {
       try {
-        this.opened = open<ActionResult | KeyIngredients, string>({ path: this.indexPath, compression: false });
+        this.opened = open<ActionResult | KeyIngredients | ActionOrigins, string>({ path: this.indexPath, compression: false });
         this.quietLmdb();
         return this.opened;
       } catch (error) {
@@ -257,6 +271,31 @@ export class LocalStore {
     }
   }
 
+  /** Where the inputs of `key`'s action came from (see ActionOrigins); absent for results of older kilns. */
+  getOrigins(key: string): ActionOrigins | undefined {
+    const pending = this.pendingPuts.find(([pendingKey]) => pendingKey === key);
+    if (pending) return pending[3];
+    const index = this.index;
+    try {
+      return index?.get(`or/${key}`) as ActionOrigins | undefined;
+    } catch (error) {
+      this.abandon(error);
+      return undefined;
+    }
+  }
+
+  /**
+   * On a cache hit: the same bytes were read from a source described differently (a path source
+   * that became a url with the same sha256); provenance then names the source as it is now.
+   */
+  refreshOrigins(key: string, origins: ActionOrigins): void {
+    const stored = this.getOrigins(key);
+    if (stored && JSON.stringify(stored.sources) === JSON.stringify(origins.sources)) return;
+    const index = this.index;
+    if (!index) return;
+    this.writes.push(index.put(`or/${key}`, origins).catch((error: unknown) => this.writeFailed(error)));
+  }
+
   /**
    * Queued for LMDB: results finishing within PUT_BATCH_MS of each other are put in one event
    * turn, so lmdb-js commits them in one transaction (a commit per step cost ~0.14 ms of the
@@ -264,8 +303,8 @@ export class LocalStore {
    * result never lacks them. A crash before the commit loses only results whose blobs are
    * already stored: those steps run again.
    */
-  putAction(key: string, result: ActionResult, ingredients: KeyIngredients): void {
-    this.pendingPuts.push([key, result, ingredients]);
+  putAction(key: string, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void {
+    this.pendingPuts.push([key, result, ingredients, origins]);
     if (this.abandoned) return;
     this.putTimer ??= setTimeout(() => this.flushPuts(), PUT_BATCH_MS);
   }
@@ -283,11 +322,10 @@ export class LocalStore {
       this.pendingPuts.length = 0;
       return;
     }
-    for (const [key, result, ingredients] of this.pendingPuts.splice(0)) {
+    for (const [key, result, ingredients, origins] of this.pendingPuts.splice(0)) {
       if (!index) continue;
-      this.writes.push(
-        Promise.all([index.put(`in/${key}`, ingredients), index.put(`ac/${key}`, result)]).catch((error: unknown) => this.writeFailed(error)),
-      );
+      const puts = [index.put(`in/${key}`, ingredients), ...(origins ? [index.put(`or/${key}`, origins)] : []), index.put(`ac/${key}`, result)];
+      this.writes.push(Promise.all(puts).catch((error: unknown) => this.writeFailed(error)));
     }
   }
 

@@ -26,6 +26,8 @@ export interface BuildCommandOptions {
   sandbox?: SandboxChoice;
   remoteCache?: string;
   remoteUpload?: boolean;
+  locked?: boolean;
+  provenance?: boolean;
 }
 
 /** Exit codes of an interrupted build, as shells report a command killed by the signal: 128 + n. */
@@ -69,6 +71,7 @@ export async function runBuildCommand(
         hostEnv: process.env,
         reporter: (event) => reporter.handle(event),
         stampChanges,
+        locked: options.locked ?? false,
       },
       controller.signal,
     );
@@ -77,6 +80,11 @@ export async function runBuildCommand(
     process.off("SIGTERM", onSignal);
   }
   requestedOutputs = result.requestedOutputs;
+  if (options.provenance && result.failed.length === 0 && !result.interrupted) {
+    const { writeProvenance } = await import("./provenance-command.js");
+    const files = await writeProvenance(session, options.cacheDir ?? defaultCacheDir(process.env), result.requested);
+    requestedOutputs = [...requestedOutputs, ...files];
+  }
   reporter.handle(result.summary);
   if (result.interrupted) return INTERRUPTED_EXIT[result.interrupted] ?? 130;
   // A step that failed because of the machine (a source removed mid-build, a full disk) is exit 2.

@@ -39,6 +39,8 @@ function addBuildOptions(command: Command): Command {
     .option("--json", "one JSON event a line on stdout: each step, then a summary")
     .option("--remote-cache <url>", "a shared cache behind the local one, Bazel's HTTP cache protocol (default: $KILN_REMOTE_CACHE; token: $KILN_REMOTE_CACHE_TOKEN)")
     .option("--remote-upload", "also write results to the remote cache (default: $KILN_REMOTE_UPLOAD=1); for CI")
+    .option("--provenance", "write an in-toto provenance statement beside each requested target's outputs (kiln-out/<pkg>/<name>.provenance.json)")
+    .option("--locked", "refuse to build (exit 2) when a source differs from kiln.lock or is not in it")
     .addOption(
       new commander!.Option("--sandbox <mode>", "how cmd steps are isolated: auto (bwrap where it works), bwrap, or dir (a directory holding only the inputs)")
         .choices(["auto", "bwrap", "dir"])
@@ -56,7 +58,6 @@ export async function createProgram(upToDate: UpToDateOutcome = { checked: false
   const { Command, Option } = commander;
   const program = new Command("kiln")
     .description("A hermetic, cached build system for data and ML pipelines.\nPipelines are TypeScript BUILD.ts files; every step is keyed by its inputs and code.")
-    .version(KILN_VERSION)
     .option("-C, --workspace <dir>", "the workspace root (default: nearest directory upward with WORKSPACE.ts)")
     .option("--cache-dir <dir>", "the local cache (default: $KILN_CACHE_DIR, $XDG_CACHE_HOME/kiln or ~/.cache/kiln)")
     .option("--verbose", "show stack traces of internal errors")
@@ -75,6 +76,7 @@ Examples:
   kiln query 'rdeps(//..., //data:penguins)'   what depends on the dataset
   kiln test //...                    run the tests
 
+kiln --version (or -V) prints kiln's version.
 Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace is wrong
 (or the machine is: a cache dir kiln cannot write, a full disk).`,
     );
@@ -105,9 +107,56 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     .command("why")
     .argument("<label>", "a target, e.g. //models:classifier")
     .description("why the target's step last ran: which input, code, param or tool changed, and where its log is")
-    .action(async (label: string, _options: unknown, command: Command) => {
+    .option("--since <release>", "instead: what changed (inputs, params, code, transitively) since a release of this target")
+    .option("--out <dir>", "with --since: where releases live (default: dist/ in the workspace)")
+    .action(async (label: string, options: { since?: string; out?: string }, command: Command) => {
       const { runWhyCommand } = await import("./why-command.js");
-      process.exitCode = await runWhyCommand(label, command.optsWithGlobals());
+      process.exitCode = await runWhyCommand(label, { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
+    .command("provenance")
+    .argument("[label]", "a target, e.g. //models:classifier")
+    .description("an in-toto statement (SLSA provenance v1) for the target's outputs: what it was built from, transitively")
+    .option("--out <file>", "write the statement to a file instead of stdout")
+    .option("--verify <statement>", "check each subject of a statement against the file on disk (exit 1 if any differs)")
+    .option("--dir <dir>", "with --verify: where subjects' paths start (default: the workspace root, else the statement's directory)")
+    .action(async (label: string | undefined, options: { out?: string; verify?: string; dir?: string }, command: Command) => {
+      const { runProvenanceCommand } = await import("./provenance-command.js");
+      process.exitCode = await runProvenanceCommand(label, { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
+    .command("verify")
+    .argument("[patterns...]", "targets whose steps to check (default //...)")
+    .description("rebuild the steps without the cache, in a fresh copy and fresh sandboxes, and report those whose outputs differ (exit 1)")
+    .option("-j, --jobs <n>", "steps run at once (default: the number of cores)", parseJobs)
+    .addOption(new Option("--sandbox <mode>", "how cmd steps are isolated").choices(["auto", "bwrap", "dir"]).default("auto"))
+    .action(async (patterns: string[], options: { jobs?: number; sandbox?: "auto" | "bwrap" | "dir" }, command: Command) => {
+      const { runVerifyCommand } = await import("./verify-command.js");
+      process.exitCode = await runVerifyCommand(patterns.length > 0 ? patterns : ["//..."], { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
+    .command("release")
+    .argument("[label]", "the target to release, e.g. //models:classifier")
+    .description("make a release: a directory and a .tar.gz with the target's outputs, provenance, kiln.lock and a manifest; never overwritten")
+    .option("--version <X.Y.Z>", "the release's version")
+    .option("--out <dir>", "where releases live (default: dist/ in the workspace)")
+    .option("--list", "list the releases in --out")
+    .option("--diff <releases...>", "what differs (inputs, params, code) between two releases: --diff 1.0.0 1.1.0")
+    .action(async (label: string | undefined, options: { version?: string; out?: string; list?: boolean; diff?: string[] }, command: Command) => {
+      const { runReleaseCommand } = await import("./release-command.js");
+      process.exitCode = await runReleaseCommand(label, { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
+    .command("lock")
+    .description("pin every source of WORKSPACE.ts in kiln.lock (path sources are also frozen into a snapshot in the cache)")
+    .option("--check", "write nothing; exit 1 listing every source that differs from kiln.lock")
+    .action(async (options: { check?: boolean }, command: Command) => {
+      const { runLockCommand } = await import("./lock-command.js");
+      process.exitCode = await runLockCommand({ ...command.optsWithGlobals(), ...options });
     });
 
   program
@@ -148,7 +197,7 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
 /** The no-op fast path first (unless the user asked for work or explanations), then a real build. */
 async function buildOrTest(patterns: string[], options: BuildCommandOptions, mode: "build" | "test", upToDate: UpToDateOutcome): Promise<number> {
   let changes = upToDate.changes;
-  if (options.cache !== false && !options.explain && !upToDate.checked) {
+  if (options.cache !== false && !options.explain && !options.locked && !options.provenance && !upToDate.checked) {
     const check = tryUpToDate(patterns, options, mode);
     if (check.code !== undefined) return check.code;
     changes = check.changes;
@@ -165,6 +214,11 @@ async function buildOrTest(patterns: string[], options: BuildCommandOptions, mod
 export async function main(argv: readonly string[], upToDate?: UpToDateOutcome): Promise<number> {
   verbose = argv.includes("--verbose");
   try {
+    // Handled here, not by commander's program-wide --version: \`kiln release --version 1.0.0\` needs the flag.
+    if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
+      process.stdout.write(`${KILN_VERSION}\n`);
+      return 0;
+    }
     upToDate ??= answerIfUpToDate(argv);
     if (upToDate.code !== undefined) return upToDate.code;
     const program = await createProgram(upToDate);

@@ -4,14 +4,34 @@ import { inputError } from "../errors.js";
 import { describeKeyChanges } from "../key/action-key.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
+import { join, resolve } from "node:path";
+import { diffStatements } from "../lock/release-diff.js";
 
-export async function runWhyCommand(labelText: string, options: { workspace?: string; cacheDir?: string }): Promise<number> {
+/** `kiln why <label> --since <release>`: the last build of the label against the release's provenance. */
+async function whatChangedSince(session: WorkspaceSession, store: LocalStore, label: string, since: string, out: string | undefined): Promise<number> {
+  const { findRelease, readReleaseStatement } = await import("./release-command.js");
+  const { statementFor } = await import("./provenance-command.js");
+  const release = findRelease(out ? resolve(out) : join(session.root, "dist"), since, label);
+  const lines = diffStatements(readReleaseStatement(release), await statementFor(session, store, label, false));
+  process.stdout.write(`${label}: since release ${release.manifest.name} (key ${release.manifest.key.slice(0, 12)}), as last built (key ${session.lastResults.get(label)!.key.slice(0, 12)}):\n`);
+  process.stdout.write(lines.length > 0 ? `${lines.map((l) => `  ${l}`).join("\n")}\n` : "  nothing: the same inputs, params and code\n");
+  return 0;
+}
+
+export async function runWhyCommand(labelText: string, options: { workspace?: string; cacheDir?: string; since?: string; out?: string }): Promise<number> {
   const session = WorkspaceSession.open(process.cwd(), options.workspace);
   const [pattern] = parsePatterns([labelText], currentPackage(session.root, process.cwd()));
   if (pattern?.kind !== "label") throw inputError(`kiln why takes one label (//pkg:name), not the pattern ${labelText}`);
   const key = session.lastResults.get(pattern.label)?.key;
   if (!key) throw inputError(`${pattern.label} has not been built in this workspace yet (run kiln build ${pattern.label})`);
   const store = await LocalStore.open(options.cacheDir ?? defaultCacheDir(process.env), session.statCache);
+  if (options.since) {
+    try {
+      return await whatChangedSince(session, store, pattern.label, options.since, options.out);
+    } finally {
+      await store.close();
+    }
+  }
   try {
     const result = store.getAction(key);
     if (!result) {

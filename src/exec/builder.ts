@@ -9,7 +9,8 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { ActionCache } from "../cache/action-cache.js";
-import type { ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
+import type { ActionOrigins, ActionResult, LocalStore, OutputRecord } from "../cache/local-store.js";
+import type { ResolvedSource } from "../lock/sources.js";
 import { materializeOutputs, outputsInPlace } from "../cache/materialize.js";
 import { computeKey, describeKeyChanges, KEY_FORMAT, type ActionKey, type KeyIngredients } from "../key/action-key.js";
 import { digestBytes, digestFileOfSize, type ContentDigest } from "../key/digest.js";
@@ -28,6 +29,7 @@ import { bwrapArguments, probeBwrap, systemBindings, toolRoots, type SandboxChoi
 import { checkSandboxInputs, type ExpectedInput } from "./sandbox-check.js";
 import { recordIdentity } from "../key/file-identity.js";
 import { SHARED_INPUT_SIZE } from "../size-thresholds.js";
+import { KILN_ROOT } from "../kiln-install.js";
 import { SandboxPool } from "./sandbox-pool.js";
 import { StepPool } from "./step-pool.js";
 import { listOutputs } from "./output-listing.js";
@@ -83,6 +85,8 @@ export interface BuildOptions {
   signal: AbortSignal;
   /** How `cmd` steps are isolated (namespace-sandbox.ts). */
   sandbox: SandboxChoice;
+  /** The `@source`s the graph's targets read, resolved to files (lock/build-sources.ts). */
+  sources?: ReadonlyMap<string, ResolvedSource>;
 }
 
 export interface BuildOutcome {
@@ -179,8 +183,11 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   if (options.signal.aborted) onAbort();
   else options.signal.addEventListener("abort", onAbort, { once: true });
 
-  const complete = (label: string, records: OutputRecord[]) => {
+  // The key each finished label was built or restored with: a dependant records it (ActionOrigins).
+  const keys = new Map<string, string>();
+  const complete = (label: string, records: OutputRecord[], key: string) => {
     outputs.set(label, records);
+    keys.set(label, key);
     for (const dependant of dependants.get(label) ?? []) {
       const left = waitingOn.get(dependant)! - 1;
       waitingOn.set(dependant, left);
@@ -217,7 +224,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
         counts.cached++;
         counts.cachedLocal++;
         reporter({ type: "step", label, status: "cached", cache: "local", key: standing.key, ms: 0 });
-        complete(label, standing.outputs);
+        complete(label, standing.outputs, standing.key);
         continue;
       }
       looking++;
@@ -236,7 +243,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     let prepared: PreparedAction;
     let hit: { outputs: OutputRecord[]; source: "local" | "remote" } | undefined;
     try {
-      prepared = await prepare(target, options, outputs);
+      prepared = await prepare(target, options, outputs, keys);
       hit = options.readCache ? await restore(target, prepared, options) : undefined;
     } catch (error) {
       // The machine's fault, not the step's: a source vanished, the disk is full...
@@ -244,12 +251,14 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
       return;
     }
     if (hit) {
+      // Only for actions reading @sources: a hit otherwise needs no store access at all.
+      if (Object.keys(prepared.origins.sources).length > 0) options.store.refreshOrigins(prepared.key, prepared.origins);
       options.recordResult(label, prepared.key, hit.outputs);
       counts.cached++;
       if (hit.source === "remote") counts.cachedRemote++;
       else counts.cachedLocal++;
       reporter({ type: "step", label, status: "cached", cache: hit.source, key: prepared.key, ms: 0 });
-      complete(label, hit.outputs);
+      complete(label, hit.outputs, prepared.key);
       return;
     }
     if (options.explain) {
@@ -272,7 +281,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
           options.recordResult(label, prepared.key, execution.result.outputs);
           counts.executed++;
           reporter({ type: "step", label, status: "executed", cache: null, key: prepared.key, ms: Math.round(execution.result.ms) });
-          complete(label, execution.result.outputs);
+          complete(label, execution.result.outputs, prepared.key);
         } else {
           fail(label, prepared.key, execution);
         }
@@ -318,12 +327,14 @@ interface PreparedAction {
   ingredients: KeyIngredients;
   /** Inputs in declaration order, per srcs name. */
   named: Map<string, { inputs: ActionInput[]; single: boolean }>;
+  origins: ActionOrigins;
 }
 
 /** Digests every input and computes the key. */
-async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<string, OutputRecord[]>): Promise<PreparedAction> {
+async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<string, OutputRecord[]>, keys: ReadonlyMap<string, string>): Promise<PreparedAction> {
   const named = new Map<string, { inputs: ActionInput[]; single: boolean }>();
   const all = new Map<string, ContentDigest>();
+  const origins: ActionOrigins = { deps: [], sources: {} };
   for (const [name, resolved] of Object.entries(target.inputs)) {
     const inputs: ActionInput[] = [];
     for (const input of resolved) {
@@ -331,7 +342,15 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
         const from = join(options.root, input.path);
         const { digest, size } = await options.statCache.digest(from);
         inputs.push({ path: input.path, digest, from, owner: { kind: "source", size } });
+      } else if (input.kind === "external") {
+        const source = options.sources?.get(input.name);
+        if (!source) throw new Error(`source @${input.name} was not resolved for ${target.label}`);
+        origins.sources[input.name] = source.entry;
+        for (const file of source.files) {
+          inputs.push({ path: file.path, digest: file.digest, from: file.from, owner: { kind: "source", size: file.size } });
+        }
       } else {
+        if (keys.has(input.label) && !origins.deps.some(([label]) => label === input.label)) origins.deps.push([input.label, keys.get(input.label)!]);
         const dep = options.graph.targets.get(input.label)!;
         const dir = outputDir(dep.pkg, dep.name);
         for (const record of outputs.get(input.label) ?? []) {
@@ -351,8 +370,11 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
   if (spec.action === "cmd") code = spec.cmd!;
   else {
     const ref = resolveRunReference(options.root, target.pkg, spec.run!);
-    code = `${options.stepModules.get(ref.entry)!.codeDigest}#${ref.exportName}`;
+    const module = options.stepModules.get(ref.entry)!;
+    code = `${module.codeDigest}#${ref.exportName}`;
+    origins.code = module.files.map(([file, digest]) => [portableCodePath(options.root, file), digest] as [string, string]);
   }
+  origins.deps.sort((a, b) => (a[0] < b[0] ? -1 : 1));
   const env = sandboxEnvFor(spec.env, spec.passEnv, options.hostEnv);
   const ingredients: KeyIngredients = {
     format: KEY_FORMAT,
@@ -368,7 +390,20 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
     platform: options.platform,
   };
   if (spec.network) ingredients.network = true;
-  return { key: computeKey(ingredients), ingredients, named };
+  return { key: computeKey(ingredients), ingredients, named, origins };
+}
+
+/**
+ * A code file's name for provenance, free of machine paths: workspace-relative; `kiln:<path>` for
+ * kiln's own files; `node_modules/<package>/...` for an installed package's (its package.json
+ * carries the version).
+ */
+function portableCodePath(root: string, file: string): string {
+  const packages = file.lastIndexOf("/node_modules/");
+  if (packages !== -1) return file.slice(packages + 1);
+  if (file.startsWith(`${root}/`)) return file.slice(root.length + 1);
+  if (file.startsWith(`${KILN_ROOT}/`)) return `kiln:${file.slice(KILN_ROOT.length + 1)}`;
+  return file;
 }
 
 function sandboxEnvFor(env: Record<string, string> | undefined, passEnv: string[] | undefined, hostEnv: NodeJS.ProcessEnv): Record<string, string> {
@@ -589,7 +624,7 @@ async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: Prepar
       const logPath = storeLog(sandbox, log, options);
       result.log = logPath.slice(logPath.lastIndexOf("/") + 1) as ContentDigest;
     }
-    options.cache.store(prepared.key, result, prepared.ingredients);
+    options.cache.store(prepared.key, result, prepared.ingredients, prepared.origins);
     materializeOutputs(join(options.root, outRelative), records, options.store, options.statCache, options.tempDir);
     return { ok: true, result };
   }

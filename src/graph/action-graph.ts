@@ -17,7 +17,8 @@ export const OUTPUT_ROOT = "kiln-out";
 export type ResolvedInput =
   // A workspace-relative file; `outside`: where it really is when a link leads out of the workspace.
   | { kind: "source"; path: string; outside?: string }
-  | { kind: "target"; label: string }; // all outputs of another target
+  | { kind: "target"; label: string } // all outputs of another target
+  | { kind: "external"; name: string }; // every file of a source declared in WORKSPACE.ts (`@name`)
 
 export interface GraphTarget {
   label: string;
@@ -50,7 +51,12 @@ export function isLabelReference(ref: string): boolean {
   return ref.startsWith("//") || ref.startsWith(":");
 }
 
-export function buildGraph(loaded: readonly LoadedTarget[], resolveSource: SourceResolver): BuildGraph {
+/**
+ * `sourceNames`: the sources WORKSPACE.ts declares; `@name` must be one of them. Their files are
+ * resolved at build time (fetched, hashed or read from a snapshot), not here.
+ */
+export function buildGraph(loaded: readonly LoadedTarget[], resolveSource: SourceResolver, sourceNames: readonly string[] = []): BuildGraph {
+  const declaredSources = new Set(sourceNames);
   const byLabel = new Map(loaded.map((t) => [t.label, t]));
   const known = [...byLabel.keys()].sort();
   const problems: KilnError[] = [];
@@ -87,10 +93,20 @@ export function buildGraph(loaded: readonly LoadedTarget[], resolveSource: Sourc
       return group;
     }
     if (ref.startsWith("@")) {
-      problems.push(
-        inputError(`${owner.label}: external sources (${ref}) are not supported yet; reference files in the workspace`, owner.location, owner.label),
-      );
-      return [];
+      const name = ref.slice(1);
+      if (!declaredSources.has(name)) {
+        const known = [...declaredSources].sort().map((n) => `@${n}`);
+        problems.push(
+          inputError(
+            `${owner.label}: "${ref}" is not a source declared in WORKSPACE.ts ` +
+              (known.length > 0 ? `(it declares ${known.join(", ")})${didYouMean(ref, known)}` : `(it declares none: add it to workspace({ sources: { ${name || "name"}: source.path("...") } }))`),
+            owner.location,
+            owner.label,
+          ),
+        );
+        return [];
+      }
+      return [{ kind: "external", name }];
     }
     const resolved = resolveSource(owner.pkg, ref);
     if ("error" in resolved) {

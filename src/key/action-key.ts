@@ -85,7 +85,7 @@ export function describeKeyChanges(before: KeyIngredients | undefined, after: Ke
   return changes.length > 0 ? changes : ["nothing differs from the last cached run (the cache entry was missing or corrupt)"];
 }
 
-function describeJsonChanges(path: string, before: Json | undefined, after: Json | undefined): string[] {
+export function describeJsonChanges(path: string, before: Json | undefined, after: Json | undefined): string[] {
   const isObject = (v: unknown): v is Record<string, Json> => typeof v === "object" && v !== null && !Array.isArray(v);
   if (isObject(before) && isObject(after)) {
     const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();

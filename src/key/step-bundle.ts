@@ -100,8 +100,14 @@ export async function bundleStepModules(
   return modules;
 }
 
-/** A path that is the same on every machine: workspace-relative, or inside kiln's package. */
+/**
+ * A path that is the same on every machine: workspace-relative, or inside kiln's package. The
+ * workspace comes first: a workspace inside kiln's own repository (examples/penguins) once got
+ * `kiln/examples/...` names, so a copy of it elsewhere (kiln verify's) had other keys.
+ */
 function logicalPath(root: string, absolute: string): string {
+  const inWorkspace = relative(root, absolute);
+  if (!inWorkspace.startsWith("..")) return inWorkspace.split(sep).join("/");
   const inKiln = relative(KILN_ROOT, absolute);
   if (!inKiln.startsWith("..")) return `kiln/${inKiln.split(sep).join("/")}`;
   return relative(root, absolute).split(sep).join("/");

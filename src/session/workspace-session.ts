@@ -35,6 +35,17 @@ import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
 import { requestIdentity, type StampChanges } from "../state/up-to-date-stamp.js";
 import { recordUpToDate, rerecordUpToDate, unchangedSinceStamp, type StampContext } from "./up-to-date-record.js";
+import { resolveBuildSources } from "../lock/build-sources.js";
+import { LOCK_FILE, readLockFile } from "../lock/lockfile.js";
+import { liveFilesOf, type ResolvedSource } from "../lock/sources.js";
+
+/** What the last build did, for `kiln provenance` (runDetails): when, and which steps ran or were cached. */
+export interface LastRun {
+  startedOn: string;
+  finishedOn: string;
+  steps: Record<string, { key: string; status: "executed" | "cached" }>;
+}
+export const LAST_RUN_FILE = "last-run.json";
 
 /** What `kiln build` and `kiln test` ask of a session. */
 export interface BuildRequest {
@@ -57,6 +68,10 @@ export interface BuildRequest {
   reporter: Reporter;
   /** What a failed up-to-date check of this same request found changed (the CLI's fast path). */
   stampChanges?: StampChanges;
+  /** --locked: a source that differs from kiln.lock (or is not in it) refuses the build. */
+  locked?: boolean;
+  /** Where url sources and snapshots are read from when not the build's own cache (kiln verify). */
+  sourceCacheDir?: string;
 }
 
 export interface BuildResult extends BuildOutcome {
@@ -167,7 +182,7 @@ export class WorkspaceSession {
     const reuseResolution = treeUnchanged && !loadedSomething && cached?.resolved !== undefined;
     const graph: BuildGraph = reuseResolution
       ? { targets: new Map(cached!.targets.map((t, i) => [t.label, { ...t, ...cached!.resolved![i]! }])) }
-      : buildGraph([...targets.values()], this.sourceResolver());
+      : buildGraph([...targets.values()], this.sourceResolver(), Object.keys(manifest!.sources ?? {}));
     this.cachedGraph = {
       format: "kiln.graph/2",
       kilnVersion: KILN_VERSION,
@@ -309,10 +324,21 @@ export class WorkspaceSession {
     };
     const unchanged = request.readCache ? unchangedSinceStamp(stamps, request.stampChanges, loaded.fromCache) : undefined;
     const finished: { label: string; key: string }[] = [];
+    const startedOn = new Date().toISOString();
+    const run: LastRun["steps"] = {};
     const reporter = (event: BuildEvent) => {
-      if (event.type === "step" && event.status !== "failed") finished.push({ label: event.label, key: event.key });
+      if (event.type === "step" && event.status !== "failed") {
+        finished.push({ label: event.label, key: event.key });
+        run[event.label] = { key: event.key, status: event.status };
+      }
       request.reporter(event);
     };
+    const sourceNames = new Set<string>();
+    for (const label of closure) {
+      for (const inputs of Object.values(loaded.graph.targets.get(label)!.inputs)) {
+        for (const input of inputs) if (input.kind === "external") sourceNames.add(input.name);
+      }
+    }
 
     const store = await LocalStore.open(request.cacheDir, this.statCache);
     store.onWarning = (message) => reporter({ type: "warning", message });
@@ -327,7 +353,19 @@ export class WorkspaceSession {
       cache = new TieredCache(local, new RemoteCache(request.remote, store, reporter));
     }
     let outcome: BuildOutcome;
+    let sources: Map<string, ResolvedSource> | undefined;
+    const sourceStore = request.sourceCacheDir ? await LocalStore.open(request.sourceCacheDir, this.statCache) : store;
     try {
+      if (sourceNames.size > 0) {
+        sources = await resolveBuildSources(
+          { root: this.root, sources: loaded.manifest.sources, store: sourceStore, statCache: this.statCache, warn: (message) => request.reporter({ type: "warning", message }) },
+          [...sourceNames],
+          readLockFile(this.root),
+          request.locked ?? false,
+        );
+      } else if (request.locked) {
+        readLockFile(this.root); // a malformed lock is refused even when no source is read
+      }
       outcome = await runBuild({
         root: this.root,
         stateDir: this.stateDir,
@@ -351,12 +389,14 @@ export class WorkspaceSession {
         reporter,
         signal,
         sandbox: request.sandbox,
+        sources,
       });
     } finally {
       // Uploads finish (or are reported failed) before the build returns.
       await cache.close();
       this.save();
       await store.close();
+      if (sourceStore !== store) await sourceStore.close();
     }
 
     const requestedOutputs: string[] = [];
@@ -367,11 +407,20 @@ export class WorkspaceSession {
         for (const record of outcome.outputs.get(label) ?? []) requestedOutputs.push(join(dir, record.name));
       }
     }
+    writeFileAtomic(join(this.stateDir, LAST_RUN_FILE), JSON.stringify({ startedOn, finishedOn: new Date().toISOString(), steps: run } satisfies LastRun));
     if (outcome.failed.length === 0 && !outcome.interrupted && request.readCache) {
+      // Sources are checked by the normal path (drift warnings, snapshots): the fast path watches
+      // kiln.lock and every live file and directory of the path sources read.
+      const sourceFiles: string[] = [];
+      if (sourceNames.size > 0) sourceFiles.push(join(this.root, LOCK_FILE));
+      for (const name of sourceNames) {
+        const live = liveFilesOf(this.root, loaded.manifest.sources[name]!);
+        sourceFiles.push(...live.files, ...live.directories);
+      }
       if (unchanged && request.stampChanges) rerecordUpToDate(stamps, request.stampChanges, unchanged, finished);
       else {
         const identity = requestIdentity(this.root, request.mode, request.patterns);
-        recordUpToDate(stamps, identity, request.hostEnv, loaded.filesRead, this.directoryStamps(), outcome.outputs, finished, requestedOutputs);
+        recordUpToDate(stamps, identity, request.hostEnv, [...loaded.filesRead, ...sourceFiles], this.directoryStamps(), outcome.outputs, finished, requestedOutputs);
       }
     }
     return { ...outcome, requested, requestedOutputs };

@@ -146,11 +146,43 @@ export async function loadPackages(
         ),
       );
     } else {
+      const sourceProblems = checkSources(declared.sources);
+      for (const problem of sourceProblems) problems.push(inputError(problem, { file: WORKSPACE_FILE, line: 1 }));
       manifest = { name: declared.name, version: declared.version, sources: declared.sources };
     }
   }
   if (problems.length > 0) throw combineProblems(problems);
   return { manifest, targets, filesRead };
+}
+
+/** A source name is what follows `@` in srcs and names a directory in a sandbox (`external/<name>/`). */
+const SOURCE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/** What is wrong with the declared sources, one message each. */
+export function checkSources(sources: WorkspaceDeclaration["sources"]): string[] {
+  const problems: string[] = [];
+  for (const [name, declared] of Object.entries(sources).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!SOURCE_NAME.test(name)) {
+      problems.push(`source "${name}": a source name is letters, digits, "_", "." and "-" (it becomes @${name} and the directory external/${name}/)`);
+    }
+    if (declared?.kind === "url") {
+      let protocol = "";
+      try {
+        protocol = new URL(declared.url).protocol;
+      } catch {
+        // reported below
+      }
+      if (protocol !== "http:" && protocol !== "https:") problems.push(`source "${name}": "${declared.url}" is not an http:// or https:// URL`);
+      if (!/^[0-9a-f]{64}$/.test(declared.sha256 ?? "")) {
+        problems.push(`source "${name}": sha256 must be 64 lowercase hex digits, not "${declared.sha256}" (run sha256sum on the file to get it)`);
+      }
+    } else if (declared?.kind === "path") {
+      if (typeof declared.path !== "string" || declared.path.length === 0) problems.push(`source "${name}": source.path needs a path`);
+    } else {
+      problems.push(`source "${name}": declare it with source.url(url, { sha256 }) or source.path(path) (import { source } from "kiln")`);
+    }
+  }
+  return problems;
 }
 
 /** Several problems become one error whose message lists them all, each with its location. */

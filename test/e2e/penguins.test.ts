@@ -5,7 +5,10 @@
  * "what reran" assertion compares against a fully cached pipeline. The second `describe` checks
  * the analysis-time entity check of `joins` on a small workspace written here.
  */
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -19,6 +22,7 @@ import {
   type Fixture,
   type RunResult,
 } from "./harness.js";
+import { statementSchema } from "../../src/lock/statement-schema.js";
 
 afterAll(cleanupTempDirs);
 
@@ -31,7 +35,7 @@ function exampleFiles(): Record<string, string> {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       const rel = relative(EXAMPLE, path);
-      if (rel === "kiln-out" || entry.name === "node_modules") continue;
+      if (rel === "kiln-out" || rel === ".kiln" || rel === "dist" || entry.name === "node_modules") continue;
       if (entry.isDirectory()) walk(path);
       else if (entry.isFile()) files[rel] = readFileSync(path, "utf8");
     }
@@ -366,5 +370,94 @@ describe("dataset joins are checked for matching entities before anything runs",
       { id: 2, species: "Gentoo", island: "Biscoe", mass: 5000, penguin: 2, tag: "T-002" },
       { id: 3, species: "Chinstrap", island: "Dream", mass: 3500, penguin: 3, tag: "T-003" },
     ]);
+  });
+});
+
+describe("examples/penguins as a distribution: lock, provenance, why, a url source", () => {
+  let f: Fixture;
+  beforeAll(() => {
+    f = makeWorkspace(exampleFiles(), { cache: join(makeTempDir("kiln-e2e-penguins-dist-"), "cache") });
+  });
+  const dataDigest = () => createHash("sha256").update(readFileSync(join(EXAMPLE, "data", "penguins.json"))).digest("hex");
+
+  it("its committed kiln.lock matches the table, and a --locked build passes", async () => {
+    const check = await f.kiln(["lock", "--check"]);
+    expect(check.code, show(check)).toBe(0);
+    expect(JSON.parse(f.read("kiln.lock")).sources.penguins.sha256).toBe(dataDigest());
+    const build = await f.kiln(["build", "--locked", "--provenance", "//models:classifier"]);
+    expect(build.code, show(build)).toBe(0);
+    expect(build.stderr).not.toContain("warning");
+  });
+
+  it("What data did this train on? provenance names the table and its digest", async () => {
+    const run = await f.kiln(["provenance", "//models:classifier"]);
+    expect(run.code, show(run)).toBe(0);
+    const statement = statementSchema.parse(JSON.parse(run.stdout));
+    expect(statement.subject.map((s) => s.name).sort()).toEqual(["kiln-out/models/classifier/metrics.json", "kiln-out/models/classifier/model.json"]);
+    const deps = new Map(statement.predicate.buildDefinition.resolvedDependencies.map((d) => [d.name, d]));
+    expect(deps.get("@penguins")).toMatchObject({ digest: { sha256: dataDigest() }, annotations: { kind: "path", location: "data/penguins.json" } });
+    expect(deps.get("external/penguins/penguins.json")?.digest).toEqual({ sha256: dataDigest() });
+    expect(deps.get("models/train.ts")?.annotations).toMatchObject({ kind: "code", step: "//models:classifier" });
+    const steps = (statement.predicate.runDetails.byproducts ?? []).map((b) => b.name).sort();
+    expect(steps).toEqual(["//data:penguins", "//features:matrix", "//features:split", "//models:classifier"]);
+    expect(JSON.parse(f.read("kiln-out/models/classifier.provenance.json"))).toEqual(statement);
+  });
+
+  it("Can I reproduce this run? kiln verify rebuilds every step without the cache: all identical", async () => {
+    const run = await f.kiln(["verify", "//..."]);
+    expect(run.code, show(run)).toBe(0);
+    expect(run.stdout).toContain("6 steps rebuilt without the cache, 6 compared, 0 differ");
+  });
+
+  it("why after a param change names the param and both values", async () => {
+    f.write({ "models/BUILD.ts": f.read("models/BUILD.ts").replace("epochs: 500", "epochs: 600") });
+    const build = await f.build(["//models:classifier"]);
+    expect(build.code, show(build)).toBe(0);
+    expect(build.executed).toEqual(["//models:classifier"]);
+    const why = await f.kiln(["why", "//models:classifier"]);
+    expect(why.code, show(why)).toBe(0);
+    expect(why.stdout).toContain("params.epochs: 500 -> 600");
+    f.write({ "models/BUILD.ts": f.read("models/BUILD.ts").replace("epochs: 600", "epochs: 500") });
+  });
+
+  it("Which model is in production? a release, and its statement checked against the deployed files", async () => {
+    const made = await f.kiln(["release", "//models:classifier", "--version", "1.0.0"]);
+    expect(made.code, show(made)).toBe(0);
+    const statement = join(f.ws, "dist", "penguins-classifier-1.0.0", "provenance.json");
+    const verify = await f.kiln(["provenance", "--verify", statement]);
+    expect(verify.code, show(verify)).toBe(0);
+    expect(verify.stdout).toContain("all 2 subjects match");
+    // The model in the workspace is the one released: same digest.
+    const here = await f.kiln(["provenance", "--verify", statement, "--dir", f.ws]);
+    expect(here.code, show(here)).toBe(0);
+  });
+
+  it("the same table as a source.url from a local HTTP server gives the same keys: everything is cached", async () => {
+    const table = readFileSync(join(EXAMPLE, "data", "penguins.json"));
+    const server = createServer((request, response) => {
+      if (request.url === "/penguins.json") response.writeHead(200, { "content-length": table.length }).end(table);
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/penguins.json`;
+      const original = f.read("WORKSPACE.ts");
+      f.write({ "WORKSPACE.ts": original.replace('source.path("data/penguins.json")', `source.url(${JSON.stringify(url)}, { sha256: "${dataDigest()}" })`) });
+      expect(f.read("WORKSPACE.ts")).toContain("source.url(");
+      const build = await f.kiln(["build", "--locked", "//models:classifier"]);
+      expect(build.code, show(build)).toBe(2); // the lock still says path
+      expect(build.stderr).toContain("@penguins: changed since kiln.lock");
+      expect((await f.kiln(["lock"])).code).toBe(0);
+      const locked = await f.build(["--locked", "//models:classifier"]);
+      expect(locked.code, show(locked)).toBe(0);
+      expect(locked.executed).toEqual([]);
+      const run = await f.kiln(["provenance", "//models:classifier"]);
+      const statement = statementSchema.parse(JSON.parse(run.stdout));
+      const source = statement.predicate.buildDefinition.resolvedDependencies.find((d) => d.name === "@penguins");
+      expect(source).toMatchObject({ uri: url, digest: { sha256: dataDigest() }, annotations: { kind: "url" } });
+      f.write({ "WORKSPACE.ts": original });
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

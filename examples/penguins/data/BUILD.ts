@@ -7,7 +7,7 @@ const wholeMeasurement = z.int().positive().nullable();
 
 /** The Palmer penguins table, validated and numbered: `rows.jsonl`, one penguin a line, keyed by `id`. */
 export const penguins = dataset({
-  src: "penguins.json",
+  src: "@penguins",
   format: "json",
   schema: z.object({
     Species: z.enum(["Adelie", "Chinstrap", "Gentoo"]),

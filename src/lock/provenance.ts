@@ -1,0 +1,188 @@
+/**
+ * Provenance: from one action's key, the walk down every action that produced its inputs (their
+ * keys are in each result's ActionOrigins) to source files, `@source`s and code files, and the
+ * in-toto Statement v1 / SLSA provenance v1 that says so. Pure: cache records come in through
+ * `lookup`, times and versions as values.
+ */
+import type { ActionOrigins, ActionResult } from "../cache/local-store.js";
+import type { Json } from "../api/action-spec.js";
+import type { KeyIngredients } from "../key/action-key.js";
+import { OUTPUT_ROOT, outputDir } from "../graph/action-graph.js";
+import { parseLabel } from "../workspace/label.js";
+
+export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
+export const SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1";
+export const KILN_BUILD_TYPE = "https://kiln.build/buildtypes/action/v1";
+export const KILN_BUILDER_ID = "https://kiln.build/builder/local";
+
+/** What the cache holds of one action. */
+export interface ActionRecord {
+  key: string;
+  ingredients: KeyIngredients;
+  result: ActionResult;
+  /** Absent for results stored by a kiln before origins were recorded. */
+  origins?: ActionOrigins;
+}
+
+export interface ResourceDescriptor {
+  name?: string;
+  uri?: string;
+  digest?: Record<string, string>;
+  annotations?: Record<string, Json>;
+}
+
+export interface Statement {
+  _type: typeof STATEMENT_TYPE;
+  subject: ResourceDescriptor[];
+  predicateType: typeof SLSA_PROVENANCE_V1;
+  predicate: {
+    buildDefinition: {
+      buildType: string;
+      externalParameters: Record<string, Json>;
+      internalParameters: Record<string, Json>;
+      resolvedDependencies: ResourceDescriptor[];
+    };
+    runDetails: {
+      builder: { id: string; version: Record<string, string> };
+      metadata: { invocationId: string; startedOn?: string; finishedOn?: string };
+      byproducts: ResourceDescriptor[];
+    };
+  };
+}
+
+export interface Walk {
+  /** Every action reached, the requested one first, then by label. */
+  actions: ActionRecord[];
+  /** Keys named as producers but no longer in the cache (or stored without origins). */
+  incomplete: string[];
+}
+
+/** Every action the one at `key` was built from, transitively. */
+export function walkBuild(key: string, lookup: (key: string) => ActionRecord | undefined): Walk {
+  const seen = new Map<string, ActionRecord>();
+  const incomplete: string[] = [];
+  const stack = [key];
+  while (stack.length > 0) {
+    const next = stack.pop()!;
+    if (seen.has(next)) continue;
+    const record = lookup(next);
+    if (!record) {
+      incomplete.push(next);
+      continue;
+    }
+    seen.set(next, record);
+    if (!record.origins) {
+      if (record.ingredients.inputs.some(([path]) => path.startsWith(`${OUTPUT_ROOT}/`))) incomplete.push(next);
+      continue;
+    }
+    for (const [, depKey] of record.origins.deps) stack.push(depKey);
+  }
+  const [first, ...rest] = [...seen.values()];
+  rest.sort((a, b) => (a.ingredients.label < b.ingredients.label ? -1 : a.ingredients.label > b.ingredients.label ? 1 : 0));
+  return { actions: first ? [first, ...rest] : [], incomplete: incomplete.sort() };
+}
+
+/** Output file paths (workspace-relative) of an action. */
+export function outputPaths(record: ActionRecord): { path: string; digest: string; size: number }[] {
+  const { pkg, name } = parseLabel(record.ingredients.label);
+  const dir = outputDir(pkg, name);
+  return record.result.outputs.map((o) => ({ path: `${dir}/${o.name}`, digest: o.digest, size: o.size }));
+}
+
+/** The transitive inputs that are not outputs of another action: files, source files, code. */
+export function resolvedDependencies(walk: Walk): ResourceDescriptor[] {
+  const byName = new Map<string, ResourceDescriptor>();
+  const add = (descriptor: ResourceDescriptor & { name: string }) => {
+    const key = `${descriptor.name}\0${descriptor.digest?.sha256 ?? ""}`;
+    if (!byName.has(key)) byName.set(key, descriptor);
+  };
+  for (const action of walk.actions) {
+    const sources = action.origins?.sources ?? {};
+    for (const [name, source] of Object.entries(sources)) {
+      add({
+        name: `@${name}`,
+        ...(source.kind === "url" ? { uri: source.location } : {}),
+        digest: { sha256: source.sha256 },
+        annotations: { kind: source.kind, location: source.location, size: source.size, ...(source.files !== undefined ? { files: source.files, digestOf: "listing" } : {}) },
+      });
+    }
+    for (const [path, digest] of action.ingredients.inputs) {
+      if (path.startsWith(`${OUTPUT_ROOT}/`)) continue;
+      const external = /^external\/([^/]+)\//.exec(path);
+      if (external) {
+        const source = sources[external[1]!];
+        add({ name: path, digest: { sha256: digest }, annotations: { source: `@${external[1]}`, ...(source ? { location: source.location } : {}) } });
+      } else add({ name: path, digest: { sha256: digest }, annotations: { kind: "file" } });
+    }
+    for (const [path, digest] of action.origins?.code ?? []) add({ name: path, digest: { sha256: digest }, annotations: { kind: "code", step: action.ingredients.label } });
+  }
+  return [...byName.values()].sort((a, b) => (a.name! < b.name! ? -1 : a.name! > b.name! ? 1 : 0));
+}
+
+export interface StatementContext {
+  workspace: { name: string; version: string };
+  kilnVersion: string;
+  nodeVersion: string;
+  platform: string;
+  /** The last build's times and, per label, the key it ended with and whether it ran or was restored. */
+  run?: { startedOn: string; finishedOn: string; steps: Record<string, { key: string; status: "executed" | "cached" }> };
+  /**
+   * false (releases): no times and no cached/executed status, so the statement depends only on
+   * what was built from what and the same release made twice is the same bytes.
+   */
+  times?: boolean;
+}
+
+/** The in-toto statement for the action at the head of `walk`. */
+export function provenanceStatement(walk: Walk, context: StatementContext): Statement {
+  const head = walk.actions[0]!;
+  const i = head.ingredients;
+  const run = context.run?.steps[i.label]?.key === head.key ? context.run : undefined;
+  const executedAt = (record: ActionRecord) => new Date(record.result.createdAt).toISOString();
+  const steps = walk.actions.map((a) => ({
+    label: a.ingredients.label,
+    key: a.key,
+    rule: a.ingredients.rule,
+    action: a.ingredients.action,
+    code: a.ingredients.code,
+    params: a.ingredients.params,
+  }));
+  return {
+    _type: STATEMENT_TYPE,
+    subject: outputPaths(head).map((o) => ({ name: o.path, digest: { sha256: o.digest } })),
+    predicateType: SLSA_PROVENANCE_V1,
+    predicate: {
+      buildDefinition: {
+        buildType: KILN_BUILD_TYPE,
+        externalParameters: { workspace: context.workspace, target: i.label, rule: i.rule, params: i.params },
+        internalParameters: {
+          key: head.key,
+          action: i.action,
+          code: i.code,
+          platform: i.platform,
+          tools: i.tools.map(([name, version]) => ({ name, version })),
+          steps,
+          ...(walk.incomplete.length > 0 ? { incomplete: walk.incomplete } : {}),
+        },
+        resolvedDependencies: resolvedDependencies(walk),
+      },
+      runDetails: {
+        builder: { id: KILN_BUILDER_ID, version: { kiln: context.kilnVersion, node: context.nodeVersion, platform: context.platform } },
+        metadata:
+          context.times === false
+            ? { invocationId: head.key }
+            : { invocationId: head.key, startedOn: run?.startedOn ?? executedAt(head), finishedOn: run?.finishedOn ?? executedAt(head) },
+        byproducts: walk.actions.map((a) => {
+          const status = run?.steps[a.ingredients.label];
+          const cached = status?.key === a.key ? status.status === "cached" : null;
+          // An action key is the SHA-256 of the action's canonical ingredients: its digest.
+          return {
+            name: a.ingredients.label,
+            digest: { sha256: a.key },
+            ...(context.times === false ? {} : { annotations: { cached, executedAt: executedAt(a), ms: Math.round(a.result.ms) } }),
+          };
+        }),
+      },
+    },
+  };
+}
