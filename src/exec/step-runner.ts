@@ -23,6 +23,7 @@ import { SourceMap } from "node:module";
 import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { format } from "node:util";
+import { BoundedLog } from "./bounded-log.js";
 
 export interface StepTask {
   bundlePath: string;
@@ -149,14 +150,14 @@ function main(): void {
 }
 
 async function runStep(task: StepTask, serial: number): Promise<StepOutcome> {
-  const lines: string[] = [];
-  const log = (...args: unknown[]) => lines.push(format(...args));
+  const lines = new BoundedLog();
+  const log = (...args: unknown[]) => lines.add(format(...args));
   const saved = { log: console.log, info: console.info, warn: console.warn, error: console.error, debug: console.debug };
   const savedWrite = { out: process.stdout.write, err: process.stderr.write };
   console.log = console.info = console.warn = console.error = console.debug = log;
   const capture = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown) => {
     const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
-    lines.push(text.endsWith("\n") ? text.slice(0, -1) : text);
+    lines.add(text.endsWith("\n") ? text.slice(0, -1) : text);
     const done = typeof encoding === "function" ? encoding : callback;
     if (typeof done === "function") process.nextTick(done as () => void);
     return true;
@@ -193,9 +194,9 @@ async function runStep(task: StepTask, serial: number): Promise<StepOutcome> {
       },
     };
     await fn(ctx);
-    return { ok: true, log: lines.join("\n") };
+    return { ok: true, log: lines.text() };
   } catch (error) {
-    return { ok: false, log: lines.join("\n"), error: cleanStack(error, task.bundlePath) };
+    return { ok: false, log: lines.text(), error: cleanStack(error, task.bundlePath) };
   } finally {
     Object.assign(console, saved);
     process.stdout.write = savedWrite.out;
