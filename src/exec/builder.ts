@@ -335,6 +335,8 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
   const named = new Map<string, { inputs: ActionInput[]; single: boolean }>();
   const all = new Map<string, ContentDigest>();
   const origins: ActionOrigins = { deps: [], sources: {} };
+  // A Set beside the list: an aggregator over 10,000 targets would scan it 10,000 times.
+  const depsRecorded = new Set<string>();
   for (const [name, resolved] of Object.entries(target.inputs)) {
     const inputs: ActionInput[] = [];
     for (const input of resolved) {
@@ -350,7 +352,10 @@ async function prepare(target: GraphTarget, options: BuildOptions, outputs: Map<
           inputs.push({ path: file.path, digest: file.digest, from: file.from, owner: { kind: "source", size: file.size } });
         }
       } else {
-        if (keys.has(input.label) && !origins.deps.some(([label]) => label === input.label)) origins.deps.push([input.label, keys.get(input.label)!]);
+        if (keys.has(input.label) && !depsRecorded.has(input.label)) {
+          depsRecorded.add(input.label);
+          origins.deps.push([input.label, keys.get(input.label)!]);
+        }
         const dep = options.graph.targets.get(input.label)!;
         const dir = outputDir(dep.pkg, dep.name);
         for (const record of outputs.get(input.label) ?? []) {

@@ -146,6 +146,10 @@ export function provenanceStatement(walk: Walk, context: StatementContext): Stat
     action: a.ingredients.action,
     code: a.ingredients.code,
     params: a.ingredients.params,
+    // How a cmd was isolated, and whether it kept the network (exec/namespace-sandbox.ts): a step that
+    // could reach the network or the whole machine is less reproducible, and says so here.
+    ...(a.result.sandbox ? { sandbox: a.result.sandbox } : {}),
+    ...(a.ingredients.network || a.result.network ? { network: true } : {}),
   }));
   return {
     _type: STATEMENT_TYPE,

@@ -95,6 +95,10 @@ describe.runIf(bwrapWorks)("the namespace sandbox (bwrap)", () => {
     expect(fx.read("kiln-out/p/probe/report.txt")).toContain("absolute workspace: no");
     const why = await fx.kiln(["why", "//p:probe"]);
     expect(why.stdout).toContain("ran in: namespace sandbox (bwrap), with the network (network: true)");
+    const provenance = await fx.kiln(["provenance", "//p:probe"]);
+    expect(provenance.code, show(provenance)).toBe(0);
+    const steps = JSON.parse(provenance.stdout).predicate.buildDefinition.internalParameters.steps as { label: string; sandbox?: string; network?: boolean }[];
+    expect(steps).toEqual([expect.objectContaining({ label: "//p:probe", sandbox: "bwrap", network: true })]);
   });
 
   it("a declared tool outside the system directories runs (its install root is bound read-only)", async () => {
