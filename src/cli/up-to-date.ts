@@ -57,12 +57,14 @@ export interface UpToDateRequest {
 // The remote cache options too: an up-to-date build never consults the remote cache.
 const VALUE_OPTIONS = new Set(["-j", "--jobs", "-C", "--workspace", "--cache-dir", "--sandbox", "--remote-cache"]);
 const FLAG_OPTIONS = new Set(["-k", "--keep-going", "--json", "--verbose", "--remote-upload"]);
+const SANDBOX_CHOICES = new Set(["auto", "bwrap", "dir"]);
 
 /**
- * Reads `kiln build|test [patterns] [options]` without commander. Anything else (another command,
- * an option before the command, `--no-cache`, `--explain`, `--help`, a `--flag=value` or combined
- * short form, a value commander would reject) returns undefined: commander then parses and
- * validates the command line as usual, and the build command may still take the fast path.
+ * Reads `kiln build|test [patterns] [options]` without commander, values given apart or joined
+ * (`-j 2`, `-j2`, `--jobs=2`). Anything else (another command, an option before the command,
+ * `--no-cache`, `--explain`, `--help`, combined flags, a value commander would reject) returns
+ * undefined: commander then parses and validates the command line as usual, and the build
+ * command may still take the fast path.
  */
 export function readUpToDateRequest(argv: readonly string[]): UpToDateRequest | undefined {
   const [mode, ...rest] = argv;
@@ -74,13 +76,16 @@ export function readUpToDateRequest(argv: readonly string[]): UpToDateRequest | 
       request.patterns.push(arg);
     } else if (FLAG_OPTIONS.has(arg)) {
       if (arg === "--json") request.options.json = true;
-    } else if (VALUE_OPTIONS.has(arg)) {
-      const value = rest[++i];
-      if (value === undefined || value.startsWith("-")) return undefined;
-      if ((arg === "-j" || arg === "--jobs") && !isJobCount(value)) return undefined;
-      if (arg === "-C" || arg === "--workspace") request.options.workspace = value;
     } else {
-      return undefined;
+      // `--name value`, `--name=value`, or a short option with its value joined (`-j2`, `-Cdir`).
+      const joined = arg.startsWith("--") ? arg.indexOf("=") : arg.length > 2 ? 2 : -1;
+      const name = joined < 0 ? arg : arg.slice(0, joined);
+      if (!VALUE_OPTIONS.has(name)) return undefined;
+      const value = joined < 0 ? rest[++i] : arg.slice(arg.startsWith("--") ? joined + 1 : joined);
+      if (value === undefined || value === "" || value.startsWith("-")) return undefined;
+      if ((name === "-j" || name === "--jobs") && !isJobCount(value)) return undefined;
+      if (name === "--sandbox" && !SANDBOX_CHOICES.has(value)) return undefined;
+      if (name === "-C" || name === "--workspace") request.options.workspace = value;
     }
   }
   return request;
