@@ -40,6 +40,8 @@ export class RemoteCache implements RemoteTier {
   private readonly client: HttpCacheClient;
   private tripped = false;
   private readonly refused = new Set<string>();
+  /** Results refused this build (forged, unsigned, malformed). */
+  private refusedResults = 0;
   private readonly downloads = new Slots(DOWNLOADS_AT_ONCE);
   private readonly uploads = new Slots(UPLOADS_AT_ONCE);
   private readonly pending = new Set<Promise<void>>();
@@ -73,7 +75,7 @@ export class RemoteCache implements RemoteTier {
         ({ result, logSize } = decodeResult(key, bytes, this.settings.signingKey));
       } catch (error) {
         if (!(error instanceof ResultRefused)) throw error;
-        this.refuse(`ac/${key}`, `remote cache result for ${label} (${key.slice(0, 12)}) refused: ${error.message}; building it locally`);
+        this.refuseResult(key, label, error.message);
         return undefined;
       }
       const blobs: { digest: ContentDigest; size: number | undefined; what: string }[] = [
@@ -152,6 +154,9 @@ export class RemoteCache implements RemoteTier {
   async close(): Promise<void> {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
     this.client.close();
+    if (this.refusedResults > 1) {
+      this.reporter({ type: "warning", message: `${this.refusedResults} remote cache results were refused in all, and built locally` });
+    }
     if (this.notUploaded > 0 && this.tripped) {
       this.reporter({ type: "warning", message: `${this.notUploaded} result${this.notUploaded === 1 ? " was" : "s were"} not uploaded to the remote cache` });
     }
@@ -164,6 +169,19 @@ export class RemoteCache implements RemoteTier {
     this.reporter({
       type: "warning",
       message: `remote cache ${this.client.displayUrl} ${fault.message}: using the local cache only for the rest of this build`,
+    });
+  }
+
+  /**
+   * A refused result: the first is a warning, the rest are counted and summed up at the end. A
+   * cache an attacker (or a pull request's job) wrote refuses every entry: one line a step would
+   * bury the build's output.
+   */
+  private refuseResult(key: ActionKey, label: string, reason: string): void {
+    if (++this.refusedResults > 1) return;
+    this.reporter({
+      type: "warning",
+      message: `remote cache result for ${label} (${key.slice(0, 12)}) refused: ${reason}; building it locally (further refusals are counted at the end)`,
     });
   }
 
