@@ -15,7 +15,16 @@ import { KILN_ROOT } from "../kiln-install.js";
 import { combineProblems } from "../workspace/loader.js";
 import { externalPackagesPlugin, USER_CODE_BUILD_OPTIONS } from "../workspace/module-resolution.js";
 
+/**
+ * Bumped when how a bundle is made or its code digest computed changes: saved step modules of
+ * another format are bundled again (kiln's version alone does not move between builds of kiln).
+ * 2: code paths relative to the workspace, not to where it sits.
+ */
+export const STEP_MODULE_FORMAT = 2;
+
 export interface StepModule {
+  /** STEP_MODULE_FORMAT when it was made. */
+  format: number;
   /** Absolute path of the module's entry file. */
   entry: string;
   /** Absolute path of the bundle the worker imports (content-addressed, under the state dir). */
@@ -95,7 +104,7 @@ export async function bundleStepModules(
     const codeDigest = digestBytes(canonicalJson({ files: localInputs, packages: identities }));
     const bundlePath = join(outDir, `${digestBytes(output.text).slice(0, 24)}.mjs`);
     if (!existsSync(bundlePath)) writeFileSync(bundlePath, output.text);
-    modules.set(entry, { entry, bundlePath, codeDigest, files });
+    modules.set(entry, { format: STEP_MODULE_FORMAT, entry, bundlePath, codeDigest, files });
   }
   return modules;
 }

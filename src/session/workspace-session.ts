@@ -13,7 +13,7 @@ import { inputError } from "../errors.js";
 import { buildGraph, isLabelReference, outputDir, transitiveClosure, type BuildGraph, type SourceResolver } from "../graph/action-graph.js";
 import { didYouMean } from "../graph/suggest.js";
 import { StatCache } from "../key/stat-cache.js";
-import { bundleStepModules, type StepModule } from "../key/step-bundle.js";
+import { bundleStepModules, STEP_MODULE_FORMAT, type StepModule } from "../key/step-bundle.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { readJsonFile, writeFileAtomic } from "../state/atomic-file.js";
 import { evaluationStillValid, readGraphCache, writeGraphCache, type CachedGraph } from "../state/graph-cache.js";
@@ -120,7 +120,8 @@ export class WorkspaceSession {
     this.lastResultsFile = new LastResultsFile(this.stateDir);
     this.lastResults = this.lastResultsFile.read();
     const savedModules = readJsonFile<StepModule[]>(join(this.stateDir, STATE_FILES.stepModules));
-    for (const module of savedModules ?? []) this.stepModules.set(module.entry, module);
+    // Modules of another format are bundled again on first use.
+    for (const module of savedModules ?? []) if (module.format === STEP_MODULE_FORMAT) this.stepModules.set(module.entry, module);
   }
 
   static open(cwd: string, explicitWorkspace?: string): WorkspaceSession {

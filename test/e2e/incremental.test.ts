@@ -3,7 +3,7 @@
  * edit, early cutoff and a new glob match each rerun, and that keys do not depend on where the
  * workspace or the cache lives.
  */
-import { utimesSync, statSync } from "node:fs";
+import { readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeWorkspace, show, WORKSPACE_TS } from "./harness.js";
@@ -264,5 +264,25 @@ describe("keys", () => {
     for (const step of a.steps) expect(step.key).toMatch(/^[0-9a-f]{64}$/);
     expect(keys(b)).toEqual(keys(a));
     expect(one.read("kiln-out/m/fit/m.json")).toBe(two.read("kiln-out/m/fit/m.json"));
+  });
+});
+
+describe("step modules saved by another kiln", () => {
+  it("are bundled again when their format differs, instead of lending a stale code digest to keys", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": `import { step } from "kiln";\nexport const s = step({ outs: ["o.txt"], run: "./s.ts#run" });\n`,
+      "p/s.ts": `import { writeFileSync } from "node:fs";\nexport function run(ctx: { out(n: string): string }) { writeFileSync(ctx.out("o.txt"), "ok\\n"); }\n`,
+    });
+    expect((await f.build()).executed).toEqual(["//p:s"]);
+    const saved = join(f.ws, ".kiln", "step-modules.json");
+    const modules = JSON.parse(readFileSync(saved, "utf8")) as { format: number; codeDigest: string }[];
+    expect(modules.map((m) => m.format)).toEqual([2]);
+    // As an older kiln would have left it: another format, another way of computing the digest.
+    writeFileSync(saved, JSON.stringify(modules.map((m) => ({ ...m, format: 1, codeDigest: "digest-of-an-older-kiln" }))));
+    const again = await f.build(["--explain"]);
+    expect(again.code, show(again)).toBe(0);
+    expect(again.executed).toEqual([]);
+    expect(again.cached).toEqual(["//p:s"]);
   });
 });
