@@ -11,6 +11,9 @@
  * Each case ends with a clean build of a copy of the tree (fresh cache, no kiln-out, no .kiln)
  * whose kiln-out must equal the incremental one.
  *
+ * One case in four reads and writes a shared remote cache (`kiln cache serve`): remote hits are a
+ * shortcut too, and removing the local cache then restores from the remote.
+ *
  * Knobs: KILN_FUZZ_RUNS=N cases (default 40, ~2 minutes on 2 cores); KILN_FUZZ_MAX_OPS=N ops a
  * case (default 15); KILN_FUZZ_SEED=S (with KILN_FUZZ_PATH=P from a failure report) replays;
  * KILN_FUZZ_SKIP=kind,kind leaves op kinds out (to look past a known bug); KILN_FUZZ_BIG_WEIGHT=W
@@ -19,7 +22,8 @@
  * pinned as a named test in regressions.test.ts.
  */
 import fc from "fast-check";
-import { describe, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { startKilnServer, type RunningServer } from "./remote-servers.js";
 import { DifferentialCase } from "./differential/case.js";
 import { workspaceArbitrary } from "./differential/model.js";
 import { opArbitrary } from "./differential/ops.js";
@@ -34,12 +38,23 @@ const MAX_OPS = Number(process.env.KILN_FUZZ_MAX_OPS ?? 15);
  */
 const TIME_LIMIT_MS = Number(process.env.KILN_FUZZ_TIME_LIMIT_MS ?? Math.max(4 * 60_000, RUNS * 6_000));
 
+/** One remote cache (`kiln cache serve`) shared by the cases that use one: remote hits across cases are correct hits too. */
+let remote: RunningServer;
+beforeAll(async () => {
+  remote = await startKilnServer();
+});
+afterAll(async () => {
+  await remote.stop();
+});
+
 describe("differential: incremental builds equal clean builds", () => {
   it(
     "every build's kiln-out matches the model, and the last matches a clean build of the same tree",
     async () => {
-      const property = fc.asyncProperty(workspaceArbitrary(), fc.array(opArbitrary(), { maxLength: MAX_OPS }), async (spec, ops) => {
-        await new DifferentialCase(spec).run(ops);
+      // One case in four builds through the remote cache too (removing the local cache then restores from it).
+      const viaRemote = fc.nat({ max: 3 }).map((n) => n === 0);
+      const property = fc.asyncProperty(workspaceArbitrary(), fc.array(opArbitrary(), { maxLength: MAX_OPS }), viaRemote, async (spec, ops, useRemote) => {
+        await new DifferentialCase(spec, useRemote ? remote.url : undefined).run(ops);
       });
       await fc.assert(property, {
         numRuns: RUNS,

@@ -26,7 +26,14 @@ export class DifferentialCase {
   /** Old mtimes handed out one second apart, so that every write still changes the mtime. */
   private oldMtime = Date.now() / 1000 - 7200;
 
-  constructor(spec: WorkspaceSpec) {
+  /**
+   * `remote`: a shared remote cache every incremental build reads and writes (uploads on), so a
+   * removed local cache is restored from it; the clean build of the copy never uses it.
+   */
+  constructor(
+    spec: WorkspaceSpec,
+    private readonly remote?: string,
+  ) {
     this.model = new Model(spec);
   }
 
@@ -155,6 +162,8 @@ export class DifferentialCase {
       case "removeKilnOut":
         this.log.push(step);
         removeTree(join(this.ws, "kiln-out"));
+        // With a remote, the local cache goes too: the outputs must come back from the remote.
+        if (this.remote) removeTree(this.cache);
         return this.buildAndCheck(op.jobs, step);
       case "removeCache":
         this.log.push(step);
@@ -223,7 +232,8 @@ export class DifferentialCase {
   // ------------------------------------------------------------------ builds and checks
 
   private buildArgs(jobs: Jobs, ws: string, cache: string): string[] {
-    return ["build", "//...", "--json", "-j", String(jobs), "--cache-dir", cache, "-C", ws];
+    const remote = this.remote && ws === this.ws ? ["--remote-cache", this.remote, "--remote-upload"] : [];
+    return ["build", "//...", "--json", "-j", String(jobs), "--cache-dir", cache, "-C", ws, ...remote];
   }
 
   private async build(jobs: Jobs, ws = this.ws, cache = this.cache): Promise<JsonRun> {
