@@ -73,3 +73,34 @@ export function describeError(error: unknown): string {
   const text = error.message.split("\n")[0]!.replace(/, [a-z]+ '.*$/, "").replace(/: Attempting to .*$/, "");
   return typeof code === "string" && !text.startsWith(code) ? `${code}: ${text}` : text;
 }
+
+/** Why a file operation failed, in words; ENOENT during a build means something removed the file. */
+const FILE_FAULTS: Record<string, string> = {
+  ENOENT: "no such file or directory (was it removed during the build?)",
+  ENOSPC: "no space left on the device",
+  EDQUOT: "disk quota exceeded",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "read-only file system",
+  EIO: "input/output error",
+};
+
+/** True for a failed file operation (a Node error with an errno code and a syscall), environment errors included. */
+export function isFileFault(error: unknown): error is NodeJS.ErrnoException {
+  const failure = error as NodeJS.ErrnoException | undefined;
+  return (typeof failure?.code === "string" && typeof failure.syscall === "string") || isEnvironmentError(error);
+}
+
+/**
+ * A failed file operation as one line naming the call, the path (and the destination of a copy
+ * or link) and the cause: "kiln could not copyfile a -> b: no space left on the device". A
+ * KilnError is already worded for the user and stays as it is.
+ */
+export function describeFileFault(error: unknown): string {
+  if (error instanceof KilnError) return error.message;
+  const failure = error as NodeJS.ErrnoException;
+  if (!failure?.code || !failure.syscall) return describeError(error);
+  const dest = (failure as { dest?: string }).dest;
+  const where = failure.path ? ` ${failure.path}${dest ? ` -> ${dest}` : ""}` : "";
+  return `kiln could not ${failure.syscall}${where}: ${FILE_FAULTS[failure.code] ?? failure.code}`;
+}

@@ -24,7 +24,7 @@ import { overwriteFile } from "../overwrite-file.js";
 import { CommandSpawner, STDERR_FILE, STDOUT_FILE } from "./command-spawner.js";
 import { resolveRunReference } from "./run-ref.js";
 import type { Sandbox } from "./sandbox.js";
-import { KilnError } from "../errors.js";
+import { describeFileFault, isFileFault, KilnError } from "../errors.js";
 import { bwrapArguments, probeBwrap, systemBindings, toolRoots, type SandboxChoice, type SandboxMode } from "./namespace-sandbox.js";
 import { checkSandboxInputs, type ExpectedInput } from "./sandbox-check.js";
 import { recordIdentity } from "../key/file-identity.js";
@@ -247,7 +247,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
       hit = options.readCache ? await restore(target, prepared, options) : undefined;
     } catch (error) {
       // The machine's fault, not the step's: a source vanished, the disk is full...
-      fail(label, "", { ok: false, message: describeFault(error), stderrTail: "", fault: "environment" });
+      fail(label, "", faultExecution(error));
       return;
     }
     if (hit) {
@@ -471,7 +471,7 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
   try {
     sandbox = runners.sandboxes.claim(target.label);
   } catch (error) {
-    return { ok: false, message: `kiln could not make a sandbox: ${describeFault(error)}`, stderrTail: "", fault: "environment" };
+    return faultExecution(error, undefined, "make a sandbox");
   }
   let reusable = false;
   try {
@@ -479,33 +479,22 @@ async function execute(target: GraphTarget, prepared: PreparedAction, options: B
     reusable = execution.ok || execution.fault === undefined;
     return execution;
   } catch (error) {
-    return { ok: false, message: describeFault(error), command: target.spec.cmd, stderrTail: "", fault: "environment" };
+    return faultExecution(error, target.spec.cmd);
   } finally {
     if (reusable) runners.sandboxes.release(sandbox);
     else runners.sandboxes.discard(sandbox);
   }
 }
 
-/** An error thrown by a file operation of kiln's, as one line naming the path and the cause. */
-function describeFault(error: unknown): string {
-  // Already worded for the user (the cache dir is full or unwritable: cache/local-store.ts).
-  if (error instanceof KilnError) return error.message;
-  const failure = error as NodeJS.ErrnoException;
-  if (failure?.code && failure.syscall) {
-    const what: Record<string, string> = {
-      ENOENT: "no such file or directory (was it removed during the build?)",
-      ENOSPC: "no space left on the device",
-      EDQUOT: "disk quota exceeded",
-      EACCES: "permission denied",
-      EPERM: "operation not permitted",
-      EROFS: "read-only file system",
-      EIO: "input/output error",
-    };
-    const dest = (failure as { dest?: string }).dest;
-    const where = failure.path ? ` ${failure.path}${dest ? ` -> ${dest}` : ""}` : "";
-    return `kiln could not ${failure.syscall}${where}: ${what[failure.code] ?? failure.code}`;
-  }
-  return `kiln failed while running the step: ${error instanceof Error ? error.message : String(error)}`;
+/**
+ * An exception thrown while kiln worked on a step, as a failed Execution: the machine's fault
+ * (a file operation refused or failed: a source removed mid-build, a full disk; exit 2) with one
+ * line naming the operation and the path, or else kiln's own, reported as the bug it is.
+ */
+function faultExecution(error: unknown, command?: string, doing?: string): Execution & { ok: false } {
+  const environment = error instanceof KilnError ? error.kind === "environment" : isFileFault(error);
+  const text = environment ? describeFileFault(error) : `${error instanceof Error ? error.message : String(error)}. This is a bug in kiln; please report it`;
+  return { ok: false, command, stderrTail: "", fault: environment ? "environment" : "kiln", message: doing ? `kiln could not ${doing}: ${text}` : text };
 }
 
 async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: PreparedAction, options: BuildOptions, runners: Runners): Promise<Execution> {
