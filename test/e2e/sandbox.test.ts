@@ -65,18 +65,9 @@ describe("cmd sandbox", () => {
   });
 
   it("a command writing to its inputs cannot change a source, and one writing to a dependency's output fails and is repaired", async () => {
-    const f = makeWorkspace({
-      "WORKSPACE.ts": WORKSPACE_TS,
-      "p/in.txt": "clean\n",
-      "p/BUILD.ts": [
-        `import { cmd } from "kiln";`,
-        // Sources are copied into the sandbox: the append lands in the copy.
-        `export const first = cmd({ srcs: { x: "in.txt" }, outs: ["o.txt"], cmd: "(echo evil >> p/in.txt) 2>/dev/null; cp p/in.txt $OUT/o.txt" });`,
-        // Dependencies' outputs are hard-linked: writing to one is caught after the step.
-        `export const second = cmd({ srcs: [":first"], outs: ["o2.txt"], cmd: "(echo evil2 >> $SRCS) 2>/dev/null; cp $SRCS $OUT/o2.txt" });`,
-        ``,
-      ].join("\n"),
-    });
+    // Sources are copied into the sandbox: the append lands in the copy. Dependencies' outputs
+    // are hard-linked: writing to one is caught after the step.
+    const f = makeWorkspace(inputWritersWorkspace());
     const evil = await f.build(DIR);
     expect(evil.code).toBe(1);
     expect(evil.failed).toEqual(["//p:second"]);
@@ -171,16 +162,7 @@ describe("cmd sandbox", () => {
   });
 
   it.runIf(bwrapWorks)("in the namespace sandbox a command cannot write to its inputs at all: sources and dependencies' outputs are read-only", async () => {
-    const f = makeWorkspace({
-      "WORKSPACE.ts": WORKSPACE_TS,
-      "p/in.txt": "clean\n",
-      "p/BUILD.ts": [
-        `import { cmd } from "kiln";`,
-        `export const first = cmd({ srcs: { x: "in.txt" }, outs: ["o.txt"], cmd: "(echo evil >> p/in.txt) 2>/dev/null; cp p/in.txt $OUT/o.txt" });`,
-        `export const second = cmd({ srcs: [":first"], outs: ["o2.txt"], cmd: "(echo evil2 >> $SRCS) 2>/dev/null; cp $SRCS $OUT/o2.txt" });`,
-        ``,
-      ].join("\n"),
-    });
+    const f = makeWorkspace(inputWritersWorkspace());
     const run = await f.build(["--sandbox", "bwrap"]);
     expect(run.code, show(run)).toBe(0);
     expect(f.read("kiln-out/p/first/o.txt")).toBe("clean\n");
@@ -188,3 +170,17 @@ describe("cmd sandbox", () => {
     expect(f.read("p/in.txt")).toBe("clean\n");
   });
 });
+
+/** Two commands that try to write to their inputs: a copied source, then a dependency's output. */
+function inputWritersWorkspace(): Record<string, string> {
+  return {
+    "WORKSPACE.ts": WORKSPACE_TS,
+    "p/in.txt": "clean\n",
+    "p/BUILD.ts": [
+      `import { cmd } from "kiln";`,
+      `export const first = cmd({ srcs: { x: "in.txt" }, outs: ["o.txt"], cmd: "(echo evil >> p/in.txt) 2>/dev/null; cp p/in.txt $OUT/o.txt" });`,
+      `export const second = cmd({ srcs: [":first"], outs: ["o2.txt"], cmd: "(echo evil2 >> $SRCS) 2>/dev/null; cp $SRCS $OUT/o2.txt" });`,
+      ``,
+    ].join("\n"),
+  };
+}
