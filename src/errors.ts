@@ -104,3 +104,10 @@ export function describeFileFault(error: unknown): string {
   const where = failure.path ? ` ${failure.path}${dest ? ` -> ${dest}` : ""}` : "";
   return `kiln could not ${failure.syscall}${where}: ${FILE_FAULTS[failure.code] ?? failure.code}`;
 }
+
+/** Several problems become one error whose message lists them all, each with its location. */
+export function combineProblems(problems: KilnError[]): KilnError {
+  if (problems.length === 1) return problems[0]!;
+  const lines = problems.map((p) => (p.location ? `${p.location.file}:${p.location.line}: ${p.message}` : p.message));
+  return inputError(`${problems.length} problems:\n  ${lines.join("\n  ")}`);
+}

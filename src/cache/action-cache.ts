@@ -6,8 +6,8 @@
  * only to report it.
  */
 import type { ActionKey, KeyIngredients } from "../key/action-key.js";
-import type { StatCache } from "../key/stat-cache.js";
-import type { Reporter } from "../exec/events.js";
+import type { StatCache } from "../state/stat-cache.js";
+import type { Reporter } from "../events.js";
 import type { ActionOrigins, ActionResult, LocalStore } from "./local-store.js";
 import { outputsInPlace } from "./materialize.js";
 

@@ -17,7 +17,7 @@ import type { RootDatabase } from "lmdb";
 import { describeError, isEnvironmentError, KilnError } from "../errors.js";
 import type { ContentDigest } from "../key/digest.js";
 import type { KeyIngredients } from "../key/action-key.js";
-import type { StatCache } from "../key/stat-cache.js";
+import type { StatCache } from "../state/stat-cache.js";
 import { finishIndex, INDEX_FILE, moveIndexAside, prepareIndex } from "./index-health.js";
 import { placeFile } from "./place-file.js";
 

@@ -6,7 +6,7 @@
  */
 import { readdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
-import type { StatCache } from "../key/stat-cache.js";
+import type { StatCache } from "../state/stat-cache.js";
 import { ensureDirectory } from "../ensure-directory.js";
 import type { LocalStore, OutputRecord } from "./local-store.js";
 import { placeFile } from "./place-file.js";

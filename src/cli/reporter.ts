@@ -5,7 +5,7 @@
  *   terminal the same lines, plus one status line rewritten in place while steps run
  * All end with the one-line summary.
  */
-import type { BuildEvent, SummaryEvent } from "../exec/events.js";
+import type { BuildEvent, SummaryEvent } from "../events.js";
 
 export type ReporterMode = "json" | "plain" | "terminal";
 

@@ -11,7 +11,7 @@ import { checkUpToDateStamp, requestIdentity, stampFile, type StampChanges } fro
 import { stateDirOf } from "../state/workspace-state.js";
 import { LabelSyntaxError, parsePattern, type Pattern } from "../workspace/label.js";
 import { findWorkspaceRoot } from "../workspace/root.js";
-import type { StepEvent, SummaryEvent } from "../exec/events.js";
+import type { StepEvent, SummaryEvent } from "../events.js";
 import { cachedLine, formatSummary } from "./reporter.js";
 
 /**

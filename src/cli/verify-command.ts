@@ -10,7 +10,7 @@ import { cpSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { defaultCacheDir } from "../cache/local-store.js";
-import type { BuildEvent } from "../exec/events.js";
+import type { BuildEvent } from "../events.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";

@@ -14,18 +14,19 @@ import type { ResolvedSource } from "../lock/sources.js";
 import { materializeOutputs, outputsInPlace } from "../cache/materialize.js";
 import { computeKey, describeKeyChanges, KEY_FORMAT, type ActionKey, type KeyIngredients } from "../key/action-key.js";
 import { digestBytes, digestFileOfSize, type ContentDigest } from "../key/digest.js";
-import type { StatCache } from "../key/stat-cache.js";
+import type { StatCache } from "../state/stat-cache.js";
 import type { StepModule } from "../key/step-bundle.js";
 import { outputDir, transitiveClosure, type BuildGraph, type GraphTarget } from "../graph/action-graph.js";
 import { longestPathToSink } from "../graph/cycle.js";
-import type { Reporter, SummaryEvent } from "./events.js";
+import type { Reporter, SummaryEvent } from "../events.js";
 import { MaxHeap } from "./heap.js";
 import { overwriteFile } from "../overwrite-file.js";
 import { CommandSpawner, STDERR_FILE, STDOUT_FILE } from "./command-spawner.js";
 import { resolveRunReference } from "./run-ref.js";
 import type { Sandbox } from "./sandbox.js";
 import { describeFileFault, isFileFault, KilnError } from "../errors.js";
-import { bwrapArguments, probeBwrap, systemBindings, toolRoots, type SandboxChoice, type SandboxMode } from "./namespace-sandbox.js";
+import { toolRoots, type SandboxChoice, type SandboxMode } from "./namespace-sandbox.js";
+import { chooseIsolation, commandWrapper, type Isolation } from "./isolation.js";
 import { checkSandboxInputs, type ExpectedInput } from "./sandbox-check.js";
 import { recordIdentity } from "../key/file-identity.js";
 import { SHARED_INPUT_SIZE } from "../size-thresholds.js";
@@ -444,23 +445,6 @@ interface Runners {
   isolation: () => Isolation;
 }
 
-/** The sandbox `cmd` steps get: bwrap (with the host's system bindings) or the directory alone. */
-type Isolation = { mode: "bwrap"; bwrap: string; system: string[] } | { mode: "dir"; unavailable?: string };
-
-/**
- * `auto`: bwrap if it can start a command here, else the directory sandbox with one warning.
- * `bwrap` where it cannot start: every cmd step fails saying why (exit 2).
- */
-function chooseIsolation(choice: SandboxChoice, scratchDir: string, hostPath: string | undefined, reporter: Reporter): Isolation {
-  if (choice === "dir") return { mode: "dir" };
-  const probe = probeBwrap(scratchDir, hostPath);
-  if ("bwrap" in probe) return { mode: "bwrap", bwrap: probe.bwrap, system: systemBindings() };
-  const problem = probe.problem;
-  if (choice === "bwrap") return { mode: "dir", unavailable: problem };
-  reporter({ type: "warning", message: `the namespace sandbox is unavailable (${problem}): cmd steps run in the directory sandbox, which does not hide the rest of the machine` });
-  return { mode: "dir" };
-}
-
 /**
  * Runs one action in a sandbox. Whatever goes wrong, including kiln's own file operations (a
  * source deleted mid-build, a full disk), ends as a failed Execution naming the cause, never as
@@ -701,19 +685,12 @@ async function runCmdAction(
         `string, so it is not set; read the ${ordered.length} input paths from $SRCS_FILE (one a line) instead`,
     };
   }
-  const wrapper =
-    isolation.mode === "bwrap"
-      ? [
-          isolation.bwrap,
-          ...bwrapArguments({
-            system: isolation.system,
-            sandboxDir: sandbox.dir,
-            writable: [outAbsolute, sandbox.tmp],
-            tools: toolRoots((spec.tools ?? []).map((name) => options.tools.get(name)!.path)),
-            network: spec.network === true,
-          }),
-        ]
-      : undefined;
+  const wrapper = commandWrapper(isolation, {
+    sandboxDir: sandbox.dir,
+    writable: [outAbsolute, sandbox.tmp],
+    tools: toolRoots((spec.tools ?? []).map((name) => options.tools.get(name)!.path)),
+    network: spec.network === true,
+  });
   const run = await spawner.run(command, sandbox.dir, env, wrapper);
   // A command that never started left no output; the files may hold an earlier use's.
   const stdout = run.spawnError ? "" : readLogStream(sandbox.path(STDOUT_FILE));

@@ -12,7 +12,7 @@
 import { statPath } from "../stat-path.js";
 import { digestFileOfSize, type ContentDigest } from "../key/digest.js";
 import { identityMatches, type FileIdentity } from "../key/file-identity.js";
-import type { StatCache } from "../key/stat-cache.js";
+import type { StatCache } from "../state/stat-cache.js";
 
 /** One input as the sandbox should hold it. */
 export interface ExpectedInput {

@@ -4,10 +4,9 @@
  * path, joins of datasets checked for matching entities. Pure: file lookups are passed in.
  */
 import type { ActionSpec, DatasetIndex } from "../api/action-spec.js";
-import { inputError, type KilnError, type SourceLocation } from "../errors.js";
+import { combineProblems, inputError, type KilnError, type SourceLocation } from "../errors.js";
 import type { LoadedTarget } from "../workspace/loader.js";
 import { formatLabel, parseLabel } from "../workspace/label.js";
-import { combineProblems } from "../workspace/loader.js";
 import { findCycle, formatCycle } from "./cycle.js";
 import { didYouMean } from "./suggest.js";
 

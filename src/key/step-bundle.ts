@@ -9,10 +9,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { canonicalJson } from "./canonical.js";
 import { digestBytes, type ContentDigest } from "./digest.js";
-import type { StatCache } from "./stat-cache.js";
-import { inputError, type KilnError } from "../errors.js";
+import type { StatCache } from "../state/stat-cache.js";
+import { combineProblems, inputError, type KilnError } from "../errors.js";
 import { KILN_ROOT } from "../kiln-install.js";
-import { combineProblems } from "../workspace/loader.js";
 import { externalPackagesPlugin, USER_CODE_BUILD_OPTIONS } from "../workspace/module-resolution.js";
 
 /**

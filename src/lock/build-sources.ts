@@ -7,7 +7,7 @@
 import type { SourceDeclaration } from "../api/workspace.js";
 import type { LocalStore } from "../cache/local-store.js";
 import { inputError, KilnError } from "../errors.js";
-import type { StatCache } from "../key/stat-cache.js";
+import type { StatCache } from "../state/stat-cache.js";
 import { describeDrift, diffLock, LOCK_FILE, type LockEntry, type LockFile } from "./lockfile.js";
 import { hashPathSource, readSnapshot, resolveUrlSource, type ResolvedSource } from "./sources.js";
 

@@ -12,7 +12,7 @@ import type { SourceDeclaration } from "../api/workspace.js";
 import type { LocalStore } from "../cache/local-store.js";
 import { inputError, KilnError } from "../errors.js";
 import { digestBytes, digestFile, type ContentDigest } from "../key/digest.js";
-import type { StatCache } from "../key/stat-cache.js";
+import type { StatCache } from "../state/stat-cache.js";
 import { fetchToFile } from "./fetch.js";
 import type { LockEntry } from "./lockfile.js";
 

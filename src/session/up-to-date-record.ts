@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { outputDir, type BuildGraph, type GraphTarget } from "../graph/action-graph.js";
 import { unchangedTargets } from "../graph/unchanged-targets.js";
 import { recordIdentity } from "../key/file-identity.js";
-import type { StatCache } from "../key/stat-cache.js";
+import type { StatCache } from "../state/stat-cache.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { statPath } from "../stat-path.js";
 import { directoryStamp, LISTING_PREFIX, stampFile, writeUpToDateStamp, type RecordedFile, type StampChanges } from "../state/up-to-date-stamp.js";

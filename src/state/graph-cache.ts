@@ -9,7 +9,7 @@
 import type { GraphTarget } from "../graph/action-graph.js";
 import type { Discovery } from "../workspace/discover.js";
 import type { LoadedTarget, WorkspaceManifest } from "../workspace/loader.js";
-import type { StatCache } from "../key/stat-cache.js";
+import type { StatCache } from "./stat-cache.js";
 import { readJsonFile, writeFileAtomic } from "./atomic-file.js";
 import { isAbsolute, join } from "node:path";
 

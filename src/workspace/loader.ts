@@ -12,7 +12,7 @@ import type { z } from "zod";
 import type { ActionSpec } from "../api/action-spec.js";
 import { isTargetDeclaration } from "../api/rule.js";
 import { WORKSPACE_TAG, type WorkspaceDeclaration } from "../api/workspace.js";
-import { inputError, KilnError, type SourceLocation } from "../errors.js";
+import { combineProblems, inputError, KilnError, type SourceLocation } from "../errors.js";
 import { digestBytes } from "../key/digest.js";
 import { formatLabel, validateTargetName } from "./label.js";
 import { externalPackagesPlugin, USER_CODE_BUILD_OPTIONS } from "./module-resolution.js";
@@ -183,13 +183,6 @@ export function checkSources(sources: WorkspaceDeclaration["sources"]): string[]
     }
   }
   return problems;
-}
-
-/** Several problems become one error whose message lists them all, each with its location. */
-export function combineProblems(problems: KilnError[]): KilnError {
-  if (problems.length === 1) return problems[0]!;
-  const lines = problems.map((p) => (p.location ? `${p.location.file}:${p.location.line}: ${p.message}` : p.message));
-  return inputError(`${problems.length} problems:\n  ${lines.join("\n  ")}`);
 }
 
 /**

@@ -19,8 +19,8 @@ export interface RunResult {
 }
 
 // The --json contract is defined once, by the engine's event types.
-export type { StepEvent, SummaryEvent } from "../../src/exec/events.js";
-import type { StepEvent, SummaryEvent } from "../../src/exec/events.js";
+export type { StepEvent, SummaryEvent } from "../../src/events.js";
+import type { StepEvent, SummaryEvent } from "../../src/events.js";
 
 export interface JsonRun extends RunResult {
   steps: StepEvent[];

@@ -12,7 +12,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { encodeIngredients, type ActionKey, type KeyIngredients } from "../../key/action-key.js";
 import type { ContentDigest } from "../../key/digest.js";
-import type { Reporter } from "../../exec/events.js";
+import type { Reporter } from "../../events.js";
 import type { RemoteTier } from "../action-cache.js";
 import type { ActionResult, LocalStore } from "../local-store.js";
 import { HttpCacheClient, RemoteFault } from "./http-cache-client.js";

@@ -6,11 +6,11 @@
  * cache only costs re-hashing.
  */
 import { statSync } from "node:fs";
-import { digestFileOfSize, type ContentDigest } from "./digest.js";
-import { JournaledFile, type SnapshotCodec } from "../state/journaled-file.js";
-import { decodeStamp, encodeStamp } from "../state/stamp-encoding.js";
+import { digestFileOfSize, type ContentDigest } from "../key/digest.js";
+import { JournaledFile, type SnapshotCodec } from "./journaled-file.js";
+import { decodeStamp, encodeStamp } from "./stamp-encoding.js";
 import { statPath } from "../stat-path.js";
-import { identityMatches, IDENTITY_WIDTH, recordIdentity, sameStat, type FileIdentity, type FileOwner, type FileStat } from "./file-identity.js";
+import { identityMatches, IDENTITY_WIDTH, recordIdentity, sameStat, type FileIdentity, type FileOwner, type FileStat } from "../key/file-identity.js";
 
 interface StatEntry {
   identity: FileIdentity;

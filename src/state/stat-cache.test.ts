@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { StatCache } from "./stat-cache.js";
-import { digestBytes } from "./digest.js";
+import { digestBytes } from "../key/digest.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kiln-stat-cache-"));
 /** A clock well past the racy window of files these tests just wrote. */
