@@ -6,7 +6,7 @@ import { createHash, hash } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { digestFile } from "../dist/src/key/digest.js";
+import { digestFile } from "../dist/src/key/file-digest.js";
 
 const SIZE = 256 << 20;
 const dir = mkdtempSync(join(tmpdir(), "kiln-hash-"));

@@ -8,8 +8,9 @@
 import type { ActionKey, KeyIngredients } from "../key/action-key.js";
 import type { StatCache } from "../state/stat-cache.js";
 import type { Reporter } from "../events.js";
-import type { ActionOrigins, ActionResult, LocalStore } from "./local-store.js";
-import { outputsInPlace } from "./materialize.js";
+import type { ContentDigest } from "../key/digest.js";
+import type { ActionOrigins, ActionResult, LocalStore, OutputRecord } from "./local-store.js";
+import { materializeOutputs, outputsInPlace } from "./materialize.js";
 
 export interface CacheHit {
   result: ActionResult;
@@ -30,6 +31,17 @@ export interface LookupContext {
 export interface ActionCache {
   lookup(key: ActionKey, context: LookupContext): Promise<CacheHit | undefined>;
   /**
+   * Puts a hit's or a fresh result's outputs (verified blobs in the local store) into `outDir` in
+   * kiln-out, through temp names: a crash leaves each file whole or absent.
+   */
+  materialize(outDir: string, outputs: readonly OutputRecord[]): void;
+  /** Moves (links) a finished file into the local store as the blob `digest`; returns its path. */
+  putBlob(file: string, digest: ContentDigest): string;
+  /** What the result stored under `key` was made of (for --explain), if the local index has it. */
+  ingredientsOf(key: ActionKey): KeyIngredients | undefined;
+  /** A hit read @sources: record where they came from this time (for provenance). */
+  refreshOrigins(key: ActionKey, origins: ActionOrigins): void;
+  /**
    * A successful result whose output blobs are already in the local store. `origins` (where its
    * inputs came from, for provenance) is kept locally only.
    */
@@ -44,6 +56,8 @@ export class LocalActionCache implements ActionCache {
     private readonly store_: LocalStore,
     private readonly statCache: StatCache,
     private readonly reporter: Reporter,
+    /** Same file system as kiln-out: materializing goes through temp names here. */
+    private readonly tempDir: string,
   ) {}
 
   /**
@@ -65,6 +79,23 @@ export class LocalActionCache implements ActionCache {
 
   store(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void {
     this.store_.putAction(key, result, ingredients, origins);
+  }
+
+  materialize(outDir: string, outputs: readonly OutputRecord[]): void {
+    materializeOutputs(outDir, outputs, this.store_, this.statCache, this.tempDir);
+  }
+
+  putBlob(file: string, digest: ContentDigest): string {
+    this.store_.insertBlob(file, digest);
+    return this.store_.blobPath(digest);
+  }
+
+  ingredientsOf(key: ActionKey): KeyIngredients | undefined {
+    return this.store_.getIngredients(key);
+  }
+
+  refreshOrigins(key: ActionKey, origins: ActionOrigins): void {
+    this.store_.refreshOrigins(key, origins);
   }
 
   async close(): Promise<void> {}
@@ -100,6 +131,23 @@ export class TieredCache implements ActionCache {
   store(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void {
     this.local.store(key, result, ingredients, origins);
     this.remote.upload(key, result, ingredients);
+  }
+
+  // A remote hit's blobs are in the local store already: everything else is the local tier's.
+  materialize(outDir: string, outputs: readonly OutputRecord[]): void {
+    this.local.materialize(outDir, outputs);
+  }
+
+  putBlob(file: string, digest: ContentDigest): string {
+    return this.local.putBlob(file, digest);
+  }
+
+  ingredientsOf(key: ActionKey): KeyIngredients | undefined {
+    return this.local.ingredientsOf(key);
+  }
+
+  refreshOrigins(key: ActionKey, origins: ActionOrigins): void {
+    this.local.refreshOrigins(key, origins);
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { defaultCacheDir, LocalStore } from "../cache/local-store.js";
 import { inputError } from "../errors.js";
 import { outputDir } from "../graph/action-graph.js";
-import { digestFile } from "../key/digest.js";
+import { digestFile } from "../key/file-digest.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { provenanceStatement, walkBuild, type ActionRecord, type Statement } from "../lock/provenance.js";
 import { statementSchema } from "../lock/statement-schema.js";

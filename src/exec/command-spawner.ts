@@ -19,9 +19,9 @@
  * shell names are left out: /bin/sh drops them from the environment of everything it runs anyway.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { overwriteFile } from "../overwrite-file.js";
+import { stopProcessGroups } from "./process-groups.js";
 import { runCommand, type CommandRun } from "./run-cmd.js";
 
 /** The control file a job runs, inside its sandbox. */
@@ -40,6 +40,8 @@ if cd "$dir"; then unset OLDPWD; /bin/sh ./${RUN_SCRIPT} </dev/null >${STDOUT_FI
 cd /
 done`;
 
+/** A cancelled command gets SIGTERM, then SIGKILL after this (as an interrupted build's do). */
+const CANCEL_GRACE_MS = 2000;
 const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SIGNALS: Record<number, NodeJS.Signals> = { 1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 15: "SIGTERM" };
 
@@ -50,6 +52,8 @@ interface Helper {
   shell: ChildProcess;
   job?: { id: number; resolve: (run: CommandRun) => void };
   buffered: string;
+  /** Its job is being cancelled: the shell's exit is expected and is not the job's status. */
+  cancelling?: boolean;
 }
 
 export class CommandSpawner {
@@ -62,7 +66,8 @@ export class CommandSpawner {
    * STDERR_FILE in `dir`. A command killed by a signal reports exit status 128 + n as the shell
    * does, with the signal named when it is a common one.
    */
-  run(command: string, dir: string, env: Record<string, string>, wrapper?: readonly string[]): Promise<CommandRun> {
+  run(command: string, dir: string, env: Record<string, string>, wrapper?: readonly string[], signal?: AbortSignal): Promise<CommandRun> {
+    if (signal?.aborted) return Promise.resolve({ exitCode: null, signal: null, cancelled: true });
     const exports = Object.keys(env)
       .filter((name) => SHELL_NAME.test(name))
       .map((name) => `${name}=${quote(env[name]!)}`);
@@ -71,19 +76,27 @@ export class CommandSpawner {
       // The wrapper (bwrap) runs the command's script; the helper runs the wrapper.
       overwriteFile(join(dir, COMMAND_SCRIPT), script);
       const [program, ...args] = [...wrapper, "/bin/sh", join(dir, COMMAND_SCRIPT)];
-      if (dir.includes("\n")) return runCommand(program!, args, dir, env, join(dir, STDOUT_FILE), join(dir, STDERR_FILE));
+      if (dir.includes("\n")) return runCommand(program!, args, dir, env, join(dir, STDOUT_FILE), join(dir, STDERR_FILE), signal);
       overwriteFile(join(dir, RUN_SCRIPT), `exec ${[program!, ...args].map(quote).join(" ")}\n`);
     } else {
       if (dir.includes("\n")) {
         // Not expressible in the helpers' line protocol: a direct spawn.
-        return runCommand("/bin/sh", ["-c", command], dir, env, join(dir, STDOUT_FILE), join(dir, STDERR_FILE));
+        return runCommand("/bin/sh", ["-c", command], dir, env, join(dir, STDOUT_FILE), join(dir, STDERR_FILE), signal);
       }
       overwriteFile(join(dir, RUN_SCRIPT), script);
     }
     const helper = this.helpers.find((h) => !h.job) ?? this.startHelper();
     const id = ++this.nextId;
     return new Promise((resolvePromise) => {
-      helper.job = { id, resolve: resolvePromise };
+      const onAbort = () => void this.cancel(helper, CANCEL_GRACE_MS);
+      helper.job = {
+        id,
+        resolve: (run) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolvePromise(run);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
       setReferenced(helper.shell, true);
       helper.shell.stdin!.write(`${id}\n${dir}\n`);
     });
@@ -96,36 +109,19 @@ export class CommandSpawner {
   }
 
   /**
-   * Stops every running command: SIGTERM to each helper's process group (the helper and its
-   * command), then SIGKILL to whatever is left after `graceMs`. Jobs still running resolve as
-   * not started.
+   * Stops one helper's job (its command and whatever that started) and retires the helper; its
+   * job resolves as cancelled once the whole group is gone, so nothing writes into the sandbox
+   * after the caller hears back.
    */
-  async interrupt(graceMs = 2000): Promise<void> {
-    const groups = this.helpers.map((h) => h.shell.pid).filter((pid): pid is number => pid !== undefined);
-    const signalGroups = (signal: NodeJS.Signals) => {
-      let alive = 0;
-      for (const pid of groups) {
-        try {
-          process.kill(-pid, signal);
-          alive++;
-        } catch {
-          // the group is gone
-        }
-      }
-      return alive > 0;
-    };
-    if (!signalGroups("SIGTERM")) return;
-    const gone = async (ms: number) => {
-      for (let waited = 0; waited < ms; waited += 50) {
-        await new Promise((resolvePromise) => setTimeout(resolvePromise, 50));
-        if (!anyLiveMember(groups)) return true;
-      }
-      return false;
-    };
-    if (await gone(graceMs)) return;
-    signalGroups("SIGKILL");
-    // SIGKILL is not instant either: return once the groups are gone, so nothing outlives kiln.
-    await gone(1000);
+  private async cancel(helper: Helper, graceMs: number): Promise<void> {
+    const job = helper.job;
+    if (!job || helper.cancelling) return;
+    helper.cancelling = true;
+    const index = this.helpers.indexOf(helper);
+    if (index >= 0) this.helpers.splice(index, 1);
+    if (helper.shell.pid !== undefined) await stopProcessGroups([helper.shell.pid], graceMs);
+    helper.job = undefined;
+    job.resolve({ exitCode: null, signal: "SIGTERM", cancelled: true });
   }
 
   private startHelper(): Helper {
@@ -136,6 +132,7 @@ export class CommandSpawner {
     shell.stdout!.setEncoding("utf8");
     shell.stdout!.on("data", (chunk: string) => this.receive(helper, chunk));
     const fail = (run: CommandRun) => {
+      if (helper.cancelling) return; // cancel() reports the job
       const index = this.helpers.indexOf(helper);
       if (index >= 0) this.helpers.splice(index, 1);
       const job = helper.job;
@@ -159,7 +156,7 @@ export class CommandSpawner {
       helper.buffered = helper.buffered.slice(newline + 1);
       const [id, status] = line.split(" ").map(Number) as [number, number];
       const job = helper.job;
-      if (!job || job.id !== id) continue;
+      if (!job || job.id !== id || helper.cancelling) continue;
       helper.job = undefined;
       setReferenced(helper.shell, false);
       const signal = status > 128 ? SIGNALS[status - 128] : undefined;
@@ -174,38 +171,4 @@ function setReferenced(shell: ChildProcess, referenced: boolean): void {
     if (referenced) handle.ref();
     else handle.unref();
   }
-}
-
-/**
- * True if a process of one of `groups` is still running. A member that has exited but was not
- * reaped (a zombie: where PID 1 does not reap orphans, as in some containers) still makes
- * kill(-group, 0) succeed, so Linux's /proc is read for the members' states; elsewhere, kill.
- */
-function anyLiveMember(groups: readonly number[]): boolean {
-  let pids: string[];
-  try {
-    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
-  } catch {
-    return groups.some((group) => {
-      try {
-        process.kill(-group, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-  }
-  const wanted = new Set(groups);
-  for (const pid of pids) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    } catch {
-      continue; // exited meanwhile
-    }
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ")".
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (wanted.has(Number(fields[2])) && fields[0] !== "Z" && fields[0] !== "X") return true;
-  }
-  return false;
 }

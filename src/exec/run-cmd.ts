@@ -12,9 +12,11 @@ export interface CommandRun {
   spawnError?: string;
   /** Set when the command started but its status never came back (the shell running it died). */
   lostError?: string;
+  /** Set when the run was cancelled through its AbortSignal (killed, or never started). */
+  cancelled?: true;
 }
 
-export function runCommand(program: string, args: readonly string[], cwd: string, env: Record<string, string>, stdoutFile: string, stderrFile: string): Promise<CommandRun> {
+export function runCommand(program: string, args: readonly string[], cwd: string, env: Record<string, string>, stdoutFile: string, stderrFile: string, signal?: AbortSignal): Promise<CommandRun> {
   const stdout = openSync(stdoutFile, "w");
   const stderr = openSync(stderrFile, "w");
   return new Promise((resolvePromise) => {
@@ -28,6 +30,11 @@ export function runCommand(program: string, args: readonly string[], cwd: string
       resolvePromise(run);
     };
     child.on("error", (error) => finish({ exitCode: null, signal: null, spawnError: error.message }));
-    child.on("close", (exitCode, signal) => finish({ exitCode, signal }));
+    const onAbort = () => child.kill("SIGKILL");
+    signal?.addEventListener("abort", onAbort, { once: true });
+    child.on("close", (exitCode, killedBy) => {
+      signal?.removeEventListener("abort", onAbort);
+      finish(signal?.aborted ? { exitCode, signal: killedBy, cancelled: true } : { exitCode, signal: killedBy });
+    });
   });
 }

@@ -10,7 +10,8 @@
  * that record is not racy), the copy holds the hashed bytes. Otherwise the copy itself is hashed.
  */
 import { statPath } from "../stat-path.js";
-import { digestFileOfSize, type ContentDigest } from "../key/digest.js";
+import { type ContentDigest } from "../key/digest.js";
+import { digestFileOfSize } from "../key/file-digest.js";
 import { identityMatches, type FileIdentity } from "../key/file-identity.js";
 import type { StatCache } from "../state/stat-cache.js";
 

@@ -38,7 +38,8 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { overwriteFile } from "../overwrite-file.js";
 import { statPath } from "../stat-path.js";
-import { digestFile, type ContentDigest } from "../key/digest.js";
+import { type ContentDigest } from "../key/digest.js";
+import { digestFile } from "../key/file-digest.js";
 import { SHARED_INPUT_SIZE, SPARE_REUSE_SIZE } from "../size-thresholds.js";
 import { recordDirectoryMtime } from "../key/file-identity.js";
 

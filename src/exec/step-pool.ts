@@ -18,6 +18,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { kilnDistFile } from "../kiln-install.js";
+import { stopProcessGroups } from "./process-groups.js";
 import type { RunnerReply, RunnerRequest, StepOutcome, StepTask } from "./step-runner.js";
 
 export type { StepOutcome, StepTask } from "./step-runner.js";
@@ -38,6 +39,7 @@ const RAW_OUTPUT_LIMIT = 16 * 1024;
 interface Job {
   task: StepTask;
   resolve: (outcome: StepOutcome) => void;
+  signal?: AbortSignal;
 }
 
 interface Runner {
@@ -56,12 +58,42 @@ export class StepPool {
 
   constructor(private readonly processes: number) {}
 
-  run(task: StepTask): Promise<StepOutcome> {
+  /**
+   * Runs one task. Aborting `signal` cancels it: a queued task is dropped, a running one's runner
+   * is stopped with everything its step started (the outcome comes once they are gone).
+   */
+  run(task: StepTask, signal?: AbortSignal): Promise<StepOutcome> {
     if (this.closing) return Promise.resolve({ ok: false, log: "", error: `${task.label}: not started: the step runners were stopped` });
-    return new Promise((resolve) => {
-      this.queue.push({ task, resolve });
+    if (signal?.aborted) return Promise.resolve({ ok: false, log: "", error: `${task.label}: cancelled`, cancelled: true });
+    return new Promise((resolvePromise) => {
+      const onAbort = () => this.cancel(job);
+      const job: Job = {
+        task,
+        signal,
+        resolve: (outcome) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolvePromise(outcome);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.queue.push(job);
       this.dispatch();
     });
+  }
+
+  /** A queued job leaves the queue; a running one's runner (its whole group) is stopped. */
+  private cancel(job: Job): void {
+    const queued = this.queue.indexOf(job);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      job.resolve({ ok: false, log: "", error: `${job.task.label}: cancelled`, cancelled: true });
+      return;
+    }
+    for (const runner of this.runners) {
+      if (runner.job?.resolve !== job.resolve) continue;
+      runner.retiring = true;
+      if (runner.child.pid !== undefined) void stopProcessGroups([runner.child.pid], KILL_GRACE_MS);
+    }
   }
 
   /**
@@ -147,6 +179,11 @@ export class StepPool {
       if (job) {
         const label = job.task.label;
         let error: string;
+        if (job.signal?.aborted) {
+          job.resolve({ ok: false, log: job.raw.trimEnd(), error: `${label}: cancelled`, cancelled: true });
+          this.dispatch();
+          return;
+        }
         if (spawnError) error = `${label}: could not start a step runner: ${spawnError}`;
         else if (this.closing) error = `${label}: stopped: the step runners were stopped`;
         else if (crash !== undefined) {
@@ -168,6 +205,8 @@ export class StepPool {
     if (reply.type !== "done") return;
     const job = runner.job;
     if (!job || job.id !== reply.id) return;
+    // Being cancelled: its runner is being stopped, and the exit reports the job.
+    if (job.signal?.aborted) return;
     runner.job = undefined;
     runner.tasks++;
     setReferenced(runner.child, false);

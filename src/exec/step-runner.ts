@@ -39,7 +39,7 @@ export interface StepTask {
   env: Record<string, string>;
 }
 
-export type StepOutcome = { ok: true; log: string } | { ok: false; log: string; error: string };
+export type StepOutcome = { ok: true; log: string } | { ok: false; log: string; error: string; cancelled?: true };
 
 export type RunnerRequest = { type: "run"; id: number; task: StepTask };
 export type RunnerReply =

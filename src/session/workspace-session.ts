@@ -28,7 +28,8 @@ import { statPath } from "../stat-path.js";
 import { LocalStore, type OutputRecord } from "../cache/local-store.js";
 import { LocalActionCache, TieredCache, type ActionCache } from "../cache/action-cache.js";
 import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
-import { runBuild, type BuildOutcome } from "../exec/builder.js";
+import { runBuild, type BuildOptions, type BuildOutcome } from "../exec/builder.js";
+import { LocalExecutor } from "../exec/local-executor.js";
 import type { BuildEvent, Reporter } from "../events.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
@@ -72,6 +73,8 @@ export interface BuildRequest {
   locked?: boolean;
   /** Where url sources and snapshots are read from when not the build's own cache (kiln verify). */
   sourceCacheDir?: string;
+  /** Watch mode: gets the build's scheduler, to cancel steps an edit made obsolete. */
+  onScheduler?: BuildOptions["onScheduler"];
 }
 
 export interface BuildResult extends BuildOutcome {
@@ -346,13 +349,24 @@ export class WorkspaceSession {
     const tempDir = join(this.stateDir, "tmp");
     mkdirSync(tempDir, { recursive: true });
     for (const dir of [join(this.stateDir, "sandbox"), tempDir, join(store.dir, "tmp")]) removeAbandonedSandboxes(dir);
-    const local = new LocalActionCache(store, this.statCache, reporter);
+    const local = new LocalActionCache(store, this.statCache, reporter, tempDir);
     let cache: ActionCache = local;
     if (request.remote) {
       // Loaded only here: a build without a remote cache never loads the HTTP client or protobuf.
       const { RemoteCache } = await import("../cache/remote/remote-cache.js");
       cache = new TieredCache(local, new RemoteCache(request.remote, store, reporter));
     }
+    const executor = new LocalExecutor({
+      root: this.root,
+      stateDir: this.stateDir,
+      jobs: request.jobs,
+      statCache: this.statCache,
+      tools,
+      blobs: cache,
+      sandbox: request.sandbox,
+      hostPath: request.hostEnv.PATH,
+      reporter,
+    });
     let outcome: BuildOutcome;
     let sources: Map<string, ResolvedSource> | undefined;
     const sourceStore = request.sourceCacheDir ? await LocalStore.open(request.sourceCacheDir, this.statCache) : store;
@@ -367,31 +381,29 @@ export class WorkspaceSession {
       } else if (request.locked) {
         readLockFile(this.root); // a malformed lock is refused even when no source is read
       }
-      outcome = await runBuild({
-        root: this.root,
-        stateDir: this.stateDir,
-        tempDir,
-        graph: loaded.graph,
-        requested,
-        jobs: request.jobs,
-        keepGoing: request.keepGoing,
-        readCache: request.readCache,
-        explain: request.explain,
-        cache,
-        store,
-        statCache: this.statCache,
-        stepModules,
-        tools,
-        lastResults: this.lastResults,
-        unchanged,
-        recordResult: (label, key, outputs) => this.recordResult(label, key, outputs),
-        hostEnv: request.hostEnv,
-        platform: platformIdentity(),
-        reporter,
-        signal,
-        sandbox: request.sandbox,
-        sources,
-      });
+      try {
+        outcome = await runBuild({
+          root: this.root,
+          graph: loaded.graph,
+          labels: closure.filter((label) => loaded.graph.targets.get(label)!.spec.action !== "files"),
+          jobs: request.jobs,
+          keepGoing: request.keepGoing,
+          readCache: request.readCache,
+          explain: request.explain,
+          cache,
+          executor,
+          keys: { statCache: this.statCache, stepModules, tools, hostEnv: request.hostEnv, platform: platformIdentity(), sources },
+          statCache: this.statCache,
+          lastResults: this.lastResults,
+          unchanged,
+          reporter,
+          signal,
+          onScheduler: request.onScheduler,
+        });
+      } finally {
+        await executor.close();
+      }
+      for (const [label, result] of outcome.results) this.recordResult(label, result.key, result.outputs);
     } finally {
       // Uploads finish (or are reported failed) before the build returns.
       await cache.close();

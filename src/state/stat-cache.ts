@@ -6,7 +6,8 @@
  * cache only costs re-hashing.
  */
 import { statSync } from "node:fs";
-import { digestFileOfSize, type ContentDigest } from "../key/digest.js";
+import { type ContentDigest } from "../key/digest.js";
+import { digestFileOfSize } from "../key/file-digest.js";
 import { JournaledFile, type SnapshotCodec } from "./journaled-file.js";
 import { decodeStamp, encodeStamp } from "./stamp-encoding.js";
 import { statPath } from "../stat-path.js";
