@@ -30,7 +30,7 @@ export type BuildEvent =
   | StepEvent
   | { type: "explain"; label: string; reasons: string[] }
   | { type: "failure"; label: string; command?: string; message: string; stderrTail: string; logPath?: string }
-  | { type: "skipped"; label: string; because: string }
+  | { type: "skipped"; label: string; because: string; /** Stopped mid-run because an input changed (watch mode). */ cancelled?: true }
   | { type: "warning"; message: string }
   | SummaryEvent;
 

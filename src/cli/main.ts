@@ -94,6 +94,24 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
       process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "test", upToDate);
     });
 
+  addBuildOptions(program.command("watch").argument("[patterns...]", "targets to build and keep fresh (default //...)"))
+    .description("build, then rebuild what each save changes; Ctrl-C stops")
+    .option("--poll", "poll for changes instead of inotify (network and container file systems)")
+    .addHelpText(
+      "after",
+      `
+Watches what the build read (sources, glob directories, BUILD.ts and WORKSPACE.ts files, step code),
+never kiln-out/, .kiln/ or node_modules/. A change while building cancels the steps it makes obsolete.
+
+Examples:
+  kiln watch //models:classifier      retrain whenever its data, code or params change
+  kiln watch --json //...             one JSON event a line, a summary per rebuild`,
+    )
+    .action(async (patterns: string[], options: import("./watch-command.js").WatchCommandOptions, command: Command) => {
+      const { runWatchCommand } = await import("./watch-command.js");
+      process.exitCode = await runWatchCommand(patterns, { ...command.optsWithGlobals(), ...options });
+    });
+
   program
     .command("query")
     .argument("<expression>", "e.g. //...  deps(//models:classifier)  rdeps(//..., //data:penguins)  kind(dataset, //...)")

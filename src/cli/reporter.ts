@@ -79,6 +79,10 @@ export class BuildReporter {
         return;
       }
       case "skipped":
+        if (event.cancelled) {
+          this.running.delete(event.label);
+          this.line(`cancelled ${event.label}: ${event.because}`, true);
+        }
         return;
       case "warning":
         this.line(`warning: ${event.message}`, true);

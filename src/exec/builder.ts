@@ -56,7 +56,7 @@ export interface BuildOptions {
   /** Aborting stops the build: nothing more starts, running steps are ended. */
   signal: AbortSignal;
   /** Watch mode: called with the scheduler once the build starts, to cancel steps an edit made obsolete. */
-  onScheduler?: (scheduler: { cancel(labels: Iterable<string>, reason: string): void }) => void;
+  onScheduler?: (scheduler: { cancel(labels: Iterable<string>, reason: string): void; readonly inFlight: string[] }) => void;
 }
 
 export interface BuildOutcome {
@@ -161,7 +161,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     const execution = await executor.execute({ target, prepared, previousKey: options.lastResults.get(label)?.key }, signal);
     if (!execution.ok) {
       if (execution.cancelled && !options.signal.aborted) {
-        reporter({ type: "skipped", label, because: "it was cancelled: an input changed while it ran" });
+        reporter({ type: "skipped", label, because: "an input changed while it ran", cancelled: true });
         return { kind: "cancelled" };
       }
       return fail(label, prepared.key, execution);

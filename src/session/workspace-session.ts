@@ -82,6 +82,15 @@ export interface BuildResult extends BuildOutcome {
   requested: string[];
   /** Absolute paths of the requested targets' outputs, when at most OUTPUTS_LISTED_UP_TO targets were requested. */
   requestedOutputs: string[];
+  /** What the build read, for watch mode: the graph, the closure, and the files behind them. */
+  read: {
+    graph: BuildGraph;
+    closure: string[];
+    /** BUILD.ts, WORKSPACE.ts and what they import (absolute). */
+    loadFiles: string[];
+    /** The live files of the path sources read, by source name (absolute). */
+    sourceFiles: Map<string, string[]>;
+  };
 }
 
 /** Beyond this many requested targets, their output paths are not listed. */
@@ -436,7 +445,12 @@ export class WorkspaceSession {
         recordUpToDate(stamps, identity, request.hostEnv, [...loaded.filesRead, ...sourceFiles], this.directoryStamps(), outcome.outputs, finished, requestedOutputs);
       }
     }
-    return { ...outcome, requested, requestedOutputs };
+    const pathSourceFiles = new Map<string, string[]>();
+    for (const name of sourceNames) {
+      const declared = loaded.manifest.sources[name];
+      if (declared) pathSourceFiles.set(name, liveFilesOf(this.root, declared).files);
+    }
+    return { ...outcome, requested, requestedOutputs, read: { graph: loaded.graph, closure, loadFiles: loaded.filesRead, sourceFiles: pathSourceFiles } };
   }
 
   /** Persists what this session learned; safe to call after a failed build too. */

@@ -1,0 +1,79 @@
+/**
+ * `kiln watch`: builds, then rebuilds on every change to what the build read (watch/). Output
+ * per rebuild: on a terminal the screen is cleared and a compact status shown; on a pipe plain
+ * lines; with --json the same events as `kiln build --json`, one summary per rebuild. Ctrl-C
+ * stops the running build (its commands end) and exits 0.
+ */
+import { availableParallelism } from "node:os";
+import { defaultCacheDir } from "../cache/local-store.js";
+import { formatError, KilnError } from "../errors.js";
+import type { SandboxChoice } from "../exec/namespace-sandbox.js";
+import { WorkspaceSession } from "../session/workspace-session.js";
+import { runWatch } from "../watch/watch-loop.js";
+import { remoteSettings, type BuildCommandOptions } from "./build-command.js";
+import { BuildReporter, type ReporterMode } from "./reporter.js";
+import { currentPackage, parsePatterns } from "./up-to-date.js";
+
+export interface WatchCommandOptions extends BuildCommandOptions {
+  poll?: boolean;
+  sandbox?: SandboxChoice;
+}
+
+/** Beyond this many, the trigger line counts the rest. */
+const TRIGGER_PATHS_SHOWN = 3;
+
+export async function runWatchCommand(patternTexts: string[], options: WatchCommandOptions): Promise<number> {
+  const session = WorkspaceSession.open(process.cwd(), options.workspace);
+  const patterns = parsePatterns(patternTexts, currentPackage(session.root, process.cwd()));
+  const mode: ReporterMode = options.json ? "json" : process.stderr.isTTY ? "terminal" : "plain";
+  const say = (text: string) => process.stderr.write(`${text}\n`);
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!controller.signal.aborted) controller.abort(signal);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await runWatch({
+      session,
+      poll: options.poll ?? false,
+      signal: controller.signal,
+      request: {
+        mode: "build",
+        patterns,
+        jobs: options.jobs ?? availableParallelism(),
+        keepGoing: options.keepGoing ?? true,
+        readCache: options.cache !== false,
+        explain: options.explain ?? false,
+        cacheDir: options.cacheDir ?? defaultCacheDir(process.env),
+        remote: remoteSettings(options, process.env),
+        sandbox: options.sandbox ?? "auto",
+        hostEnv: process.env,
+      },
+      beginRebuild(trigger) {
+        if (mode === "terminal") process.stderr.write("\x1b[2J\x1b[H");
+        if (trigger.length > 0) {
+          const shown = trigger.slice(0, TRIGGER_PATHS_SHOWN).join(", ");
+          const more = trigger.length > TRIGGER_PATHS_SHOWN ? ` and ${trigger.length - TRIGGER_PATHS_SHOWN} more` : "";
+          say(`kiln: ${shown}${more} changed; rebuilding`);
+        }
+        const reporter = new BuildReporter(mode, process.stdout, process.stderr);
+        return {
+          reporter: (event) => reporter.handle(event),
+          finished(result, error) {
+            if (result) reporter.handle(result.summary);
+            else if (error instanceof KilnError) say(`kiln: error: ${formatError(error)}`);
+            else if (error) say(`kiln: internal error: ${error instanceof Error ? error.message : String(error)}\n  This is a bug in kiln; please report it.`);
+          },
+        };
+      },
+      watching(files) {
+        if (mode !== "json") say(`kiln: watching ${files} files; waiting for changes (Ctrl-C to stop)`);
+      },
+      warn: (message) => say(`kiln: warning: ${message}`),
+    });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}

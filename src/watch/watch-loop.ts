@@ -1,0 +1,244 @@
+/**
+ * `kiln watch`: one resident session, rebuilt on every change to what the build read. The
+ * session keeps the loaded graph, the stat cache and the step bundles in memory, so a rebuild
+ * pays for what changed, not for starting Node and reloading state.
+ *
+ * Events are hints and content decides (every rebuild re-keys from content through the stat
+ * cache, whose file identity includes ctime and a racy window: a save just after a read is never
+ * taken for unchanged). Before each rebuild a cookie file is written in .kiln/watch/ and its own
+ * event awaited: inotify reports events in order, so every event of a burst that began before
+ * the build has arrived once the cookie's has (Turborepo's and Watchman's cookies).
+ * kiln-out/, .kiln/ (but its cookie directory), node_modules/, .git/ and the cache are never
+ * watched: placing outputs must not trigger a rebuild.
+ */
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, relative, sep } from "node:path";
+import type { BuildRequest, BuildResult, WorkspaceSession } from "../session/workspace-session.js";
+import { OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
+import { indexReads, type ReadIndex } from "./read-index.js";
+import { transition, type WatchAction, type WatchInput, type WatchPhase } from "./watch-state.js";
+import { chokidarWatcher, type Watcher, type WatchEventKind } from "./watcher.js";
+
+/** Quiet period after the last event of a burst before rebuilding. */
+const DEBOUNCE_MS = 15;
+/** How long a cookie's event may take before the build goes ahead anyway. */
+const COOKIE_TIMEOUT_MS = 1000;
+/** Files that change what the graph means wherever they appear. */
+const GRAPH_FILES = new Set(["BUILD.ts", "WORKSPACE.ts", "kiln.lock"]);
+const NEVER_WATCHED = new Set([OUTPUT_DIR, "node_modules", ".git"]);
+
+export interface WatchRebuild {
+  /** The build's reporter for this rebuild. */
+  reporter: BuildRequest["reporter"];
+  /** Called with the result (its summary not yet reported), or the error that stopped the build. */
+  finished(result: BuildResult | undefined, error?: unknown): void;
+}
+
+export interface WatchOptions {
+  session: WorkspaceSession;
+  /** Everything a build needs but its reporter. */
+  request: Omit<BuildRequest, "reporter" | "onScheduler">;
+  poll: boolean;
+  /** Starts one rebuild's output; `trigger`: the workspace paths whose events started it (none for the first). */
+  beginRebuild(trigger: string[]): WatchRebuild;
+  /** After each build: what is being watched. */
+  watching(files: number): void;
+  warn(message: string): void;
+  /** Aborting stops watching: a running build is stopped, then the loop resolves. */
+  signal: AbortSignal;
+}
+
+/** Runs until `signal` aborts (resolves 0) or the watcher cannot go on (resolves 2 after saying why). */
+export async function runWatch(options: WatchOptions): Promise<number> {
+  const { session } = options;
+  const root = session.root;
+  const cookieDir = join(session.stateDir, "watch");
+  rmSync(cookieDir, { recursive: true, force: true });
+  mkdirSync(cookieDir, { recursive: true });
+  const cacheDir = options.request.cacheDir;
+
+  let phase: WatchPhase = "running";
+  let index: ReadIndex | undefined;
+  const added = new Set<string>();
+  let pending: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let scheduler: { cancel(labels: Iterable<string>, reason: string): void; readonly inFlight: string[] } | undefined;
+  /**
+   * The last build could not load the graph (a BUILD.ts error, a missing input): what it would
+   * read is unknown, so any new or changed workspace file may be what fixes it.
+   */
+  let graphUnknown = false;
+  let build: AbortController | undefined;
+  let inBarrier = false;
+  let exitCode = 0;
+  let exit!: () => void;
+  const exited = new Promise<void>((resolve) => (exit = resolve));
+  const cookies = new Map<string, () => void>();
+  let cookieCount = 0;
+
+  const relevantFile = (path: string): boolean => {
+    if (GRAPH_FILES.has(basename(path))) return true;
+    if (graphUnknown && !relative(root, path).startsWith("..")) return true;
+    if (!index) return false;
+    if (index.files.has(path)) return true;
+    for (const dir of index.globDirectories) if (path.startsWith(`${dir}/`)) return true;
+    return false;
+  };
+  const ignored = (path: string, isFile: boolean | undefined): boolean => {
+    if (path.startsWith(`${cookieDir}/`) || path === cookieDir) return false;
+    if (path === cacheDir || path.startsWith(`${cacheDir}/`)) return true;
+    const rel = relative(root, path);
+    if (rel === "") return false;
+    if (!rel.startsWith("..")) {
+      const parts = rel.split(sep);
+      if (parts[0] === STATE_DIR) return !(rel === STATE_DIR || cookieDir.startsWith(path));
+      if (parts.some((part) => NEVER_WATCHED.has(part))) return true;
+    }
+    if (isFile !== true) return false;
+    return !relevantFile(path);
+  };
+
+  const dispatch = (input: WatchInput) => {
+    const next = transition(phase, input);
+    phase = next.phase;
+    for (const action of next.actions) perform(action);
+  };
+  const perform = (action: WatchAction) => {
+    switch (action.type) {
+      case "start-timer":
+        clearTimeout(timer);
+        timer = setTimeout(() => dispatch({ type: "timer" }), DEBOUNCE_MS);
+        return;
+      case "build":
+        void rebuild();
+        return;
+      case "cancel-affected": {
+        if (!scheduler) return;
+        for (const path of action.paths) {
+          // Unknown (the first build, a WORKSPACE.ts edit): every step under way may be obsolete.
+          const labels = index?.affected(path) ?? scheduler.inFlight;
+          scheduler.cancel(labels, `${relative(root, path)} changed`);
+        }
+        return;
+      }
+      case "abort-build":
+        build?.abort("SIGINT");
+        return;
+      case "exit":
+        exit();
+        return;
+    }
+  };
+
+  const onEvent = (kind: WatchEventKind, path: string) => {
+    if (process.env.KILN_DEBUG_WATCH) process.stderr.write(`[watch] ${kind} ${path} (${phase})\n`);
+    if (path.startsWith(`${cookieDir}/`)) {
+      if (kind === "add") cookies.get(path)?.();
+      return;
+    }
+    if (kind === "addDir") return; // what appears inside it is reported on its own
+    if (kind !== "unlinkDir" && !relevantFile(path)) return;
+    pending.push(path);
+    if (inBarrier) return; // before this build started: it is part of it
+    dispatch({ type: "change", paths: [path] });
+  };
+
+  const watcher: Watcher = chokidarWatcher({
+    roots: [root],
+    ignored,
+    poll: options.poll,
+    onEvent,
+    onError: (error) => {
+      if (error.code === "ENOSPC" || error.code === "EMFILE") {
+        options.warn(
+          `cannot watch more files: the system's limit of inotify watches is reached (${error.code}). ` +
+            `Raise it with \`sudo sysctl fs.inotify.max_user_watches=524288\` (persist it in /etc/sysctl.d/), or run \`kiln watch --poll\``,
+        );
+        exitCode = 2;
+        dispatch({ type: "stop" });
+        return;
+      }
+      options.warn(`file watching: ${error.message}`);
+    },
+  });
+
+  /** Writes a cookie and waits for its event: every earlier event has been delivered then. */
+  const barrier = async () => {
+    const cookie = join(cookieDir, `cookie-${process.pid}-${++cookieCount}`);
+    const seen = new Promise<void>((resolve) => {
+      const timeout = setTimeout(resolve, COOKIE_TIMEOUT_MS);
+      cookies.set(cookie, () => {
+        clearTimeout(timeout);
+        resolve();
+      });
+    });
+    writeFileSync(cookie, "");
+    await seen;
+    cookies.delete(cookie);
+    rmSync(cookie, { force: true });
+  };
+
+  const rebuild = async () => {
+    clearTimeout(timer);
+    inBarrier = true;
+    try {
+      await barrier();
+    } finally {
+      inBarrier = false;
+    }
+    const trigger = [...new Set(pending.splice(0))].sort();
+    const output = options.beginRebuild(trigger.map((path) => relative(root, path)));
+    build = new AbortController();
+    const startedAt = Date.now();
+    try {
+      const result = await session.build({ ...options.request, reporter: output.reporter, onScheduler: (s) => (scheduler = s) }, build.signal);
+      scheduler = undefined;
+      graphUnknown = false;
+      watchWhatWasRead(result, startedAt);
+      output.finished(result);
+    } catch (error) {
+      scheduler = undefined;
+      graphUnknown = true;
+      output.finished(undefined, error);
+    }
+    options.watching(added.size + (index?.files.size ?? 0));
+    dispatch({ type: "built" });
+  };
+
+  /** Indexes what the build read and watches the files not watched yet. */
+  const watchWhatWasRead = (result: BuildResult, startedAt: number) => {
+    const { graph, closure, loadFiles, sourceFiles } = result.read;
+    const stepModuleFiles = new Map<string, string[]>();
+    for (const label of closure) if (graph.targets.get(label)!.spec.action === "step") stepModuleFiles.set(label, session.stepModuleFiles(graph, [label]));
+    index = indexReads({ root, graph, closure, loadFiles, stepModuleFiles, sourceFiles });
+    const fresh: string[] = [];
+    for (const file of index.files) {
+      if (added.has(file)) continue;
+      added.add(file);
+      const inside = !relative(root, file).startsWith("..");
+      // Outside the workspace (a path source, code imported from elsewhere): its directory.
+      fresh.push(inside ? file : dirname(file));
+      // Changed while this build ran but watched only now: its event was missed, so make one.
+      try {
+        if (statSync(file).ctimeMs >= startedAt - 5) pending.push(file);
+      } catch {
+        pending.push(file);
+      }
+    }
+    for (const dir of index.globDirectories) if (!added.has(dir)) added.add(dir), fresh.push(dir);
+    watcher.add(fresh);
+    if (pending.length > 0) dispatch({ type: "change", paths: [...pending] }); // a rebuild once this ends
+  };
+
+  const onStop = () => dispatch({ type: "stop" });
+  if (options.signal.aborted) return 0;
+  options.signal.addEventListener("abort", onStop, { once: true });
+  await watcher.ready();
+  void rebuild();
+  await exited;
+  options.signal.removeEventListener("abort", onStop);
+  clearTimeout(timer);
+  await watcher.close();
+  rmSync(cookieDir, { recursive: true, force: true });
+  return exitCode;
+}

@@ -1,0 +1,53 @@
+/**
+ * File events behind a small interface, with chokidar 5 underneath. kiln watches directories
+ * (an editor that saves by writing a temp file and renaming it over the old one replaces the
+ * inode: a watch on the file alone goes deaf; the directory's watch sees the rename) and, inside
+ * them, only what `ignored` lets through. `poll` is for network and container file systems where
+ * inotify sees nothing.
+ */
+import type { Stats } from "node:fs";
+import { watch, type FSWatcher } from "chokidar";
+
+export type WatchEventKind = "add" | "change" | "unlink" | "addDir" | "unlinkDir";
+
+export interface WatcherOptions {
+  /** Directories watched recursively (what `ignored` lets through). */
+  roots: readonly string[];
+  /** True to skip a path; `isFile` is unknown (undefined) on a first, stat-less call. */
+  ignored: (path: string, isFile: boolean | undefined) => boolean;
+  poll: boolean;
+  onEvent: (kind: WatchEventKind, path: string) => void;
+  onError: (error: NodeJS.ErrnoException) => void;
+}
+
+export interface Watcher {
+  /** Resolves once the initial scan is done: events from then on are changes. */
+  ready(): Promise<void>;
+  /** Watches more files or directories (absolute). */
+  add(paths: readonly string[]): void;
+  close(): Promise<void>;
+}
+
+export function chokidarWatcher(options: WatcherOptions): Watcher {
+  const watcher: FSWatcher = watch([...options.roots], {
+    ignoreInitial: true,
+    persistent: true,
+    usePolling: options.poll,
+    interval: 100,
+    // kiln reads content after a quiet period: chokidar need not wait for writes to finish.
+    awaitWriteFinish: false,
+    atomic: false,
+    followSymlinks: false,
+    ignored: (path: string, stats?: Stats) => options.ignored(path, stats ? stats.isFile() : undefined),
+  });
+  const ready = new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+  watcher.on("all", (kind, path) => options.onEvent(kind as WatchEventKind, path));
+  watcher.on("error", (error) => options.onError(error as NodeJS.ErrnoException));
+  return {
+    ready: () => ready,
+    add: (paths) => {
+      if (paths.length > 0) watcher.add([...paths]);
+    },
+    close: () => watcher.close(),
+  };
+}
