@@ -137,7 +137,7 @@ export async function runWatch(options: WatchOptions): Promise<number> {
       return;
     }
     if (kind === "addDir") return; // what appears inside it is reported on its own
-    if (kind !== "unlinkDir" && !relevantFile(path)) return;
+    if (kind !== "unlinkDir" && (ignored(path, true) || !relevantFile(path))) return;
     pending.push(path);
     if (inBarrier) return; // before this build started: it is part of it
     dispatch({ type: "change", paths: [path] });

@@ -6,6 +6,7 @@
  * inotify sees nothing.
  */
 import type { Stats } from "node:fs";
+import { basename, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 
 export type WatchEventKind = "add" | "change" | "unlink" | "addDir" | "unlinkDir";
@@ -42,6 +43,15 @@ export function chokidarWatcher(options: WatcherOptions): Watcher {
   });
   const ready = new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
   watcher.on("all", (kind, path) => options.onEvent(kind as WatchEventKind, path));
+  // chokidar drops a change whose mtime did not move (an edit that put the mtime back, as
+  // `cp -p` or `rsync -t` do); the raw inotify event still says the file was written. A hint
+  // either way: the rebuild decides by content.
+  watcher.on("raw", (event: string, entry: string, details: unknown) => {
+    const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
+    if (event !== "change" || !entry || !watched) return;
+    const path = basename(watched) === entry ? watched : join(watched, entry);
+    if (!options.ignored(path, true)) options.onEvent("change", path);
+  });
   watcher.on("error", (error) => options.onError(error as NodeJS.ErrnoException));
   return {
     ready: () => ready,

@@ -38,6 +38,10 @@ const MAX_OPS = Number(process.env.KILN_FUZZ_MAX_OPS ?? 15);
  */
 const TIME_LIMIT_MS = Number(process.env.KILN_FUZZ_TIME_LIMIT_MS ?? Math.max(4 * 60_000, RUNS * 6_000));
 
+/** Watch-mode cases (KILN_FUZZ_WATCH_RUNS): each op waits for the watcher to settle, ~0.5-2 s. */
+const WATCH_RUNS = Number(process.env.KILN_FUZZ_WATCH_RUNS ?? 6);
+const WATCH_TIME_LIMIT_MS = Number(process.env.KILN_FUZZ_WATCH_TIME_LIMIT_MS ?? 150_000);
+
 /** One remote cache (`kiln cache serve`) shared by the cases that use one: remote hits across cases are correct hits too. */
 let remote: RunningServer;
 beforeAll(async () => {
@@ -66,5 +70,25 @@ describe("differential: incremental builds equal clean builds", () => {
       });
     },
     TIME_LIMIT_MS + 120_000,
+  );
+
+  it(
+    "watch mode: every settled state of kiln watch matches the model, and the last matches a clean build",
+    async () => {
+      // Ops a user does while watching; removing kiln-out or the cache and killing builds are for the build dimension.
+      const watchOp = opArbitrary().filter((op) => !["removeKilnOut", "removeCache", "killBuild", "noop"].includes(op.kind));
+      const property = fc.asyncProperty(workspaceArbitrary(), fc.array(watchOp, { maxLength: Math.min(MAX_OPS, 8) }), async (spec, ops) => {
+        await new DifferentialCase(spec, undefined, true).run(ops);
+      });
+      await fc.assert(property, {
+        numRuns: WATCH_RUNS,
+        ...(SEED === undefined ? {} : { seed: SEED }),
+        ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }),
+        interruptAfterTimeLimit: WATCH_TIME_LIMIT_MS,
+        markInterruptAsFailure: false,
+        verbose: fc.VerbosityLevel.None,
+      });
+    },
+    WATCH_TIME_LIMIT_MS + 120_000,
   );
 });

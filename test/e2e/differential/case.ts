@@ -30,9 +30,13 @@ export class DifferentialCase {
    * `remote`: a shared remote cache every incremental build reads and writes (uploads on), so a
    * removed local cache is restored from it; the clean build of the copy never uses it.
    */
+  /** Watch mode: one `kiln watch` sees every op; each settled state is checked instead of a build's. */
+  private watcher?: SettlingWatch;
+
   constructor(
     spec: WorkspaceSpec,
     private readonly remote?: string,
+    private readonly watch = false,
   ) {
     this.model = new Model(spec);
   }
@@ -41,14 +45,22 @@ export class DifferentialCase {
   async run(ops: Op[]): Promise<void> {
     try {
       this.writeInitialTree();
+      if (this.watch) this.watcher = new SettlingWatch(spawnKiln(["watch", "//...", "--json", "-j", "2", "--cache-dir", this.cache, "-C", this.ws], { cwd: this.ws }));
       await this.buildAndCheck(2, "initial build");
       for (const op of ops) await this.apply(op);
+      if (this.watcher) {
+        const code = await this.watcher.stop();
+        if (code !== 0) throw new DifferentialFailure(`kiln watch exited ${code} on SIGINT\n  stderr:\n    ${this.watcher.stderrTail()}`);
+        this.watcher = undefined;
+      }
+      // After watching too: a plain build finds everything the watcher left up to date.
       await this.buildAndCheck(1, "final no-op build", { expectNoneExecuted: true });
       await this.compareWithCleanBuild();
     } catch (error) {
       if (!(error instanceof DifferentialFailure)) throw error;
       throw new DifferentialFailure(`${error.message}\n\nWhat ran (files resolved):\n  ${this.log.join("\n  ")}`);
     } finally {
+      if (this.watcher) await this.watcher.stop();
       removeTree(this.base);
     }
   }
@@ -204,7 +216,9 @@ export class DifferentialCase {
     renameSync(file, aside);
     const digest = this.model.files.get(path)!;
     this.model.files.delete(path);
-    if (this.model.sourceIsRead(index)) {
+    if (this.watcher) {
+      await this.watcher.settle();
+    } else if (this.model.sourceIsRead(index)) {
       const run = await runKiln(this.buildArgs(jobs, this.ws, this.cache), { cwd: this.ws });
       if (run.code !== 2 || !run.stderr.includes(path) || run.stdout.includes('"status":"executed"')) {
         throw new DifferentialFailure(
@@ -246,7 +260,7 @@ export class DifferentialCase {
   }
 
   private async buildAndCheck(jobs: Jobs, step: string, options: { expectNoneExecuted?: boolean } = {}): Promise<void> {
-    const run = await this.build(jobs);
+    const run = this.watcher ? await this.watcher.settle() : await this.build(jobs);
     if (run.code !== 0) this.fail(`${step}: the build failed`, run);
     if (options.expectNoneExecuted && run.executed.length > 0) this.fail(`${step}: nothing changed, yet it executed ${run.executed.join(" ")}`, run);
     const wrong = compareTree(join(this.ws, "kiln-out"), this.model.expectedOutputs());
@@ -295,4 +309,77 @@ function compareTree(dir: string, expected: Map<string, string>, encoding: Buffe
     if (!got.equals(Buffer.from(want, encoding))) return `${path} differs:\n  expected ${JSON.stringify(want)}\n  got      ${JSON.stringify(got.toString(encoding))}`;
   }
   return undefined;
+}
+
+/** Settles after this long without a rebuild starting or ending. */
+const QUIET_MS = 400;
+/** An op whose events start no rebuild (nothing read changed) is settled after this. */
+const NO_EVENT_MS = 1500;
+
+/**
+ * `kiln watch --json` seen from outside: rebuilds start with a "changed; rebuilding" line on
+ * stderr and end with a summary on stdout (or an error on stderr). `settle()` waits for the op's
+ * rebuilds to end and go quiet, and returns what they did as one run.
+ */
+class SettlingWatch {
+  private stdout = "";
+  private stderr = "";
+  /** How much of stdout and how many starts and ends settle() has consumed. */
+  private seenStdout = 0;
+  private seenEnds = 0;
+  private lastActivity = Date.now();
+  private readonly exited: Promise<number | null>;
+
+  constructor(private readonly child: import("node:child_process").ChildProcess) {
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      this.stdout += chunk;
+      this.lastActivity = Date.now();
+    });
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+      this.stderr += chunk;
+      this.lastActivity = Date.now();
+    });
+    this.exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+  }
+
+  private get starts(): number {
+    return 1 + (this.stderr.match(/; rebuilding\n/g)?.length ?? 0);
+  }
+
+  private get ends(): number {
+    return (this.stdout.match(/"type":"summary"/g)?.length ?? 0) + (this.stderr.match(/kiln: error:/g)?.length ?? 0);
+  }
+
+  async settle(): Promise<JsonRun> {
+    const since = Date.now();
+    for (;;) {
+      if (this.child.exitCode !== null) throw new DifferentialFailure(`kiln watch exited (${this.child.exitCode})\n  stderr:\n    ${this.stderrTail()}`);
+      const idle = this.starts === this.ends;
+      const moved = this.ends > this.seenEnds;
+      const quiet = Date.now() - this.lastActivity > QUIET_MS;
+      if (idle && quiet && (moved || Date.now() - since > NO_EVENT_MS)) break;
+      if (Date.now() - since > 60_000) throw new DifferentialFailure(`kiln watch did not settle in 60 s\n  stderr:\n    ${this.stderrTail()}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    this.seenEnds = this.ends;
+    const fresh = this.stdout.slice(this.seenStdout);
+    this.seenStdout = this.stdout.length;
+    const lines = fresh.split("\n").filter((line) => line.trim() !== "");
+    const steps = lines.map((line) => JSON.parse(line)).filter((event) => event.type === "step");
+    const pick = (status: string) => steps.filter((s) => s.status === status).map((s) => s.label as string).sort();
+    const failed = pick("failed");
+    const summaries = lines.filter((line) => line.includes('"type":"summary"'));
+    const summary = summaries.length > 0 ? JSON.parse(summaries.at(-1)!) : { type: "summary", steps: 0, executed: 0, cached: 0, cachedLocal: 0, cachedRemote: 0, failed: 0, ms: 0 };
+    // Only the last rebuild's outcome counts: an earlier one may have been cut short by the op's next event.
+    return { code: summary.failed > 0 ? 1 : 0, signal: null, stdout: fresh, stderr: this.stderr, steps, summary, executed: pick("executed"), cached: pick("cached"), failed };
+  }
+
+  stderrTail(): string {
+    return this.stderr.trim().split("\n").slice(-15).join("\n    ");
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill("SIGINT");
+    return this.exited;
+  }
 }
