@@ -135,6 +135,7 @@ export function coerceCell(text: string, column: ColumnSpec, nulls: ReadonlySet<
 function numberOf(text: string): number | undefined {
   if (!JSON_NUMBER.test(text)) return undefined;
   const value = Number(text);
-  if (JSON_INTEGER.test(text) && !Number.isSafeInteger(value)) return undefined;
+  // Only a long integer can lose digits; test for one only when the value is not exact.
+  if (!Number.isSafeInteger(value) && JSON_INTEGER.test(text)) return undefined;
   return value;
 }

@@ -12,7 +12,7 @@ import { DatasetError } from "./errors.js";
 
 export type ParquetRow = Record<string, unknown>;
 
-/** One row group's rows and the 0-based index of its first row in the file. */
+/** Up to a few thousand rows of one row group, and the 0-based index of the first in the file. */
 export interface ParquetBatch {
   rowStart: number;
   rows: ParquetRow[];
@@ -71,35 +71,77 @@ function refuseNested(schema: SchemaTree): void {
   }
 }
 
+/**
+ * Rows are made from the decoded columns a few thousand at a time: a row group as objects
+ * (pyarrow writes groups of up to 1M rows) took 880 MB; as columns it is what the file holds.
+ */
+const BATCH_ROWS = 4096;
+
 async function* readBatches(file: AsyncBuffer, metadata: FileMetaData, all: string[], options: ParquetReadOptions = {}): AsyncGenerator<ParquetBatch> {
-  const { parquetReadObjects } = await import("hyparquet");
+  const { parquetRead } = await import("hyparquet");
   const { compressors } = await import("hyparquet-compressors");
-  const columns = options.columns ? [...options.columns] : undefined;
-  const unknown = columns?.filter((name) => !all.includes(name)) ?? [];
+  const columns = options.columns ? [...options.columns] : all;
+  const unknown = columns.filter((name) => !all.includes(name));
   if (unknown.length > 0) {
     throw new DatasetError(`no column ${unknown.map((c) => `"${c}"`).join(", ")} in the file (its columns: ${all.map((c) => `"${c}"`).join(", ")})`);
   }
-  let rowStart = 0;
+  let groupStart = 0;
   for (const group of metadata.row_groups) {
-    const rowEnd = rowStart + Number(group.num_rows);
-    const rows = (await parquetReadObjects({ file, metadata, rowStart, rowEnd, compressors, ...(columns ? { columns } : {}) })) as ParquetRow[];
-    for (const row of rows) normaliseRow(row);
-    yield { rowStart, rows };
-    rowStart = rowEnd;
+    const groupEnd = groupStart + Number(group.num_rows);
+    const values = await readGroupColumns(parquetRead, { file, metadata, compressors, columns, groupStart, groupEnd });
+    for (let start = groupStart; start < groupEnd; start += BATCH_ROWS) {
+      const end = Math.min(groupEnd, start + BATCH_ROWS);
+      const rows: ParquetRow[] = [];
+      for (let r = start - groupStart; r < end - groupStart; r++) {
+        const row: ParquetRow = {};
+        for (let c = 0; c < columns.length; c++) row[columns[c]!] = plainValue(values[c]![r]);
+        rows.push(row);
+      }
+      yield { rowStart: start, rows };
+    }
+    groupStart = groupEnd;
   }
 }
 
-/** In place: bigint to number where exact, Date to ISO 8601 text. */
-function normaliseRow(row: ParquetRow): void {
-  for (const name in row) {
-    const value = row[name];
-    if (typeof value === "bigint") {
-      if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) row[name] = Number(value);
-    } else if (value instanceof Date) {
-      row[name] = value.toISOString();
+/** One row group's columns, each as one array indexed from the group's first row. */
+async function readGroupColumns(
+  parquetRead: typeof import("hyparquet").parquetRead,
+  options: { file: AsyncBuffer; metadata: FileMetaData; compressors: import("hyparquet").Compressors; columns: string[]; groupStart: number; groupEnd: number },
+): Promise<ArrayLike<unknown>[]> {
+  const { columns, groupStart, groupEnd } = options;
+  const chunks: { rowStart: number; data: ArrayLike<unknown> }[][] = columns.map(() => []);
+  const position = new Map(columns.map((name, i) => [name, i]));
+  await parquetRead({
+    file: options.file,
+    metadata: options.metadata,
+    compressors: options.compressors,
+    columns,
+    rowStart: groupStart,
+    rowEnd: groupEnd,
+    onChunk: ({ columnName, columnData, rowStart }) => chunks[position.get(columnName)!]!.push({ rowStart, data: columnData }),
+  });
+  return chunks.map((parts) => {
+    // Usually one chunk holds the whole group: use it as it is.
+    const only = parts.length === 1 ? parts[0]! : undefined;
+    if (only && only.rowStart === groupStart) return only.data;
+    // Otherwise join them, keeping only the group's rows (a chunk may reach outside them).
+    const joined: unknown[] = [];
+    for (const { rowStart, data } of parts.sort((a, b) => a.rowStart - b.rowStart)) {
+      for (let r = Math.max(rowStart, groupStart + joined.length); r < Math.min(rowStart + data.length, groupEnd); r++) joined.push(data[r - rowStart]);
     }
-  }
+    return joined;
+  });
 }
+
+/** bigint to number where exact, Date to ISO 8601 text; everything else as decoded. */
+function plainValue(value: unknown): unknown {
+  if (typeof value === "bigint") return value >= MIN_SAFE && value <= MAX_SAFE ? Number(value) : value;
+  if (value instanceof Date) return value.toISOString();
+  return value === undefined ? null : value;
+}
+
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** hyparquet's view of a file: positioned reads through one open handle. */
 function fileBuffer(handle: FileHandle, byteLength: number): AsyncBuffer {
