@@ -48,11 +48,10 @@ function schemaElement(column: OutputColumn): SchemaElement {
   }
 }
 
-/** A validated value as its column stores it: INT64 wants a bigint, JSON its text. */
+/** A validated value as the writer takes it: INT64 wants a bigint (a JSON column is encoded by the writer). */
 function storedValue(physical: Physical, value: unknown): unknown {
   if (value === undefined || value === null) return null;
   if (physical === "INT64" && typeof value === "number") return BigInt(value);
-  if (physical === "JSON") return JSON.stringify(value);
   return value;
 }
 
