@@ -40,14 +40,20 @@ export async function normaliseDatasetFile(sourcePath: string, params: DatasetPa
   const { batches, digest } = await openRows(sourcePath, params, columns, problems, (names) => (header = names));
   const keyValue: Record<string, string> = { "kiln.schema.sha256": params.schemaDigest ?? "" };
   const sink = params.out === "parquet" ? new ParquetSink(outPath, requireColumns(columns), assignIndex ? index!.column : undefined, keyValue) : new JsonlSink(outPath);
+  let rowsRead = 0;
+  let stopReadingAt: number | undefined;
   for await (const batch of batches) {
+    rowsRead = batch.rowsRead;
     const { rows, stop } = validator.validate(batch);
     await sink.write(rows);
-    if (stop) break;
+    if (stop) {
+      stopReadingAt = validator.rowsRead;
+      break;
+    }
   }
   if (problems.count > 0) {
     await sink.close().catch(() => undefined);
-    throw new DatasetError(problems.describe(validator.rowsRead));
+    throw new DatasetError(problems.describe(stopReadingAt ?? rowsRead));
   }
   const sourceDigest = await digest();
   keyValue["kiln.source.sha256"] = sourceDigest;
@@ -77,7 +83,7 @@ async function openRows(
     async function* batches(): AsyncGenerator<RowBatch> {
       try {
         for await (const group of file.batches()) {
-          yield { rows: group.rows, numbers: group.rows.map((_, i) => group.rowStart + i + 1) };
+          yield { rows: group.rows, numbers: group.rows.map((_, i) => group.rowStart + i + 1), rowsRead: group.rowStart + group.rows.length };
         }
       } finally {
         await file.close();

@@ -16,6 +16,8 @@ export interface RowBatch {
   rows: Row[];
   numbers: number[];
   lines?: number[];
+  /** Rows read so far, valid or not (a record skipped for its field count counts too). */
+  rowsRead: number;
 }
 
 /** What a CSV source tells the validator about its columns: position by name, for "column 3". */
@@ -38,8 +40,9 @@ export async function* csvRows(
   let specs: ColumnSpec[] = [];
   let coercers: Array<(text: string) => unknown> = [];
   let rowNumber = 0;
+  let reported = 0;
   const take = (records: ReturnType<CsvRecordSplitter["push"]>): RowBatch => {
-    const batch = { rows: [] as Row[], numbers: [] as number[], lines: [] as number[] };
+    const batch = { rows: [] as Row[], numbers: [] as number[], lines: [] as number[], rowsRead: 0 };
     let i = 0;
     if (header === undefined && records.length > 0) {
       const first = records[0]!;
@@ -64,15 +67,17 @@ export async function* csvRows(
       batch.numbers.push(rowNumber);
       batch.lines.push(record.line);
     }
+    batch.rowsRead = rowNumber;
     return batch;
   };
   for await (const text of chunks) {
     const batch = take(splitter.push(text));
-    if (batch.rows.length > 0) yield batch;
+    if (batch.rowsRead > reported) yield batch;
+    reported = batch.rowsRead;
     if (options.problems.count >= options.problems.limit) return;
   }
   const last = take(splitter.push("", true));
-  if (last.rows.length > 0) yield last;
+  if (last.rowsRead > reported) yield last;
 }
 
 function checkHeader(cells: string[], line: number, columns: readonly ColumnSpec[] | undefined): string[] {
@@ -103,8 +108,9 @@ async function* jsonRows(
   problems: ProblemLog,
 ): AsyncGenerator<RowBatch> {
   let rowNumber = 0;
+  let reported = 0;
   const take = (records: ReturnType<JsonLinesSplitter["push"]>): RowBatch => {
-    const batch = { rows: [] as Row[], numbers: [] as number[], lines: [] as number[] };
+    const batch = { rows: [] as Row[], numbers: [] as number[], lines: [] as number[], rowsRead: 0 };
     for (const record of records) {
       rowNumber++;
       const where = `row ${rowNumber} (line ${record.line})`;
@@ -123,13 +129,15 @@ async function* jsonRows(
       batch.numbers.push(rowNumber);
       batch.lines.push(record.line);
     }
+    batch.rowsRead = rowNumber;
     return batch;
   };
   for await (const text of chunks) {
     const batch = take(splitter.push(text));
-    if (batch.rows.length > 0) yield batch;
+    if (batch.rowsRead > reported) yield batch;
+    reported = batch.rowsRead;
     if (problems.count >= problems.limit) return;
   }
   const last = take(splitter.push("", true));
-  if (last.rows.length > 0) yield last;
+  if (last.rowsRead > reported) yield last;
 }
