@@ -104,6 +104,18 @@ describe(`a ${ROWS.toLocaleString("en")}-row CSV dataset`, () => {
   );
 });
 
+describe("the schema in the key", () => {
+  it("a schema edit reruns the dataset, and kiln why names the schema's digest", async () => {
+    const f = makeWorkspace({ "WORKSPACE.ts": WORKSPACE_TS, "data/BUILD.ts": BUILD_TS, "data/fares.ts": FARES_TS });
+    f.write({ "data/trips.csv": "id,vendor,zone,fare\n1,CMT,001,2.5\n" });
+    expect((await f.build(["//data:trips"])).executed).toEqual(["//data:trips"]);
+    f.write({ "data/BUILD.ts": BUILD_TS.replace("fare: z.number()", "fare: z.number().nonnegative()") });
+    expect((await f.build(["//data:trips"])).executed).toEqual(["//data:trips"]);
+    const why = await f.kiln(["why", "//data:trips"]);
+    expect(why.stdout + why.stderr).toContain("params.schemaDigest");
+  });
+});
+
 describe("bad rows through the CLI", () => {
   it("fail the step naming the file, row, line, column and field, with a count, and no stack trace", async () => {
     const f = makeWorkspace({ "WORKSPACE.ts": WORKSPACE_TS, "data/BUILD.ts": BUILD_TS, "data/fares.ts": FARES_TS });
