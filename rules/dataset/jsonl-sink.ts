@@ -7,7 +7,9 @@ export class JsonlSink {
   rows = 0;
 
   constructor(path: string) {
-    this.stream = createWriteStream(path);
+    // 4 MiB of buffered text before waiting: with the default 16 KiB every batch (~40 KB) waited
+    // for its write to finish, and parsing stood idle meanwhile (0.7 s of a 1M-row CSV).
+    this.stream = createWriteStream(path, { highWaterMark: 1 << 22 });
   }
 
   async write(rows: readonly Row[]): Promise<void> {
