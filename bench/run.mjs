@@ -10,7 +10,8 @@
 //          --keep (keep work dirs), --work DIR, --results FILE (default bench/RESULTS.md;
 //          bench/work/RESULTS-quick.md with --quick), --cold-max-n N (cold builds get all --runs only
 //          up to this N, larger ones one measured run, to stay within 15 minutes; default 1000),
-//          --full (every scenario gets all --runs; ~25 minutes on 2 cores).
+//          --full (every scenario gets all --runs; ~25 minutes on 2 cores),
+//          --no-datasets (skip the dataset rows, bench/datasets.mjs), --datasets-only (only them).
 
 import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { editLeaf, expectedOutputs, generate, paths, readOrNull, SHAPES } from "./generate.mjs";
+import { runDatasetBench } from "./datasets.mjs";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = dirname(BENCH);
@@ -43,6 +45,8 @@ function options(argv) {
       runs: { type: "string" },
       tools: { type: "string" },
       "no-step": { type: "boolean", default: false },
+      "no-datasets": { type: "boolean", default: false },
+      "datasets-only": { type: "boolean", default: false },
       "step-max-n": { type: "string" },
       "cold-max-n": { type: "string" },
       full: { type: "boolean", default: false },
@@ -84,7 +88,7 @@ function options(argv) {
   if (!Number.isInteger(stepMaxN)) fail(`--step-max-n: not an integer: ${values["step-max-n"]}`);
   const coldMaxN = values.full ? Infinity : values["cold-max-n"] ? Number(values["cold-max-n"]) : 1000;
   if (!(coldMaxN >= 2)) fail(`--cold-max-n: not a number >= 2: ${values["cold-max-n"]}`);
-  return { quick: values.quick, matrix, runs, tools, step: !values["no-step"], stepMaxN, coldMaxN, keep: values.keep, work, results, jobs,
+  return { quick: values.quick, datasets: !values["no-datasets"] && tools.includes("kiln"), datasetsOnly: values["datasets-only"], matrix, runs, tools, step: !values["no-step"], stepMaxN, coldMaxN, keep: values.keep, work, results, jobs,
     argv: ["node", "bench/run.mjs", ...argv].join(" ") };
 }
 
@@ -463,7 +467,7 @@ function writeResults(file, o, rows, m, elapsedS) {
 
 // ---------------------------------------------------------------- main
 
-function main() {
+async function main() {
   const t0 = Date.now();
   const o = options(process.argv.slice(2));
   for (const t of o.tools) {
@@ -476,6 +480,11 @@ function main() {
   mkdirSync(o.work, { recursive: true });
   logDir = join(o.work, "logs");
   mkdirSync(logDir, { recursive: true });
+  if (o.datasetsOnly) {
+    await runDatasetBench({ quick: o.quick, work: o.work, results: o.results, timed, fail, log, argv: o.argv });
+    log(`wrote the dataset rows to ${o.results} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    return;
+  }
   const rows = [];
   for (const c of o.matrix) rows.push(...benchConfig(c, o));
   const elapsedS = (Date.now() - t0) / 1000;
@@ -484,14 +493,17 @@ function main() {
   writeFileSync(join(o.work, o.quick ? "results-quick.json" : "results.json"), JSON.stringify({ machine: m, options: o, rows }, null, 2));
   writeResults(o.results, o, rows, m, elapsedS);
   log(`all outputs byte-identical across ${o.tools.join(", ")}; all step counts as expected`);
-  log(`wrote ${o.results} in ${elapsedS.toFixed(0)} s total`);
-  const budget = o.quick ? 120 : 900;
-  if (elapsedS > budget) log(`warning: took ${elapsedS.toFixed(0)} s, over the ${budget} s budget for this mode`);
+  if (o.datasets) {
+    await runDatasetBench({ quick: o.quick, work: o.work, results: o.results, timed, fail, log, argv: o.argv });
+  }
+  const totalS = (Date.now() - t0) / 1000;
+  log(`wrote ${o.results} in ${totalS.toFixed(0)} s total (datasets: ${(totalS - elapsedS).toFixed(0)} s)`);
+  const budget = o.quick ? 180 : 1200;
+  if (totalS > budget) log(`warning: took ${totalS.toFixed(0)} s, over the ${budget} s budget for this mode`);
 }
 
-try { main(); }
-catch (e) {
+main().catch((e) => {
   if (!(e instanceof BenchError)) throw e;
   process.stderr.write(`\nBENCH FAILED: ${e.message}\n`);
   process.exit(1);
-}
+});

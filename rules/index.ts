@@ -3,6 +3,9 @@
  */
 import { z } from "zod";
 import { defineRule } from "../src/api/rule.js";
+import type { Json } from "../src/api/action-spec.js";
+import { canonicalJson } from "../src/key/canonical.js";
+import { digestBytes } from "../src/key/digest.js";
 
 /** An identifier usable as `ctx.srcs.<name>`. */
 const srcName = z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$-]*$/, "input names are identifiers");
@@ -105,24 +108,42 @@ const zodSchema = z.custom<z.ZodType>(
 );
 
 /**
- * Parses CSV, JSON or JSONL and validates every row against a zod schema; writes normalised
- * JSONL (`rows.jsonl`). `index` names the key column and the entity it identifies.
+ * Streams CSV, JSON, JSONL or Parquet through a zod schema, row by row, into normalised JSONL
+ * (`rows.jsonl`) or Parquet (`rows.parquet`, with `out: "parquet"`). `index` names the key column
+ * and the entity it identifies. The schema drives how CSV text becomes values; `nulls` lists the
+ * CSV cells that mean null in a nullable column (only the empty cell unless given, so "NA" is
+ * text unless said); reading stops after `maxErrors` bad rows with a count and a sample.
  */
 export const dataset = defineRule(
   "dataset",
   z.strictObject({
     src: srcRef,
-    format: z.enum(["csv", "json", "jsonl"]),
+    format: z.enum(["csv", "json", "jsonl", "parquet"]),
     schema: zodSchema,
     index: z.strictObject({ column: z.string().min(1), entity: z.string().min(1) }),
+    out: z.enum(["jsonl", "parquet"]).default("jsonl"),
+    nulls: z.array(z.string()).optional(),
+    maxErrors: z.int().positive().optional(),
   }),
-  (a) => ({
-    rule: "dataset",
-    action: "step",
-    srcs: { data: [a.src] },
-    outs: ["rows.jsonl"],
-    run: "kiln:rules/dataset/run.js#runDataset",
-    params: { format: a.format, schema: z.toJSONSchema(a.schema) as z.core.JSONSchema.BaseSchema as never, index: a.index },
-    index: a.index,
-  }),
+  (a) => {
+    const jsonSchema = z.toJSONSchema(a.schema) as z.core.JSONSchema.BaseSchema as Json;
+    return {
+      rule: "dataset",
+      action: "step",
+      srcs: { data: [a.src] },
+      outs: [a.out === "parquet" ? "rows.parquet" : "rows.jsonl"],
+      run: "kiln:rules/dataset/run.js#runDataset",
+      params: {
+        format: a.format,
+        schema: jsonSchema,
+        // The schema's own digest, in the key beside the schema and in the output's metadata.
+        schemaDigest: digestBytes(canonicalJson(jsonSchema)),
+        index: a.index,
+        ...(a.out === "parquet" ? { out: a.out } : {}),
+        ...(a.nulls ? { nulls: a.nulls } : {}),
+        ...(a.maxErrors ? { maxErrors: a.maxErrors } : {}),
+      },
+      index: a.index,
+    };
+  },
 );

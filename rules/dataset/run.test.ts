@@ -15,16 +15,19 @@ afterEach(async () => {
 });
 
 /** A context like the worker's, with params as rules/index.ts lowers `dataset()` to. */
-function contextFor(source: string, schema: z.ZodType): StepContext & { logged: string[] } {
+function contextFor(source: string, schema: z.ZodType, extra: Record<string, unknown> = {}): StepContext & { logged: string[] } {
   const logged: string[] = [];
   return {
     label: "//data:penguins",
     srcs: { data: source },
-    params: { format: "csv", schema: z.toJSONSchema(schema), index: { column: "id", entity: "penguin" } },
+    params: { format: "csv", schema: z.toJSONSchema(schema), index: { column: "id", entity: "penguin" }, ...extra },
     out: (name) => join(dir, name),
     log: (...args) => logged.push(args.join(" ")),
     seed: 1,
     random: () => 0.5,
+    readParquet: () => {
+      throw new Error("not used here");
+    },
     logged,
   };
 }
@@ -32,22 +35,22 @@ function contextFor(source: string, schema: z.ZodType): StepContext & { logged: 
 const schema = z.object({ species: z.enum(["Adelie", "Gentoo"]), mass: z.int().nullable() });
 
 describe("runDataset", () => {
-  it("writes rows.jsonl with the index column", async () => {
+  it("writes rows.jsonl with the index column and logs the count and the source's digest", async () => {
     const source = join(dir, "penguins.csv");
     await writeFile(source, "species,mass\nAdelie,3750\nGentoo,NA\n");
-    const ctx = contextFor(source, schema);
+    const ctx = contextFor(source, schema, { nulls: ["NA"] });
     await runDataset(ctx);
     expect(await readFile(join(dir, "rows.jsonl"), "utf8")).toBe(
       '{"id":1,"species":"Adelie","mass":3750}\n{"id":2,"species":"Gentoo","mass":null}\n',
     );
-    expect(ctx.logged).toEqual(["penguins.csv: 2 rows valid"]);
+    expect(ctx.logged).toEqual([expect.stringMatching(/^penguins\.csv: 2 rows valid \(source sha256 [0-9a-f]{64}\)$/)]);
   });
 
-  it("names the file, row and field of the first invalid row", async () => {
+  it("names the file, row, line, column and field of an invalid row, without a stack", async () => {
     const source = join(dir, "penguins.csv");
-    await writeFile(source, "species,mass\nAdelie,3750\nEmperor,NA\n");
-    await expect(runDataset(contextFor(source, schema))).rejects.toThrow(
-      'penguins.csv: row 2: field "species": Invalid option: expected one of "Adelie"|"Gentoo"',
-    );
+    await writeFile(source, "species,mass\nAdelie,3750\nEmperor,\n");
+    const failure = await runDataset(contextFor(source, schema)).catch((error: Error) => error);
+    expect((failure as Error).message).toBe('penguins.csv: row 2 (line 3, column 1): field "species": Invalid option: expected one of "Adelie"|"Gentoo"');
+    expect((failure as Error).stack).toBe((failure as Error).message);
   });
 });

@@ -1,31 +1,24 @@
 /**
- * The worker side of the `dataset` rule: parse, validate every row, write normalised JSONL.
- * A bad row fails the step with the file, row number and field, and no stack trace: it is the
- * data that is wrong, not the code.
+ * The worker side of the `dataset` rule: stream the source through parsing and validation into
+ * `rows.jsonl` or `rows.parquet`. Bad data fails the step with the file, row, line, column and
+ * field, and no stack trace: it is the data that is wrong, not the code.
  */
-import { readFileSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { StepContext } from "../../src/api/step-context.js";
-import { DatasetError, normaliseDataset, type DatasetFormat, type DatasetIndex } from "./parse.js";
-
-interface DatasetParams {
-  format: DatasetFormat;
-  schema: Parameters<typeof normaliseDataset>[1]["schema"];
-  index: DatasetIndex;
-}
+import { DatasetError } from "./errors.js";
+import { normaliseDatasetFile } from "./normalise-dataset.js";
+import { outputName, type DatasetParams } from "./params.js";
 
 export async function runDataset(ctx: StepContext): Promise<void> {
   const params = ctx.params as DatasetParams;
   const source = ctx.srcs.data as string;
-  let jsonl: string;
   try {
-    jsonl = normaliseDataset(readFileSync(source, "utf8"), params);
+    const { rows, sourceDigest } = await normaliseDatasetFile(source, params, ctx.out(outputName(params.out)));
+    ctx.log(`${basename(source)}: ${rows} rows valid (source sha256 ${sourceDigest})`);
   } catch (error) {
     if (!(error instanceof DatasetError)) throw error;
     const plain = new Error(`${basename(source)}: ${error.message}`);
     plain.stack = plain.message;
     throw plain;
   }
-  writeFileSync(ctx.out("rows.jsonl"), jsonl);
-  ctx.log(`${basename(source)}: ${jsonl.length === 0 ? 0 : jsonl.split("\n").length - 1} rows valid`);
 }

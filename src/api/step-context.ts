@@ -21,6 +21,25 @@ export interface StepContext {
   readonly seed: number;
   /** A PRNG in [0, 1) seeded with `seed`, so training is reproducible by default. */
   random(): number;
+  /**
+   * Reads a Parquet file (e.g. a dataset's `rows.parquet`) one row group at a time, only the
+   * `columns` asked for: memory is one row group, whatever the file's size.
+   * `for await (const { rows } of ctx.readParquet(ctx.srcs.trips as string, { columns: ["fare"] })) ...`
+   * Values: INT64 as a number when exact (else a bigint), timestamps as ISO 8601 text, JSON
+   * columns as their text. Nested columns are refused.
+   */
+  readParquet(path: string, options?: ParquetReadOptions): AsyncIterable<ParquetRowBatch>;
+}
+
+export interface ParquetReadOptions {
+  /** Columns to read, all when absent; a name the file lacks is an error listing the ones it has. */
+  columns?: readonly string[];
+}
+
+/** One row group: its rows and the 0-based position of its first row in the file. */
+export interface ParquetRowBatch {
+  rowStart: number;
+  rows: Record<string, unknown>[];
 }
 
 /** The shape of a function named by `run: "./module.ts#name"`. */

@@ -183,6 +183,11 @@ async function runStep(task: StepTask, serial: number): Promise<StepOutcome> {
       seed: task.seed,
       random: seededRandom(task.seed),
       log,
+      // Loaded on first use: hyparquet is needed only by steps that read Parquet.
+      async *readParquet(path: string, options?: { columns?: readonly string[] }) {
+        const { readParquet } = await import("../../rules/dataset/parquet-reader.js");
+        yield* readParquet(path, options);
+      },
       out(name: string): string {
         const problem = outNameProblem(name);
         if (problem) {
