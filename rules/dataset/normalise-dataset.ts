@@ -5,7 +5,7 @@
  * one Parquet row group in, one row group out, whatever the file's size.
  */
 import { z } from "zod";
-import { digestFile } from "../../src/key/digest.js";
+import { digestFile } from "../../src/key/file-digest.js";
 import { columnsOf, sourceColumnsProblem, type ColumnSpec } from "./columns.js";
 import { DatasetError, ProblemLog } from "./errors.js";
 import { JsonlSink } from "./jsonl-sink.js";
