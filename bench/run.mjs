@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { editLeaf, expectedOutputs, generate, paths, readOrNull, SHAPES } from "./generate.mjs";
 import { runDatasetBench } from "./datasets.mjs";
+import { runWatchBench } from "./watch.mjs";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = dirname(BENCH);
@@ -493,6 +494,11 @@ async function main() {
   writeFileSync(join(o.work, o.quick ? "results-quick.json" : "results.json"), JSON.stringify({ machine: m, options: o, rows }, null, 2));
   writeResults(o.results, o, rows, m, elapsedS);
   log(`all outputs byte-identical across ${o.tools.join(", ")}; all step counts as expected`);
+  if (o.tools.includes("kiln") && o.tools.includes("ninja")) {
+    const watchT0 = Date.now();
+    await runWatchBench({ quick: o.quick, work: o.work, results: o.results, jobs: o.jobs, fail, log });
+    log(`watch rows in ${((Date.now() - watchT0) / 1000).toFixed(0)} s`);
+  }
   if (o.datasets) {
     await runDatasetBench({ quick: o.quick, work: o.work, results: o.results, timed, fail, log, argv: o.argv });
   }
