@@ -201,7 +201,7 @@ export async function runWatch(options: WatchOptions): Promise<number> {
       graphUnknown = true;
       output.finished(undefined, error);
     }
-    options.watching(added.size + (index?.files.size ?? 0));
+    options.watching(added.size);
     dispatch({ type: "built" });
   };
 

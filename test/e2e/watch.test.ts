@@ -48,6 +48,17 @@ describe("kiln watch", () => {
     expect(await w.stop()).toEqual({ code: 0, signal: null });
   });
 
+  it("--poll sees changes where inotify is not used", async () => {
+    const f = makeWorkspace(chain());
+    const w = startWatch(f, ["--poll", "//p:b"]);
+    await w.rebuild(1);
+    f.write({ "p/in.txt": "polled\n" });
+    const second = await w.rebuild(2);
+    expect(second.executed).toEqual(["//p:a", "//p:b"]);
+    expect(f.read("kiln-out/p/b/b.txt")).toBe("POLLED\nPOLLED\n");
+    expect((await w.stop()).code).toBe(0);
+  });
+
   it("a BUILD.ts edit reruns only the target it changed; a new file matching a glob is picked up", async () => {
     const f = makeWorkspace({
       ...chain(`export const csvs = cmd({ srcs: { d: "data/*.csv" }, outs: ["n.txt"], cmd: "cat $SRCS > $OUT/n.txt" });`),
