@@ -8,7 +8,8 @@ import { relative } from "node:path";
 import { defaultCacheDir } from "../cache/local-store.js";
 import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { inputError } from "../errors.js";
-import { WorkspaceSession } from "../session/workspace-session.js";
+import { WorkspaceSession, type BuildRequest } from "../session/workspace-session.js";
+import type { Pattern } from "../workspace/label.js";
 import type { StampChanges } from "../state/up-to-date-stamp.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { BuildReporter, type ReporterMode } from "./reporter.js";
@@ -59,16 +60,7 @@ export async function runBuildCommand(
   try {
     result = await session.build(
       {
-        mode,
-        patterns,
-        jobs: options.jobs ?? availableParallelism(),
-        keepGoing: options.keepGoing ?? false,
-        readCache: options.cache !== false,
-        explain: options.explain ?? false,
-        cacheDir: options.cacheDir ?? defaultCacheDir(process.env),
-        remote: remoteSettings(options, process.env),
-        sandbox: options.sandbox ?? "auto",
-        hostEnv: process.env,
+        ...buildRequestOf(options, mode, patterns, { keepGoing: false }),
         reporter: (event) => reporter.handle(event),
         stampChanges,
         locked: options.locked ?? false,
@@ -90,6 +82,27 @@ export async function runBuildCommand(
   // A step that failed because of the machine (a source removed mid-build, a full disk) is exit 2.
   if (result.environmentFaults.length > 0) return 2;
   return result.failed.length > 0 ? 1 : 0;
+}
+
+/** What the build flags ask of a session's build (all but the reporter and the fast path's findings). */
+export function buildRequestOf(
+  options: BuildCommandOptions,
+  mode: "build" | "test",
+  patterns: Pattern[],
+  defaults: { keepGoing: boolean },
+): Omit<BuildRequest, "reporter"> {
+  return {
+    mode,
+    patterns,
+    jobs: options.jobs ?? availableParallelism(),
+    keepGoing: options.keepGoing ?? defaults.keepGoing,
+    readCache: options.cache !== false,
+    explain: options.explain ?? false,
+    cacheDir: options.cacheDir ?? defaultCacheDir(process.env),
+    remote: remoteSettings(options, process.env),
+    sandbox: options.sandbox ?? "auto",
+    hostEnv: process.env,
+  };
 }
 
 /**

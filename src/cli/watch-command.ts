@@ -4,13 +4,11 @@
  * lines; with --json the same events as `kiln build --json`, one summary per rebuild. Ctrl-C
  * stops the running build (its commands end) and exits 0.
  */
-import { availableParallelism } from "node:os";
-import { defaultCacheDir } from "../cache/local-store.js";
 import { formatError, KilnError } from "../errors.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { runWatch } from "../watch/watch-loop.js";
-import { remoteSettings, type BuildCommandOptions } from "./build-command.js";
+import { buildRequestOf, type BuildCommandOptions } from "./build-command.js";
 import { BuildReporter, type ReporterMode } from "./reporter.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
 
@@ -38,18 +36,8 @@ export async function runWatchCommand(patternTexts: string[], options: WatchComm
       session,
       poll: options.poll ?? false,
       signal: controller.signal,
-      request: {
-        mode: "build",
-        patterns,
-        jobs: options.jobs ?? availableParallelism(),
-        keepGoing: options.keepGoing ?? true,
-        readCache: options.cache !== false,
-        explain: options.explain ?? false,
-        cacheDir: options.cacheDir ?? defaultCacheDir(process.env),
-        remote: remoteSettings(options, process.env),
-        sandbox: options.sandbox ?? "auto",
-        hostEnv: process.env,
-      },
+      // -k by default: while editing, one broken step should not hide the state of the rest.
+      request: buildRequestOf(options, "build", patterns, { keepGoing: true }),
       beginRebuild(trigger) {
         if (mode === "terminal") process.stderr.write("\x1b[2J\x1b[H");
         if (trigger.length > 0) {

@@ -28,29 +28,21 @@ export async function restoreFromCache(
   prepared: PreparedAction,
   last: LastResult | undefined,
 ): Promise<Restored | undefined> {
-  const restored = await restoreOutputs(cache, statCache, label, outDir, prepared, last);
-  // Only for actions reading @sources (where they came from may differ this time): a hit
-  // otherwise needs no store access at all.
-  if (restored && Object.keys(prepared.origins.sources).length > 0) cache.refreshOrigins(prepared.key, prepared.origins);
-  return restored;
-}
-
-async function restoreOutputs(
-  cache: ActionCache,
-  statCache: StatCache,
-  label: string,
-  outDir: string,
-  prepared: PreparedAction,
-  last: LastResult | undefined,
-): Promise<Restored | undefined> {
   const { key } = prepared;
   const builtWithKey = last?.key === key;
-  if (builtWithKey && outputsInPlace(outDir, last.outputs, statCache)) return { outputs: last.outputs, source: "local" };
-  // Built with this key but out of place: lookup need not stat them again.
-  const hit = await cache.lookup(key, { label, outDir, knownOutOfPlace: builtWithKey, outs: prepared.ingredients.outs });
-  if (!hit) return undefined;
-  cache.materialize(outDir, hit.result.outputs);
-  return { outputs: hit.result.outputs, source: hit.source };
+  let restored: Restored | undefined;
+  if (builtWithKey && outputsInPlace(outDir, last.outputs, statCache)) restored = { outputs: last.outputs, source: "local" };
+  else {
+    // Built with this key but out of place: lookup need not stat them again.
+    const hit = await cache.lookup(key, { label, outDir, knownOutOfPlace: builtWithKey, outs: prepared.ingredients.outs });
+    if (!hit) return undefined;
+    cache.materialize(outDir, hit.result.outputs);
+    restored = { outputs: hit.result.outputs, source: hit.source };
+  }
+  // Only for actions reading @sources (where they came from may differ this time): a hit
+  // otherwise needs no store access at all.
+  if (Object.keys(prepared.origins.sources).length > 0) cache.refreshOrigins(key, prepared.origins);
+  return restored;
 }
 
 /** An executed action's result into the cache (outputs are blobs already), then into kiln-out. */
