@@ -67,7 +67,7 @@ export async function runBuildCommand(
         explain: options.explain ?? false,
         cacheDir: options.cacheDir ?? defaultCacheDir(process.env),
         remote: remoteSettings(options, process.env),
-        sandbox: options.sandbox ?? "auto",
+        sandbox: options.sandbox,
         hostEnv: process.env,
         reporter: (event) => reporter.handle(event),
         stampChanges,
