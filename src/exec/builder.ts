@@ -513,7 +513,7 @@ async function executeIn(sandbox: Sandbox, target: GraphTarget, prepared: Prepar
     if (spec.action === "cmd") {
       const isolation = runners.isolation();
       if (isolation.mode === "dir" && isolation.unavailable) {
-        return { ok: false, fault: "environment", command: spec.cmd, stderrTail: "", message: `--sandbox=bwrap, but the namespace sandbox is unavailable here: ${isolation.unavailable}` };
+        return { ok: false, fault: "environment", command: spec.cmd, stderrTail: "", message: isolation.unavailable };
       }
       sandboxMode = isolation.mode;
       const run = await runCmdAction(target, prepared, options, sandbox, spawner, ordered, outAbsolute, isolation);

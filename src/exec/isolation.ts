@@ -42,7 +42,7 @@ export function chooseIsolation(choice: SandboxChoice, scratchDir: string, hostP
     problems.push(probe.problem);
   }
   const problem = problems.join("; ");
-  if (choice !== "auto") return { mode: "dir", unavailable: problem };
+  if (choice !== "auto") return { mode: "dir", unavailable: `--sandbox=${choice}, but the namespace sandbox is unavailable here: ${problem}` };
   reporter({
     type: "warning",
     message:
