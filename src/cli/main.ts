@@ -179,6 +179,14 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
     });
 
   program
+    .command("doctor")
+    .description("what this machine gives kiln: the sandbox mode and why, the cache, the remote, watch limits; each with its fix")
+    .action(async (_options: unknown, command: Command) => {
+      const { runDoctor } = await import("./doctor-command.js");
+      process.exitCode = await runDoctor({ cacheDir: (command.optsWithGlobals() as GlobalOptions).cacheDir });
+    });
+
+  program
     .command("clean")
     .description(`remove ${OUTPUT_DIR}/ and the workspace state in ${STATE_DIR}/ (with --cache, the local cache too)`)
     .addOption(new Option("--cache", "also remove the local cache"))

@@ -26,7 +26,7 @@
  * (sandbox.ts `changedSharedInputs`), and the damaged copy is rebuilt.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 
 /** The programs a namespace helper needs, found on the host's PATH, and how it enters namespaces. */
@@ -165,7 +165,9 @@ export function namespaceHelperArgv(tools: UnshareTools, network: boolean, fstab
  */
 export function probeUnshare(scratchDir: string, hostPath: string | undefined): UnshareTools | { problem: string } {
   const unshare = findOnPath("unshare", hostPath);
-  const setpriv = findOnPath("setpriv", hostPath);
+  // setpriv runs inside the view: by its real path, which is under the system directories there.
+  const setprivFound = findOnPath("setpriv", hostPath);
+  const setpriv = setprivFound && realpathSync(setprivFound);
   const mount = findOnPath("mount", hostPath);
   const missing = [!unshare && "unshare", !setpriv && "setpriv", !mount && "mount"].filter(Boolean);
   if (missing.length > 0 || !unshare || !setpriv || !mount) return { problem: `${missing.join(", ")} not found on PATH (util-linux)` };

@@ -207,4 +207,21 @@ describe("choosing the sandbox", () => {
     expect(overridden.code, show(overridden)).toBe(0);
     expect(fx.read("kiln-out/p/a/a.txt")).toBe("a2\n");
   });
+
+  it("kiln doctor names the mode auto will use and why; with no namespace tool, NOT HERMETIC and each fix", async () => {
+    const fx = makeWorkspace({ "WORKSPACE.ts": WORKSPACE_TS });
+    const here = await fx.kiln(["doctor"]);
+    expect(here.code, show(here)).toBe(0);
+    const expected = unshareWorks ? "unshare" : bwrapWorks ? "bubblewrap" : "the directory sandbox alone";
+    expect(here.stdout).toMatch(new RegExp(`^sandbox: --sandbox=auto uses .*${expected}`, "m"));
+    const nodeOnly = makeTempDir("kiln-node-only-");
+    symlinkSync(process.execPath, join(nodeOnly, "node"));
+    const bare = await fx.kiln(["doctor"], { env: { PATH: nodeOnly } });
+    expect(bare.code, show(bare)).toBe(0);
+    expect(bare.stdout).toMatch(/^sandbox: --sandbox=auto uses the directory sandbox alone \(NOT hermetic\)$/m);
+    expect(bare.stdout).toMatch(/^  unshare: unavailable: unshare, setpriv, mount not found on PATH/m);
+    expect(bare.stdout).toMatch(/fix: install util-linux/);
+    expect(bare.stdout).toMatch(/fix: apt-get install bubblewrap/);
+    expect(bare.stdout).toContain("--sandbox=strict");
+  });
 });

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cleanupTempDirs, makeWorkspace, show, type Fixture, type JsonRun } from "./harness.js";
+import { cleanupTempDirs, makeWorkspace, show, warningLines, type Fixture, type JsonRun } from "./harness.js";
 import { freePort, makeTestCa, NGINX, startNginx, tamperBlobs, type RunningServer } from "./remote-servers.js";
 
 afterAll(cleanupTempDirs);
@@ -51,9 +51,7 @@ function outputsOf(fx: Fixture): Record<string, string> {
   return Object.fromEntries(OUTPUTS.map((path) => [path, readFileSync(join(fx.ws, "kiln-out", path), "utf8")]));
 }
 
-function warnings(run: { stderr: string }): string[] {
-  return run.stderr.split("\n").filter((line) => line.startsWith("warning:"));
-}
+const warnings = warningLines;
 
 /** Builds copy A with upload, and returns it with its outputs. */
 async function populate(url: string, env: Record<string, string> = {}): Promise<{ a: Fixture; expected: Record<string, string>; run: JsonRun }> {
