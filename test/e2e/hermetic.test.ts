@@ -224,4 +224,15 @@ describe("choosing the sandbox", () => {
     expect(bare.stdout).toMatch(/fix: apt-get install bubblewrap/);
     expect(bare.stdout).toContain("--sandbox=strict");
   });
+
+  it("a WORKSPACE.ts sandbox that is not a mode is an input error (exit 2) naming the choices", async () => {
+    const fx = makeWorkspace({
+      "WORKSPACE.ts": `import { workspace } from "kiln";\nexport default workspace({ name: "t", sandbox: "tight" as any });\n`,
+      "p/BUILD.ts": `import { cmd } from "kiln";\nexport const a = cmd({ outs: ["a.txt"], cmd: "echo a > $OUT/a.txt" });\n`,
+    });
+    const run = await fx.kiln(["build"]);
+    expect(run.code, show(run)).toBe(2);
+    expect(run.stderr).toContain('WORKSPACE.ts: sandbox must be one of "auto", "strict", "bwrap", "unshare", "dir", not "tight"');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
 });
