@@ -13,14 +13,22 @@ export interface WorkspaceDeclaration {
   name: string;
   version: string;
   sources: Record<string, SourceDeclaration>;
+  /** How `cmd` steps are isolated when `--sandbox` is not given (README "Sandboxes"). */
+  sandbox?: WorkspaceSandbox;
 }
+
+/** `strict`: refuse to build without a namespace sandbox; the others as `--sandbox`. */
+export type WorkspaceSandbox = "auto" | "strict" | "bwrap" | "unshare" | "dir";
 
 export function workspace(attrs: {
   name: string;
   version?: string;
   sources?: Record<string, SourceDeclaration>;
+  sandbox?: WorkspaceSandbox;
 }): WorkspaceDeclaration {
-  return { $kiln: WORKSPACE_TAG, name: attrs.name, version: attrs.version ?? "0.0.0", sources: attrs.sources ?? {} };
+  const declaration: WorkspaceDeclaration = { $kiln: WORKSPACE_TAG, name: attrs.name, version: attrs.version ?? "0.0.0", sources: attrs.sources ?? {} };
+  if (attrs.sandbox !== undefined) declaration.sandbox = attrs.sandbox;
+  return declaration;
 }
 
 export const source = {

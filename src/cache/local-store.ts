@@ -9,6 +9,7 @@
  * and the build goes on as if it were empty. A cache dir the machine will not let kiln write
  * (permissions, a read-only or full file system) is an environment error naming the directory.
  */
+import type { SandboxMode } from "../exec/namespace-sandbox.js";
 import { accessSync, chmodSync, constants, mkdirSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
@@ -37,7 +38,7 @@ export interface ActionResult {
   /** The key this label had before this run, so `kiln why` can say what changed. */
   previousKey?: string;
   /** How a `cmd` step was isolated when it ran (namespace-sandbox.ts). */
-  sandbox?: "bwrap" | "dir";
+  sandbox?: SandboxMode;
   /** Set when the command kept the network (`network: true`). */
   network?: boolean;
   createdAt: number;

@@ -100,7 +100,7 @@ export function buildRequestOf(
     explain: options.explain ?? false,
     cacheDir: options.cacheDir ?? defaultCacheDir(process.env),
     remote: remoteSettings(options, process.env),
-    sandbox: options.sandbox ?? "auto",
+    sandbox: options.sandbox,
     hostEnv: process.env,
   };
 }

@@ -11,6 +11,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { exitCodeFor, formatError, inputError, isEnvironmentError, KilnError } from "../errors.js";
 import { KILN_VERSION } from "../kiln-install.js";
+import { SANDBOX_CHOICES, type SandboxChoice } from "../exec/namespace-sandbox.js";
 import { findWorkspaceRoot, OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
 import { answerIfUpToDate, isJobCount, tryUpToDate, type UpToDateOutcome } from "./up-to-date.js";
 import type { BuildCommandOptions } from "./build-command.js";
@@ -42,9 +43,10 @@ function addBuildOptions(command: Command): Command {
     .option("--provenance", "write an in-toto provenance statement beside each requested target's outputs (kiln-out/<pkg>/<name>.provenance.json)")
     .option("--locked", "refuse to build (exit 2) when a source differs from kiln.lock or is not in it")
     .addOption(
-      new commander!.Option("--sandbox <mode>", "how cmd steps are isolated: auto (bwrap where it works), bwrap, or dir (a directory holding only the inputs)")
-        .choices(["auto", "bwrap", "dir"])
-        .default("auto"),
+      new commander!.Option(
+        "--sandbox <mode>",
+        "how cmd steps are isolated: auto (a namespace sandbox where one can be made, else the directory sandbox with a warning), strict (a namespace sandbox or no build), unshare, bwrap, or dir (a directory holding only the inputs); default: WORKSPACE.ts's `sandbox`, else auto",
+      ).choices([...SANDBOX_CHOICES]),
     );
 }
 
@@ -149,8 +151,8 @@ Examples:
     .argument("[patterns...]", "targets whose steps to check (default //...)")
     .description("rebuild the steps without the cache, in a fresh copy and fresh sandboxes, and report those whose outputs differ (exit 1)")
     .option("-j, --jobs <n>", "steps run at once (default: the number of cores)", parseJobs)
-    .addOption(new Option("--sandbox <mode>", "how cmd steps are isolated").choices(["auto", "bwrap", "dir"]).default("auto"))
-    .action(async (patterns: string[], options: { jobs?: number; sandbox?: "auto" | "bwrap" | "dir" }, command: Command) => {
+    .addOption(new Option("--sandbox <mode>", "how cmd steps are isolated").choices([...SANDBOX_CHOICES]).default("auto"))
+    .action(async (patterns: string[], options: { jobs?: number; sandbox?: SandboxChoice }, command: Command) => {
       const { runVerifyCommand } = await import("./verify-command.js");
       process.exitCode = await runVerifyCommand(patterns.length > 0 ? patterns : ["//..."], { ...command.optsWithGlobals(), ...options });
     });
@@ -192,6 +194,14 @@ Examples:
     .action(async (options: import("./cache-serve-command.js").CacheServeOptions) => {
       const { runCacheServe } = await import("./cache-serve-command.js");
       process.exitCode = await runCacheServe(options);
+    });
+
+  program
+    .command("doctor")
+    .description("what this machine gives kiln: the sandbox mode and why, the cache, the remote, watch limits; each with its fix")
+    .action(async (_options: unknown, command: Command) => {
+      const { runDoctor } = await import("./doctor-command.js");
+      process.exitCode = await runDoctor({ cacheDir: (command.optsWithGlobals() as GlobalOptions).cacheDir });
     });
 
   program

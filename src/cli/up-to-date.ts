@@ -57,7 +57,7 @@ export interface UpToDateRequest {
 // The remote cache options too: an up-to-date build never consults the remote cache.
 const VALUE_OPTIONS = new Set(["-j", "--jobs", "-C", "--workspace", "--cache-dir", "--sandbox", "--remote-cache"]);
 const FLAG_OPTIONS = new Set(["-k", "--keep-going", "--json", "--verbose", "--remote-upload"]);
-const SANDBOX_CHOICES = new Set(["auto", "bwrap", "dir"]);
+const SANDBOX_CHOICES = new Set(["auto", "strict", "bwrap", "unshare", "dir"]);
 
 /**
  * Reads `kiln build|test [patterns] [options]` without commander, values given apart or joined

@@ -49,7 +49,12 @@ export async function runWhyCommand(labelText: string, options: { workspace?: st
       : ["it had not been built in this workspace before"];
     lines.push(...reasons.map((reason) => `  ${reason}`));
     if (result.sandbox) {
-      const how = result.sandbox === "bwrap" ? "namespace sandbox (bwrap)" : "directory sandbox (not isolated from the rest of the machine)";
+      const how =
+        result.sandbox === "bwrap"
+          ? "namespace sandbox (bwrap)"
+          : result.sandbox === "unshare"
+            ? "namespace sandbox (unshare)"
+            : "directory sandbox (not isolated from the rest of the machine)";
       lines.push(`  ran in: ${how}, ${result.network ? "with the network (network: true)" : "without network"}`);
     }
     lines.push(`  outputs: ${result.outputs.map((o) => `${o.name} (${o.digest.slice(0, 12)}, ${o.size} bytes)`).join(", ") || "none"}`);

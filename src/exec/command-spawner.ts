@@ -19,10 +19,13 @@
  * shell names are left out: /bin/sh drops them from the environment of everything it runs anyway.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
+import { mkdirSync, renameSync, rmdirSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { overwriteFile } from "../overwrite-file.js";
+import { skeletonDir, type CommandLaunch, type NamespaceLaunch } from "./isolation.js";
 import { stopProcessGroups } from "./process-groups.js";
 import { runCommand, type CommandRun } from "./run-cmd.js";
+import { namespaceHelperArgv, namespaceHelperScript, prepareSkeleton, viewFstab } from "./unshare-sandbox.js";
 
 /** The control file a job runs, inside its sandbox. */
 const RUN_SCRIPT = ".kiln-run";
@@ -50,15 +53,24 @@ const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
 /** One helper shell and the job it is running, if any. */
 interface Helper {
   shell: ChildProcess;
-  job?: { id: number; resolve: (run: CommandRun) => void };
+  job?: { id: number; resolve: (run: CommandRun) => void; settle?: () => void };
   buffered: string;
   /** Its job is being cancelled: the shell's exit is expected and is not the job's status. */
   cancelling?: boolean;
+  /** Which view it runs jobs in: "" outside any namespace (see viewKey). */
+  view: string;
+  /** In a namespace: the host directory shown inside at the sandbox base (unshare-sandbox.ts). */
+  slot?: string;
 }
+
+/** Jobs share a namespace helper only if they need the same view: network or not, the same tool roots. */
+const viewKey = (launch: NamespaceLaunch) => `${launch.network ? "net" : "nonet"}\0${launch.toolRoots.join("\0")}`;
+const underTmp = (path: string) => path === "/tmp" || path.startsWith("/tmp/");
 
 export class CommandSpawner {
   private readonly helpers: Helper[] = [];
   private nextId = 0;
+  private namespaces = 0;
   private closed = false;
 
   /**
@@ -66,12 +78,14 @@ export class CommandSpawner {
    * STDERR_FILE in `dir`. A command killed by a signal reports exit status 128 + n as the shell
    * does, with the signal named when it is a common one.
    */
-  run(command: string, dir: string, env: Record<string, string>, wrapper?: readonly string[], signal?: AbortSignal): Promise<CommandRun> {
+  run(command: string, dir: string, env: Record<string, string>, launch?: CommandLaunch, signal?: AbortSignal): Promise<CommandRun> {
     if (signal?.aborted) return Promise.resolve({ exitCode: null, signal: null, cancelled: true });
     const exports = Object.keys(env)
       .filter((name) => SHELL_NAME.test(name))
       .map((name) => `${name}=${quote(env[name]!)}`);
     const script = `${exports.length > 0 ? `export ${exports.join(" ")}; ` : ""}${command}\n`;
+    if (launch && "kind" in launch) return this.runInNamespace(script, dir, launch, signal);
+    const wrapper = launch as readonly string[] | undefined;
     if (wrapper) {
       // The wrapper (bwrap) runs the command's script; the helper runs the wrapper.
       overwriteFile(join(dir, COMMAND_SCRIPT), script);
@@ -85,12 +99,21 @@ export class CommandSpawner {
       }
       overwriteFile(join(dir, RUN_SCRIPT), script);
     }
-    const helper = this.helpers.find((h) => !h.job) ?? this.startHelper();
+    const helper = this.helpers.find((h) => !h.job && h.view === "") ?? this.startHelper(["/bin/sh", "-c", HELPER_SCRIPT], "");
+    return this.startJob(helper, dir, undefined, signal);
+  }
+
+  /**
+   * Hands `dir` to an idle helper. Aborting `signal` cancels the job (cancel()); `settle` runs
+   * before the caller hears how the job ended, whichever way it ends.
+   */
+  private startJob(helper: Helper, dir: string, settle: (() => void) | undefined, signal: AbortSignal | undefined): Promise<CommandRun> {
     const id = ++this.nextId;
     return new Promise((resolvePromise) => {
       const onAbort = () => void this.cancel(helper, CANCEL_GRACE_MS);
       helper.job = {
         id,
+        settle,
         resolve: (run) => {
           signal?.removeEventListener("abort", onAbort);
           resolvePromise(run);
@@ -102,10 +125,52 @@ export class CommandSpawner {
     });
   }
 
+  /**
+   * A job for a helper living in a namespace (unshare-sandbox.ts): its sandbox is renamed into the
+   * helper's slot, which the helper sees at the sandbox base, so inside it is at its own path;
+   * once the job reports (or its helper is gone) it is renamed back before the caller hears.
+   */
+  private runInNamespace(script: string, dir: string, launch: NamespaceLaunch, signal?: AbortSignal): Promise<CommandRun> {
+    if (dir.includes("\n")) return Promise.resolve({ exitCode: null, signal: null, spawnError: "the sandbox path holds a newline" });
+    overwriteFile(join(dir, RUN_SCRIPT), script);
+    const key = viewKey(launch);
+    const base = dirname(dir);
+    const helper = this.helpers.find((h) => !h.job && h.view === key) ?? this.startNamespaceHelper(launch, key, base);
+    const inSlot = join(helper.slot!, basename(dir));
+    renameSync(dir, inSlot);
+    return this.startJob(helper, dir, () => renameSync(inSlot, dir), signal);
+  }
+
+  private startNamespaceHelper(launch: NamespaceLaunch, key: string, base: string): Helper {
+    const n = ++this.namespaces;
+    // Named like a sandbox (<pid>-...): a kiln killed mid-build leaves it to the next build to remove.
+    const slot = join(base, `${process.pid}-ns${n}`);
+    mkdirSync(slot);
+    const skeleton = skeletonDir(launch.scratchDir);
+    prepareSkeleton(skeleton, base, launch.toolRoots);
+    const fstab = join(launch.scratchDir, "tmp", `${process.pid}-ns${n}.fstab`);
+    mkdirSync(dirname(fstab), { recursive: true });
+    writeFileSync(fstab, viewFstab({ skeleton, slot, base, tools: launch.toolRoots }));
+    const script = namespaceHelperScript(RUN_SCRIPT, STDOUT_FILE, STDERR_FILE, [base, ...launch.toolRoots].some(underTmp));
+    const helper = this.startHelper(namespaceHelperArgv(launch.tools, launch.network, fstab, skeleton, script), key);
+    helper.slot = slot;
+    return helper;
+  }
+
   /** Lets the helper shells exit once their running jobs have reported. */
   close(): void {
     this.closed = true;
-    for (const helper of this.helpers.splice(0)) helper.shell.stdin?.end();
+    for (const helper of this.helpers.splice(0)) {
+      helper.shell.stdin?.end();
+      // Empty now (each job's sandbox went back): a leftover of a crash is removed by a later build.
+      if (helper.slot) {
+        try {
+          rmdirSync(helper.slot);
+        } catch {
+          // not empty (a job's sandbox could not go back) or gone
+        }
+      }
+    }
   }
 
   /**
@@ -121,14 +186,14 @@ export class CommandSpawner {
     if (index >= 0) this.helpers.splice(index, 1);
     if (helper.shell.pid !== undefined) await stopProcessGroups([helper.shell.pid], graceMs);
     helper.job = undefined;
-    job.resolve({ exitCode: null, signal: "SIGTERM", cancelled: true });
+    settleAndResolve(job, { exitCode: null, signal: "SIGTERM", cancelled: true });
   }
 
-  private startHelper(): Helper {
+  private startHelper(argv: readonly string[], view: string): Helper {
     // A process group of its own, so an interrupt can stop its command with it (kiln forwards
     // Ctrl-C: the terminal's signal reaches only kiln's group).
-    const shell = spawn("/bin/sh", ["-c", HELPER_SCRIPT], { cwd: "/", env: {}, stdio: ["pipe", "pipe", "inherit"], detached: true });
-    const helper: Helper = { shell, buffered: "" };
+    const shell = spawn(argv[0]!, argv.slice(1), { cwd: "/", env: {}, stdio: ["pipe", "pipe", "inherit"], detached: true });
+    const helper: Helper = { shell, buffered: "", view };
     shell.stdout!.setEncoding("utf8");
     shell.stdout!.on("data", (chunk: string) => this.receive(helper, chunk));
     const fail = (run: CommandRun) => {
@@ -137,7 +202,7 @@ export class CommandSpawner {
       if (index >= 0) this.helpers.splice(index, 1);
       const job = helper.job;
       helper.job = undefined;
-      job?.resolve(run);
+      if (job) settleAndResolve(job, run);
     };
     shell.on("error", (error) => fail({ exitCode: null, signal: null, spawnError: `the /bin/sh that starts commands failed: ${error.message}` }));
     shell.on("close", () =>
@@ -160,9 +225,20 @@ export class CommandSpawner {
       helper.job = undefined;
       setReferenced(helper.shell, false);
       const signal = status > 128 ? SIGNALS[status - 128] : undefined;
-      job.resolve(signal ? { exitCode: status, signal } : { exitCode: status, signal: null });
+      settleAndResolve(job, signal ? { exitCode: status, signal } : { exitCode: status, signal: null });
     }
   }
+}
+
+/** Puts the job's sandbox back where the caller expects it, then tells the caller how it ended. */
+function settleAndResolve(job: NonNullable<Helper["job"]>, run: CommandRun): void {
+  try {
+    job.settle?.();
+  } catch (error) {
+    job.resolve({ exitCode: null, signal: null, lostError: `kiln could not move the sandbox back from its namespace slot: ${(error as Error).message}` });
+    return;
+  }
+  job.resolve(run);
 }
 
 /** An idle helper must not keep kiln alive; one with a job out must. */

@@ -1,25 +1,54 @@
 /**
  * How `cmd` steps are isolated in one build: chosen once (at the first cmd step that runs), then
- * turned into the wrapper argv a command is started under. The local executor asks only these
- * two questions; how a namespace is made (bwrap today) stays behind them.
+ * turned into what a command is started under. The local executor asks only these two
+ * questions; how a namespace is made (bwrap, or util-linux's unshare) stays behind them.
  */
+import { join } from "node:path";
 import type { Reporter } from "../events.js";
 import { bwrapArguments, probeBwrap, systemBindings, type SandboxChoice } from "./namespace-sandbox.js";
-
-/** The sandbox `cmd` steps get: bwrap (with the host's system bindings) or the directory alone. */
-export type Isolation = { mode: "bwrap"; bwrap: string; system: string[] } | { mode: "dir"; unavailable?: string };
+import { probeUnshare, type UnshareTools } from "./unshare-sandbox.js";
 
 /**
- * `auto`: bwrap if it can start a command here, else the directory sandbox with one warning.
- * `bwrap` where it cannot start: every cmd step fails saying why (exit 2).
+ * The sandbox `cmd` steps get: bwrap (with the host's system bindings), a reused namespace per
+ * helper shell made with unshare, or the directory alone (`unavailable`: a namespace was
+ * required and none could be made, and why).
+ */
+export type Isolation =
+  | { mode: "bwrap"; bwrap: string; system: string[] }
+  | { mode: "unshare"; tools: UnshareTools; scratchDir: string }
+  | { mode: "dir"; unavailable?: string };
+
+/** The prefix of the warning a non-hermetic build prints (tests and `kiln doctor` name it). */
+export const NOT_HERMETIC = "NOT HERMETIC:";
+
+/**
+ * `auto`: a namespace sandbox if one can be made here, else the directory sandbox with a loud
+ * warning. Which namespace: unshare's reused namespaces where they work (they cost a job two
+ * renames, bwrap a namespace and a dozen mounts a command: bench/RESULTS.md), else bwrap.
+ * `bwrap`, `unshare`: that one or fail; `strict`: any namespace or fail. A failure makes every
+ * cmd step fail saying why (exit 2).
  */
 export function chooseIsolation(choice: SandboxChoice, scratchDir: string, hostPath: string | undefined, reporter: Reporter): Isolation {
   if (choice === "dir") return { mode: "dir" };
-  const probe = probeBwrap(scratchDir, hostPath);
-  if ("bwrap" in probe) return { mode: "bwrap", bwrap: probe.bwrap, system: systemBindings() };
-  const problem = probe.problem;
-  if (choice === "bwrap") return { mode: "dir", unavailable: problem };
-  reporter({ type: "warning", message: `the namespace sandbox is unavailable (${problem}): cmd steps run in the directory sandbox, which does not hide the rest of the machine` });
+  const problems: string[] = [];
+  if (choice !== "bwrap") {
+    const unshare = probeUnshare(scratchDir, hostPath);
+    if (!("problem" in unshare)) return { mode: "unshare", tools: unshare, scratchDir };
+    problems.push(unshare.problem);
+  }
+  if (choice !== "unshare") {
+    const probe = probeBwrap(scratchDir, hostPath);
+    if ("bwrap" in probe) return { mode: "bwrap", bwrap: probe.bwrap, system: systemBindings() };
+    problems.push(probe.problem);
+  }
+  const problem = problems.join("; ");
+  if (choice !== "auto") return { mode: "dir", unavailable: `--sandbox=${choice}, but the namespace sandbox is unavailable here: ${problem}` };
+  reporter({
+    type: "warning",
+    message:
+      `${NOT_HERMETIC} no namespace sandbox can be made here (${problem}): cmd steps run in the directory sandbox, ` +
+      "which does not hide the rest of the machine or the network. `kiln doctor` says why and how to fix it; --sandbox=strict refuses to build like this",
+  });
   return { mode: "dir" };
 }
 
@@ -33,8 +62,29 @@ export interface CommandView {
   network: boolean;
 }
 
-/** The argv a command is started under (program first), or undefined to start it as it is. */
-export function commandWrapper(isolation: Isolation, view: CommandView): string[] | undefined {
-  if (isolation.mode !== "bwrap") return undefined;
-  return [isolation.bwrap, ...bwrapArguments({ system: isolation.system, ...view })];
+/** A command run by a helper living in a namespace of its own (see unshare-sandbox.ts). */
+export interface NamespaceLaunch {
+  kind: "namespace";
+  tools: UnshareTools;
+  /** Where the view's skeleton and the helpers' fstabs live. */
+  scratchDir: string;
+  toolRoots: readonly string[];
+  network: boolean;
 }
+
+/** What a command is started under: a wrapper argv (program first), a namespace helper, or nothing. */
+export type CommandLaunch = readonly string[] | NamespaceLaunch | undefined;
+
+export function commandWrapper(isolation: Isolation, view: CommandView): CommandLaunch {
+  switch (isolation.mode) {
+    case "bwrap":
+      return [isolation.bwrap, ...bwrapArguments({ system: isolation.system, ...view })];
+    case "unshare":
+      return { kind: "namespace", tools: isolation.tools, scratchDir: isolation.scratchDir, toolRoots: view.tools, network: view.network };
+    case "dir":
+      return undefined;
+  }
+}
+
+/** The view's skeleton directory under a build's scratch dir. */
+export const skeletonDir = (scratchDir: string) => join(scratchDir, "ns-view");

@@ -125,7 +125,7 @@ export class LocalExecutor implements Executor {
     if (spec.action === "cmd") {
       const isolation = this.isolationOnce();
       if (isolation.mode === "dir" && isolation.unavailable) {
-        return { ok: false, fault: "environment", command: spec.cmd, stderrTail: "", message: `--sandbox=bwrap, but the namespace sandbox is unavailable here: ${isolation.unavailable}` };
+        return { ok: false, fault: "environment", command: spec.cmd, stderrTail: "", message: isolation.unavailable };
       }
       sandboxMode = isolation.mode;
       const ordered = all.map((input) => input.path);

@@ -18,10 +18,15 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 
-/** How `cmd` steps are isolated. `auto`: bwrap where it works, else the directory sandbox. */
-export type SandboxChoice = "auto" | "bwrap" | "dir";
+/**
+ * How `cmd` steps are isolated. `auto`: a namespace sandbox where one can be made (unshare or
+ * bwrap), else the directory sandbox with a warning; `strict`: a namespace sandbox or no build;
+ * `bwrap`, `unshare`: that one or no build; `dir`: the directory sandbox alone (isolation.ts).
+ */
+export type SandboxChoice = "auto" | "strict" | "bwrap" | "unshare" | "dir";
+export const SANDBOX_CHOICES: readonly SandboxChoice[] = ["auto", "strict", "bwrap", "unshare", "dir"];
 /** The isolation a result was built with, as recorded beside it. */
-export type SandboxMode = "bwrap" | "dir";
+export type SandboxMode = "bwrap" | "unshare" | "dir";
 
 /** Top-level system directories, bound read-only (or recreated as the symlinks they are). */
 const SYSTEM_DIRECTORIES = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];

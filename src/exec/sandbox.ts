@@ -122,7 +122,7 @@ export class Sandbox {
   static reopen(dir: string, parking: string): Sandbox {
     try {
       const manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), "utf8")) as Manifest;
-      if (manifest.format === MANIFEST_FORMAT) {
+      if (manifest.format === MANIFEST_FORMAT && manifestHolds(dir, manifest)) {
         return new Sandbox(
           dir,
           parking,
@@ -465,6 +465,21 @@ export class Sandbox {
   remove(): Promise<void> {
     return rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/**
+ * True if every directory, kept link and spare the manifest names is still there as what it was.
+ * A parked sandbox is outside kiln's hands between builds: a copy of the workspace that left out
+ * every `kiln-out` directory (a tool honouring `.gitignore`'s `kiln-out/` at any depth), or a
+ * cleanup of the user's, leaves a manifest promising directories that are gone, and a step run on
+ * its word finds no $OUT or fails to link its inputs. Costs one stat per entry, only when a
+ * parked sandbox is claimed; a manifest that does not hold is ignored and the sandbox surveyed.
+ */
+function manifestHolds(dir: string, manifest: Manifest): boolean {
+  for (const [relative] of manifest.dirs) if (!statPath(join(dir, relative))?.isDirectory) return false;
+  for (const [relative, ino] of manifest.links) if (statPath(join(dir, relative))?.ino !== ino) return false;
+  for (const relative of manifest.spares) if (!statPath(join(dir, relative))?.isFile) return false;
+  return true;
 }
 
 /**

@@ -62,8 +62,8 @@ export interface BuildRequest {
   cacheDir: string;
   /** A shared cache behind the local one (Bazel's HTTP cache protocol). */
   remote?: RemoteCacheSettings;
-  /** How `cmd` steps are isolated: bwrap where it works (auto), bwrap or fail, or the directory sandbox. */
-  sandbox: SandboxChoice;
+  /** How `cmd` steps are isolated (isolation.ts); undefined: WORKSPACE.ts's `sandbox`, else auto. */
+  sandbox?: SandboxChoice;
   /** The caller's environment: PATH for tools, values of passed-through variables. */
   hostEnv: NodeJS.ProcessEnv;
   reporter: Reporter;
@@ -372,7 +372,7 @@ export class WorkspaceSession {
       statCache: this.statCache,
       tools,
       blobs: cache,
-      sandbox: request.sandbox,
+      sandbox: request.sandbox ?? loaded.manifest.sandbox ?? "auto",
       hostPath: request.hostEnv.PATH,
       reporter,
     });

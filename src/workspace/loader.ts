@@ -31,6 +31,7 @@ export interface WorkspaceManifest {
   name: string;
   version: string;
   sources: WorkspaceDeclaration["sources"];
+  sandbox?: WorkspaceDeclaration["sandbox"];
 }
 
 export interface LoadResult {
@@ -149,11 +150,18 @@ export async function loadPackages(
       const sourceProblems = checkSources(declared.sources);
       for (const problem of sourceProblems) problems.push(inputError(problem, { file: WORKSPACE_FILE, line: 1 }));
       manifest = { name: declared.name, version: declared.version, sources: declared.sources };
+      if (declared.sandbox !== undefined) {
+        if (!WORKSPACE_SANDBOXES.includes(declared.sandbox)) {
+          problems.push(inputError(`${WORKSPACE_FILE}: sandbox must be one of ${WORKSPACE_SANDBOXES.map((s) => `"${s}"`).join(", ")}, not ${JSON.stringify(declared.sandbox)}`, { file: WORKSPACE_FILE, line: 1 }));
+        } else manifest.sandbox = declared.sandbox;
+      }
     }
   }
   if (problems.length > 0) throw combineProblems(problems);
   return { manifest, targets, filesRead };
 }
+
+const WORKSPACE_SANDBOXES: readonly string[] = ["auto", "strict", "bwrap", "unshare", "dir"];
 
 /** A source name is what follows `@` in srcs and names a directory in a sandbox (`external/<name>/`). */
 const SOURCE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;

@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, describe, expect, it } from "vitest";
 import { ActionResultSchema, DigestSchema, OutputFileSchema } from "../../src/cache/remote/gen/build/bazel/remote/execution/v2/remote_execution_pb.js";
-import { cleanupTempDirs, makeTempDir, makeWorkspace, show } from "./harness.js";
-import { startKilnServer } from "./remote-servers.js";
+import { cleanupTempDirs, makeTempDir, makeWorkspace, show, warningLines } from "./harness.js";
+import { startKilnServer, tamperBlobs } from "./remote-servers.js";
 
 afterAll(cleanupTempDirs);
 
@@ -51,7 +51,7 @@ describe("kiln cache serve", () => {
       const a = makeWorkspace(files);
       const upload = await a.build(["--remote-cache", server.url, "--remote-upload"], { env: { KILN_REMOTE_CACHE_TOKEN: TOKEN } });
       expect(upload.code, show(upload)).toBe(0);
-      expect(upload.stderr).not.toContain("warning");
+      expect(warningLines(upload), show(upload)).toEqual([]);
       const b = makeWorkspace(files);
       const restored = await b.build(["--remote-cache", server.url]);
       expect(restored.code, show(restored)).toBe(0);
@@ -91,6 +91,30 @@ describe("kiln cache serve", () => {
       }));
       expect((await http("PUT", `${server.url}/ac/${key}`, Buffer.from(result), auth)).status).toBe(201);
       expect((await http("PUT", `${server.url}/cas/${sha256("x".repeat(2000))}`, "x".repeat(2000), auth)).status).toBe(413);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  // Issue 16: a server whose stored blobs were altered (same size, other bytes) serves them as
+  // they are; the client refuses each and builds the step as a local miss would.
+  it("every stored blob tampered: one warning and one count, both steps built locally with correct outputs", async () => {
+    const server = await startKilnServer();
+    try {
+      const a = makeWorkspace(files);
+      const upload = await a.build(["--remote-cache", server.url, "--remote-upload"]);
+      expect(upload.code, show(upload)).toBe(0);
+      expect(tamperBlobs(join(server.dir, "cas"))).toBeGreaterThanOrEqual(4);
+      const b = makeWorkspace(files);
+      const restored = await b.build(["--remote-cache", server.url]);
+      expect(restored.code, show(restored)).toBe(0);
+      expect(restored.executed).toEqual(["//p:one", "//p:two"]);
+      expect(readFileSync(b.out("p", "two", "two.txt"), "utf8")).toBe("SERVED\nSERVED\n");
+      const warnings = warningLines(restored);
+      expect(warnings, show(restored)).toEqual([
+        expect.stringMatching(/^warning: remote cache blob [0-9a-f]{12} \(.* of \/\/p:(one|two)\) does not match its digest: .*\(further refusals are counted at the end\)$/),
+        expect.stringMatching(/^warning: \d+ remote cache blobs were refused in all/),
+      ]);
     } finally {
       await server.stop();
     }

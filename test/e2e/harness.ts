@@ -35,6 +35,15 @@ export interface JsonRun extends RunResult {
 
 const tempDirs: string[] = [];
 
+/**
+ * The warnings a run printed, one a line, but the sandbox's "NOT HERMETIC" notice: a machine
+ * that can make no namespace prints it every build, and tests of other things must not fail
+ * there (hermetic.test.ts asserts it where it is meant).
+ */
+export function warningLines(run: { stderr: string }): string[] {
+  return run.stderr.split("\n").filter((line) => line.startsWith("warning:") && !line.startsWith("warning: NOT HERMETIC:"));
+}
+
 /** A fresh temp dir, removed by `cleanupTempDirs`. */
 export function makeTempDir(prefix = "kiln-e2e-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

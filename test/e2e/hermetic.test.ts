@@ -14,6 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeTempDir, makeWorkspace, show, WORKSPACE_TS } from "./harness.js";
 
 const bwrapWorks = spawnSync("bwrap", ["--ro-bind", "/", "/", "true"]).status === 0;
+const unshareWorks = spawnSync("unshare", [...(process.getuid?.() === 0 ? [] : ["--user", "--map-root-user"]), "--mount", "--net", "--pid", "--fork", "true"]).status === 0;
+/** The namespace sandboxes this machine can make: each must hide the same things. */
+const NAMESPACE_MODES = [...(bwrapWorks ? ["bwrap"] : []), ...(unshareWorks ? ["unshare"] : [])];
 
 let server: Server;
 let port = 0;
@@ -40,6 +43,8 @@ function probeWorkspace(secretHome: string, network = false) {
     attempt("absolute workspace", "cat \"$WS/secret.txt\""),
     attempt("caller home", `cat ${secretHome}/.secret`),
     attempt("write outside", "sh -c 'echo x > ../../escaped.txt'"),
+    // Any process this one can see (a neighbour's, the helper's, the host's): its root, its cwd.
+    attempt("proc root", `sh -c 'for p in /proc/[0-9]*; do cat "$p/root$WS/secret.txt" && exit 0; cat "$p/cwd/../../../secret.txt" && exit 0; done; exit 1'`),
     attempt("network", `python3 -c "import socket; socket.create_connection(('127.0.0.1', ${port}), 2)"`),
   ].join("; ");
   return {
@@ -62,10 +67,10 @@ function setUp(network = false) {
   return { fx, env: { WS: fx.ws, HOME: home } };
 }
 
-describe.runIf(bwrapWorks)("the namespace sandbox (bwrap)", () => {
+describe.each(NAMESPACE_MODES)("the namespace sandbox (%s)", (mode) => {
   it("hides undeclared files by any path, the caller's HOME and the network; writes outside $OUT fail", async () => {
     const { fx, env } = setUp();
-    const run = await fx.kiln(["build", "--sandbox", "bwrap"], { env });
+    const run = await fx.kiln(["build", "--sandbox", mode], { env });
     expect(run.code, show(run)).toBe(0);
     const report = fx.read("kiln-out/p/probe/report.txt");
     expect(report).toBe(
@@ -75,30 +80,69 @@ describe.runIf(bwrapWorks)("the namespace sandbox (bwrap)", () => {
         "escape to workspace: no",
         "absolute workspace: no",
         "caller home: no",
-        // Outside $OUT the file system is read-only, but for the private /tmp (where these
-        // tests' workspaces live); either way nothing reaches the host (checked below).
         report.includes("write outside: yes") ? "write outside: yes" : "write outside: no",
+        "proc root: no",
         "network: no",
         "",
       ].join("\n"),
     );
     expect(existsSync(join(fx.ws, ".kiln/escaped.txt"))).toBe(false);
     const why = await fx.kiln(["why", "//p:probe"]);
-    expect(why.stdout).toContain("ran in: namespace sandbox (bwrap), without network");
+    expect(why.stdout).toContain(`ran in: namespace sandbox (${mode}), without network`);
+  });
+
+  it("a neighbour running at the same time cannot be reached; what a job leaves in /tmp or running is gone for the next", async () => {
+    const fx = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        // The neighbour: sleeps with a secret in its sandbox, so the spy may look while it runs.
+        `export const slow = cmd({ srcs: ["mine.txt"], outs: ["s.txt"], cmd: "sleep 1; cat p/mine.txt > $OUT/s.txt" });`,
+        `export const spy = cmd({ outs: ["r.txt"], cmd: ${JSON.stringify(
+          `(sleep 0.3; ls /proc | grep -c '^[0-9]' ; for p in /proc/[0-9]*; do cat $p/root/*/p/mine.txt $p/cwd/p/mine.txt; done; find / -name mine.txt 2>/dev/null; echo end) > $OUT/r.txt 2>/dev/null; echo planted > /tmp/planted; (sleep 5; echo late > /tmp/late) &`,
+        )} });`,
+        `export const after = cmd({ srcs: [":spy", ":slow"], outs: ["a.txt"], cmd: "sleep 0.1; ls -A /tmp > $OUT/a.txt" });`,
+        ``,
+      ].join("\n"),
+      "p/mine.txt": "the neighbour's secret\n",
+    });
+    const run = await fx.kiln(["build", "//p:spy", "//p:slow", "--sandbox", mode, "-j2"]);
+    expect(run.code, show(run)).toBe(0);
+    const spied = fx.read("kiln-out/p/spy/r.txt");
+    expect(spied).not.toContain("secret");
+    expect(spied).toContain("end");
+    // One job at a time: `after` runs where `spy` ran just before it (in unshare mode, one helper's namespace).
+    const serial = await fx.kiln(["build", "//p:after", "--sandbox", mode, "-j1", "--no-cache"]);
+    expect(serial.code, show(serial)).toBe(0);
+    const tmpEntries = fx.read("kiln-out/p/after/a.txt").split("\n").filter(Boolean);
+    expect(tmpEntries).not.toContain("planted");
+    expect(tmpEntries).not.toContain("late");
+  });
+
+  it("a symbolic link planted in $OUT fails the step naming it, and nothing outside is touched", async () => {
+    const fx = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "secret.txt": "workspace secret\n",
+      "p/BUILD.ts": `import { cmd } from "kiln";\nexport const l = cmd({ outs: ["o.txt"], env: ["WS"], cmd: "ln -s $WS/secret.txt $OUT/o.txt" });\n`,
+    });
+    const run = await fx.kiln(["build", "--sandbox", mode], { env: { WS: fx.ws } });
+    expect(run.code, show(run)).toBe(1);
+    expect(run.stderr).toMatch(/o\.txt is a symbolic link/);
+    expect(fx.read("secret.txt")).toBe("workspace secret\n");
   });
 
   it("network: true keeps the network, and the result says so", async () => {
     const { fx, env } = setUp(true);
-    const run = await fx.kiln(["build", "--sandbox", "bwrap"], { env });
+    const run = await fx.kiln(["build", "--sandbox", mode], { env });
     expect(run.code, show(run)).toBe(0);
     expect(fx.read("kiln-out/p/probe/report.txt")).toContain("network: yes");
     expect(fx.read("kiln-out/p/probe/report.txt")).toContain("absolute workspace: no");
     const why = await fx.kiln(["why", "//p:probe"]);
-    expect(why.stdout).toContain("ran in: namespace sandbox (bwrap), with the network (network: true)");
+    expect(why.stdout).toContain(`ran in: namespace sandbox (${mode}), with the network (network: true)`);
     const provenance = await fx.kiln(["provenance", "//p:probe"]);
     expect(provenance.code, show(provenance)).toBe(0);
     const steps = JSON.parse(provenance.stdout).predicate.buildDefinition.internalParameters.steps as { label: string; sandbox?: string; network?: boolean }[];
-    expect(steps).toEqual([expect.objectContaining({ label: "//p:probe", sandbox: "bwrap", network: true })]);
+    expect(steps).toEqual([expect.objectContaining({ label: "//p:probe", sandbox: mode, network: true })]);
   });
 
   it("a declared tool outside the system directories runs (its install root is bound read-only)", async () => {
@@ -110,7 +154,7 @@ describe.runIf(bwrapWorks)("the namespace sandbox (bwrap)", () => {
       "WORKSPACE.ts": WORKSPACE_TS,
       "p/BUILD.ts": `import { cmd } from "kiln";\nexport const t = cmd({ outs: ["o.txt"], tools: ["greet"], cmd: "greet v1 > $OUT/o.txt" });\n`,
     });
-    const run = await fx.kiln(["build", "--sandbox", "bwrap"], { env: { PATH: `${join(toolRoot, "bin")}:${process.env.PATH}` } });
+    const run = await fx.kiln(["build", "--sandbox", mode], { env: { PATH: `${join(toolRoot, "bin")}:${process.env.PATH}` } });
     expect(run.code, show(run)).toBe(0);
     expect(fx.read("kiln-out/p/t/o.txt")).toBe("greetings (v1)\n");
   });
@@ -133,7 +177,7 @@ describe("the directory sandbox (--sandbox=dir)", () => {
 });
 
 describe("choosing the sandbox", () => {
-  it("--sandbox=bwrap where bwrap cannot run fails the step with exit 2 saying why; auto falls back with one warning", async () => {
+  it("--sandbox=bwrap or strict where no namespace can be made fails with exit 2 saying why; auto falls back with one loud warning", async () => {
     const fx = makeWorkspace({
       "WORKSPACE.ts": WORKSPACE_TS,
       "p/BUILD.ts": `import { cmd } from "kiln";\nexport const a = cmd({ outs: ["a.txt"], cmd: "echo a > $OUT/a.txt" });\nexport const b = cmd({ outs: ["b.txt"], cmd: "echo b > $OUT/b.txt" });\n`,
@@ -142,12 +186,53 @@ describe("choosing the sandbox", () => {
     const nodeOnly = makeTempDir("kiln-node-only-");
     symlinkSync(process.execPath, join(nodeOnly, "node"));
     const noBwrap = { PATH: nodeOnly };
-    const strict = await fx.kiln(["build", "--sandbox", "bwrap", "-k"], { env: noBwrap });
+    const bwrapOnly = await fx.kiln(["build", "--sandbox", "bwrap", "-k"], { env: noBwrap });
+    expect(bwrapOnly.code, show(bwrapOnly)).toBe(2);
+    expect(bwrapOnly.stderr).toContain("--sandbox=bwrap, but the namespace sandbox is unavailable here: bwrap is not installed");
+    // Neither bwrap nor util-linux on PATH: strict refuses, naming both; auto builds, loudly.
+    const strict = await fx.kiln(["build", "--sandbox", "strict"], { env: noBwrap });
     expect(strict.code, show(strict)).toBe(2);
-    expect(strict.stderr).toContain("--sandbox=bwrap, but the namespace sandbox is unavailable here: bwrap is not installed");
+    expect(strict.stderr).toMatch(/--sandbox=strict, but the namespace sandbox is unavailable here: unshare, setpriv, mount not found on PATH .*bwrap is not installed/);
+    expect(existsSync(join(fx.ws, "kiln-out/p/a/a.txt"))).toBe(false);
     const auto = await fx.kiln(["build"], { env: noBwrap });
     expect(auto.code, show(auto)).toBe(0);
-    expect(auto.stderr.match(/the namespace sandbox is unavailable/g)).toHaveLength(1);
+    expect(auto.stderr.match(/^warning: NOT HERMETIC: no namespace sandbox can be made here .*kiln doctor/gm), show(auto)).toHaveLength(1);
     expect(fx.read("kiln-out/p/a/a.txt")).toBe("a\n");
+    // WORKSPACE.ts can ask for strict; the flag still wins.
+    fx.write({ "WORKSPACE.ts": `import { workspace } from "kiln";\nexport default workspace({ name: "t", sandbox: "strict" });\n`, "p/BUILD.ts": `import { cmd } from "kiln";\nexport const a = cmd({ outs: ["a.txt"], cmd: "echo a2 > $OUT/a.txt" });\n` });
+    const fromWorkspace = await fx.kiln(["build"], { env: noBwrap });
+    expect(fromWorkspace.code, show(fromWorkspace)).toBe(2);
+    expect(fromWorkspace.stderr).toContain("--sandbox=strict, but the namespace sandbox is unavailable here");
+    const overridden = await fx.kiln(["build", "--sandbox", "dir"], { env: noBwrap });
+    expect(overridden.code, show(overridden)).toBe(0);
+    expect(fx.read("kiln-out/p/a/a.txt")).toBe("a2\n");
+  });
+
+  it("kiln doctor names the mode auto will use and why; with no namespace tool, NOT HERMETIC and each fix", async () => {
+    const fx = makeWorkspace({ "WORKSPACE.ts": WORKSPACE_TS });
+    const here = await fx.kiln(["doctor"]);
+    expect(here.code, show(here)).toBe(0);
+    const expected = unshareWorks ? "unshare" : bwrapWorks ? "bubblewrap" : "the directory sandbox alone";
+    expect(here.stdout).toMatch(new RegExp(`^sandbox: --sandbox=auto uses .*${expected}`, "m"));
+    const nodeOnly = makeTempDir("kiln-node-only-");
+    symlinkSync(process.execPath, join(nodeOnly, "node"));
+    const bare = await fx.kiln(["doctor"], { env: { PATH: nodeOnly } });
+    expect(bare.code, show(bare)).toBe(0);
+    expect(bare.stdout).toMatch(/^sandbox: --sandbox=auto uses the directory sandbox alone \(NOT hermetic\)$/m);
+    expect(bare.stdout).toMatch(/^  unshare: unavailable: unshare, setpriv, mount not found on PATH/m);
+    expect(bare.stdout).toMatch(/fix: install util-linux/);
+    expect(bare.stdout).toMatch(/fix: apt-get install bubblewrap/);
+    expect(bare.stdout).toContain("--sandbox=strict");
+  });
+
+  it("a WORKSPACE.ts sandbox that is not a mode is an input error (exit 2) naming the choices", async () => {
+    const fx = makeWorkspace({
+      "WORKSPACE.ts": `import { workspace } from "kiln";\nexport default workspace({ name: "t", sandbox: "tight" as any });\n`,
+      "p/BUILD.ts": `import { cmd } from "kiln";\nexport const a = cmd({ outs: ["a.txt"], cmd: "echo a > $OUT/a.txt" });\n`,
+    });
+    const run = await fx.kiln(["build"]);
+    expect(run.code, show(run)).toBe(2);
+    expect(run.stderr).toContain('WORKSPACE.ts: sandbox must be one of "auto", "strict", "bwrap", "unshare", "dir", not "tight"');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -3,17 +3,43 @@
  * plain deterministic e2e test named after what went wrong, with the smallest workspace that shows it.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { statSync, utimesSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SPARE_REUSE_SIZE } from "../../src/size-thresholds.js";
-import { cleanupTempDirs, makeWorkspace, show, WORKSPACE_TS } from "./harness.js";
+import { cleanupTempDirs, makeTempDir, makeWorkspace, show, WORKSPACE_TS } from "./harness.js";
 
 afterAll(cleanupTempDirs);
 
+const readText = (path: string) => readFileSync(path, "utf8");
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
 describe("regressions", () => {
+  // Issue 16: a parked sandbox's manifest was trusted without a look. A copy of the workspace made
+  // by a tool that leaves out every `kiln-out` directory (as `.gitignore`'s `kiln-out/` matches at
+  // any depth) kept `.kiln/` and lost the sandboxes' own kiln-out/: the next build, its cache
+  // empty (a fresh machine, or every remote blob refused), ran commands with no $OUT
+  // ("Directory nonexistent") or failed to link their inputs.
+  it("regression: a parked sandbox that lost its kiln-out directories is surveyed, not trusted", async () => {
+    const build = [
+      `import { cmd } from "kiln";`,
+      `export const a = cmd({ srcs: ["in.txt"], outs: ["up.txt"], cmd: "tr a-z A-Z < $SRCS > $OUT/up.txt" });`,
+      `export const b = cmd({ srcs: [":a"], outs: ["b.txt"], cmd: "cat $SRCS $SRCS > $OUT/b.txt" });`,
+      ``,
+    ].join("\n");
+    const f = makeWorkspace({ "WORKSPACE.ts": WORKSPACE_TS, "p/in.txt": "hi\n", "p/BUILD.ts": build });
+    const first = await f.build([]);
+    expect(first.code, show(first)).toBe(0);
+    const copy = join(makeTempDir(), "ws");
+    mkdirSync(copy);
+    cpSync(f.ws, copy, { recursive: true, filter: (src) => !src.split("/").includes("kiln-out") });
+    const g = makeWorkspace({}, { cache: join(copy, "..", "fresh-cache") });
+    const run = await g.kiln(["build", "--json", "-C", copy], { noWorkspaceFlag: true });
+    expect(run.code, show(run)).toBe(0);
+    expect(run.stdout.match(/"status":"executed"/g)).toHaveLength(2);
+    expect(readText(join(copy, "kiln-out/p/b/b.txt"))).toBe("HI\nHI\n");
+  });
+
   it("regression: a >1 MiB source shared by two targets is present in a reused sandbox", async () => {
     // Cold build, one job: the second target takes over the first one's sandbox, and its copy of
     // the shared source (over the spare-reuse size) was missing; the command ran without its input.

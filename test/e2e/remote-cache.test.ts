@@ -9,8 +9,8 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cleanupTempDirs, makeWorkspace, show, type Fixture, type JsonRun } from "./harness.js";
-import { freePort, makeTestCa, NGINX, startNginx, type RunningServer } from "./remote-servers.js";
+import { cleanupTempDirs, makeWorkspace, show, warningLines, type Fixture, type JsonRun } from "./harness.js";
+import { freePort, makeTestCa, NGINX, startNginx, tamperBlobs, type RunningServer } from "./remote-servers.js";
 
 afterAll(cleanupTempDirs);
 
@@ -51,9 +51,7 @@ function outputsOf(fx: Fixture): Record<string, string> {
   return Object.fromEntries(OUTPUTS.map((path) => [path, readFileSync(join(fx.ws, "kiln-out", path), "utf8")]));
 }
 
-function warnings(run: { stderr: string }): string[] {
-  return run.stderr.split("\n").filter((line) => line.startsWith("warning:"));
-}
+const warnings = warningLines;
 
 /** Builds copy A with upload, and returns it with its outputs. */
 async function populate(url: string, env: Record<string, string> = {}): Promise<{ a: Fixture; expected: Record<string, string>; run: JsonRun }> {
@@ -133,8 +131,35 @@ describe.runIf(NGINX)("remote cache over nginx (WebDAV)", () => {
       expect(restored.executed).toEqual(["//a:pair"]);
       expect(restored.steps.find((s) => s.label === "//a:pair")!.key).toBe(pairKey);
       expect(warnings(restored), show(restored)).toEqual([
-        expect.stringMatching(new RegExp(`^warning: remote cache blob ${victim.slice(0, 12)} \\(x\\.txt of //a:pair\\) does not match its digest: .*refused, building //a:pair locally$`)),
+        expect.stringMatching(new RegExp(`^warning: remote cache blob ${victim.slice(0, 12)} \\(x\\.txt of //a:pair\\) does not match its digest: .*refused, building //a:pair locally \\(further refusals are counted at the end\\)$`)),
       ]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  // Issue 16: every blob altered on the server (same size, other bytes). The refusals must leave
+  // each step exactly as a local miss would, and cost two lines, not one a blob.
+  it("every blob tampered on the server: one warning and one count, every step built locally, same outputs", async () => {
+    const server = await startNginx();
+    try {
+      const { expected, run } = await populate(server.url);
+      expect(tamperBlobs(join(server.root, "cas"))).toBeGreaterThan(LABELS.length);
+      const b = makeWorkspace(files());
+      const restored = await b.build(["--remote-cache", server.url]);
+      expect(restored.code, show(restored)).toBe(0);
+      expect(restored.executed).toEqual(LABELS);
+      expect(restored.steps.map((step) => step.key).sort()).toEqual(run.steps.map((step) => step.key).sort());
+      expect(outputsOf(b)).toEqual(expected);
+      expect(warnings(restored), show(restored)).toEqual([
+        expect.stringMatching(/^warning: remote cache blob [0-9a-f]{12} \(.* of \/\/[ab]:\w+\) does not match its digest: its content hashes to [0-9a-f]{12}; refused, building \/\/[ab]:\w+ locally \(further refusals are counted at the end\)$/),
+        expect.stringMatching(/^warning: \d+ remote cache blobs were refused in all \(their bytes do not match their digests\); their steps were built locally$/),
+      ]);
+      // The local results are whole: a second build is a no-op, with no word of the remote.
+      const again = await b.build(["--remote-cache", server.url]);
+      expect(again.code, show(again)).toBe(0);
+      expect(again.executed).toEqual([]);
+      expect(warnings(again), show(again)).toEqual([]);
     } finally {
       await server.stop();
     }

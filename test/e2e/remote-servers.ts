@@ -5,7 +5,7 @@
  * port with a temp root, and is stopped by the test.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { KILN_BIN, makeTempDir } from "./harness.js";
@@ -164,4 +164,27 @@ export function makeTestCa(): { caCert: string; cert: string; key: string } {
   writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
   run(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"]);
   return { caCert: join(dir, "ca.pem"), cert: join(dir, "server.pem"), key: join(dir, "server.key") };
+}
+
+/**
+ * Alters every blob under `casDir` (nginx's `cas/`, or `kiln cache serve`'s sharded `cas/xx/`) in
+ * place: same size, every byte flipped, so only the digest check can tell. Returns how many.
+ */
+export function tamperBlobs(casDir: string): number {
+  let count = 0;
+  let entries;
+  try {
+    entries = readdirSync(casDir, { withFileTypes: true, recursive: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const file = join(entry.parentPath, entry.name);
+    const bytes = readFileSync(file);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = bytes[i]! ^ 0xff;
+    writeFileSync(file, bytes);
+    count++;
+  }
+  return count;
 }

@@ -39,7 +39,8 @@ let tempCounter = 0;
 export class RemoteCache implements RemoteTier {
   private readonly client: HttpCacheClient;
   private tripped = false;
-  private readonly refused = new Set<string>();
+  /** Blobs refused this build (their bytes do not match their digest), by digest. */
+  private readonly refusedBlobs = new Set<string>();
   /** Results refused this build (forged, unsigned, malformed). */
   private refusedResults = 0;
   private readonly downloads = new Slots(DOWNLOADS_AT_ONCE);
@@ -103,7 +104,7 @@ export class RemoteCache implements RemoteTier {
     const outcome = await this.downloads.run(() => this.client.download(digest, size, temp, INGREDIENTS_LIMIT));
     if (outcome === "missing") return false;
     if (outcome !== "ok") {
-      this.refuse(`cas/${digest}`, `remote cache blob ${digest.slice(0, 12)} (${what} of ${label}) does not match its digest: ${outcome.mismatch}; refused, building ${label} locally`);
+      this.refuseBlob(digest, `remote cache blob ${digest.slice(0, 12)} (${what} of ${label}) does not match its digest: ${outcome.mismatch}; refused, building ${label} locally`);
       return false;
     }
     this.local.insertBlob(temp, digest);
@@ -157,6 +158,9 @@ export class RemoteCache implements RemoteTier {
     if (this.refusedResults > 1) {
       this.reporter({ type: "warning", message: `${this.refusedResults} remote cache results were refused in all, and built locally` });
     }
+    if (this.refusedBlobs.size > 1) {
+      this.reporter({ type: "warning", message: `${this.refusedBlobs.size} remote cache blobs were refused in all (their bytes do not match their digests); their steps were built locally` });
+    }
     if (this.notUploaded > 0 && this.tripped) {
       this.reporter({ type: "warning", message: `${this.notUploaded} result${this.notUploaded === 1 ? " was" : "s were"} not uploaded to the remote cache` });
     }
@@ -185,10 +189,15 @@ export class RemoteCache implements RemoteTier {
     });
   }
 
-  private refuse(what: string, message: string): void {
-    if (this.refused.has(what)) return;
-    this.refused.add(what);
-    this.reporter({ type: "warning", message });
+  /**
+   * A refused blob, counted like refused results: the first is a warning, the rest one count at
+   * the end. A server whose disk was tampered with refuses every blob, several a step.
+   */
+  private refuseBlob(digest: string, message: string): void {
+    if (this.refusedBlobs.has(digest)) return;
+    this.refusedBlobs.add(digest);
+    if (this.refusedBlobs.size > 1) return;
+    this.reporter({ type: "warning", message: `${message} (further refusals are counted at the end)` });
   }
 }
 

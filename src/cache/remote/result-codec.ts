@@ -124,7 +124,7 @@ export function decodeResult(key: string, bytes: Uint8Array, signingKey?: string
     logSize = log.size;
   }
   if (metadata?.previousKey && HEX64.test(metadata.previousKey)) result.previousKey = metadata.previousKey;
-  if (metadata?.sandbox === "bwrap" || metadata?.sandbox === "dir") result.sandbox = metadata.sandbox;
+  if (metadata?.sandbox === "bwrap" || metadata?.sandbox === "unshare" || metadata?.sandbox === "dir") result.sandbox = metadata.sandbox;
   if (metadata?.network) result.network = true;
   return { result, logSize };
 }

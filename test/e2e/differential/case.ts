@@ -8,6 +8,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { collect, parseJsonRun, removeTree, runKiln, spawnKiln, WORKSPACE_TS, type JsonRun } from "../harness.js";
+import { tamperBlobs } from "../remote-servers.js";
 import { digestFile, flipBytesInPlace, seededBytes, showSize } from "./content.js";
 import { GLOB_DIR, Model, type WorkspaceSpec } from "./model.js";
 import { showOp, type Jobs, type Op } from "./ops.js";
@@ -35,7 +36,7 @@ export class DifferentialCase {
 
   constructor(
     spec: WorkspaceSpec,
-    private readonly remote?: string,
+    private readonly remote?: { url: string; root: string },
     private readonly watch = false,
   ) {
     this.model = new Model(spec);
@@ -181,6 +182,19 @@ export class DifferentialCase {
         this.log.push(step);
         removeTree(this.cache);
         return this.buildAndCheck(op.jobs, step);
+      case "tamperRemote": {
+        // Every lookup of the next build goes to the remote and has its blobs refused: each step
+        // must then build exactly as a local miss would, and later builds stay comparable.
+        if (!this.remote) {
+          this.log.push(`${step}: no remote, only a build`);
+          return this.buildAndCheck(op.jobs, step, { expectNoneExecuted: true });
+        }
+        const altered = tamperBlobs(join(this.remote.root, "cas"));
+        this.log.push(`${step}: ${altered} blobs altered`);
+        removeTree(join(this.ws, "kiln-out"));
+        removeTree(this.cache);
+        return this.buildAndCheck(op.jobs, step);
+      }
       case "killBuild":
         return this.killedBuild(op.delayMs, op.jobs, step);
       case "noop":
@@ -246,7 +260,7 @@ export class DifferentialCase {
   // ------------------------------------------------------------------ builds and checks
 
   private buildArgs(jobs: Jobs, ws: string, cache: string): string[] {
-    const remote = this.remote && ws === this.ws ? ["--remote-cache", this.remote, "--remote-upload"] : [];
+    const remote = this.remote && ws === this.ws ? ["--remote-cache", this.remote.url, "--remote-upload"] : [];
     return ["build", "//...", "--json", "-j", String(jobs), "--cache-dir", cache, "-C", ws, ...remote];
   }
 
