@@ -8,6 +8,8 @@ import type { z } from "zod";
 /** A user's data does not parse or does not fit its schema. The message says where. */
 export class DatasetError extends Error {
   override name = "DatasetError";
+  /** The step runner reports this failure as the input's (exit 2), not the step's code's. */
+  readonly kilnFault = "input";
 }
 
 /**

@@ -28,5 +28,6 @@ function named(path: string, error: unknown): unknown {
   if (!(error instanceof DatasetError)) return error;
   const plain = new Error(`${basename(path)}: ${error.message}`);
   plain.stack = plain.message;
-  return plain;
+  // Still the input's fault: the build exits 2 (see errors.ts).
+  return Object.assign(plain, { kilnFault: error.kilnFault });
 }

@@ -19,6 +19,8 @@ export async function runDataset(ctx: StepContext): Promise<void> {
     if (!(error instanceof DatasetError)) throw error;
     const plain = new Error(`${basename(source)}: ${error.message}`);
     plain.stack = plain.message;
+    // Still the input's fault: the build exits 2 (see errors.ts).
+    Object.assign(plain, { kilnFault: error.kilnFault });
     throw plain;
   }
 }

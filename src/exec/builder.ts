@@ -68,7 +68,7 @@ export interface BuildOutcome {
   /** Labels whose result is new (another key than the last one they had): for the session to record. */
   results: Map<string, LastResult>;
   failed: string[];
-  /** Labels among `failed` whose failure was the machine's, not the step's (exit 2). */
+  /** Labels among `failed` whose failure was the machine's or the input data's, not the step's code (exit 2). */
   environmentFaults: string[];
   /** Labels cancelled mid-build (watch mode: an input changed); neither built nor failed. */
   cancelled: string[];
@@ -107,7 +107,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     if (reason) {
       reporter({ type: "failure", label, command: execution.command, message: `interrupted by ${reason}`, stderrTail: "" });
     } else {
-      if (execution.fault === "environment") environmentFaults.push(label);
+      if (execution.fault === "environment" || execution.fault === "input") environmentFaults.push(label);
       reporter({ type: "failure", label, command: execution.command, message: execution.message, stderrTail: execution.stderrTail, logPath: execution.logPath });
     }
     reporter({ type: "step", label, status: "failed", cache: null, key, ms: 0 });

@@ -24,11 +24,12 @@ export interface ExecutableAction {
 /**
  * How a step ended. A failure's `fault` says whose it is: the step's own (its command or
  * function failed), the machine's ("environment": a source vanished, the disk is full; the build
- * exits 2) or kiln's ("kiln": a sandbox that is not what kiln laid out).
+ * exits 2), the input's ("input": a dataset that does not fit its schema; exit 2) or kiln's
+ * ("kiln": a sandbox that is not what kiln laid out).
  */
 export type Execution =
   | { ok: true; result: ActionResult }
-  | { ok: false; message: string; command?: string; stderrTail: string; logPath?: string; fault?: "environment" | "kiln"; cancelled?: true };
+  | { ok: false; message: string; command?: string; stderrTail: string; logPath?: string; fault?: "environment" | "kiln" | "input"; cancelled?: true };
 
 export type FailedExecution = Execution & { ok: false };
 

@@ -75,7 +75,7 @@ export class LocalExecutor implements Executor {
     let reusable = false;
     try {
       const execution = await this.executeIn(sandbox, action, signal);
-      reusable = execution.ok || (execution.fault === undefined && !execution.cancelled);
+      reusable = execution.ok || ((execution.fault === undefined || execution.fault === "input") && !execution.cancelled);
       return execution;
     } catch (error) {
       return faultExecution(error, action.target.spec.cmd);
@@ -157,7 +157,9 @@ export class LocalExecutor implements Executor {
       log = outcome.log;
       if (!outcome.ok) {
         const kind = spec.test ? "test failed" : "step failed";
-        failure = outcome.cancelled ? cancelledExecution() : { ok: false, message: `${kind}: ${cleanStack(outcome.error)}`, stderrTail: tail(outcome.log) };
+        failure = outcome.cancelled
+          ? cancelledExecution()
+          : { ok: false, message: `${kind}: ${cleanStack(outcome.error)}`, stderrTail: tail(outcome.log), ...(outcome.fault ? { fault: outcome.fault } : {}) };
       }
     }
     // Cancelled: whatever it wrote is not looked at, stored or kept.

@@ -39,7 +39,9 @@ export interface StepTask {
   env: Record<string, string>;
 }
 
-export type StepOutcome = { ok: true; log: string } | { ok: false; log: string; error: string; cancelled?: true };
+export type StepOutcome =
+  | { ok: true; log: string }
+  | { ok: false; log: string; error: string; cancelled?: true; /** The step said its input is wrong (an error with kilnFault "input"): exit 2. */ fault?: "input" };
 
 export type RunnerRequest = { type: "run"; id: number; task: StepTask };
 export type RunnerReply =
@@ -201,7 +203,8 @@ async function runStep(task: StepTask, serial: number): Promise<StepOutcome> {
     await fn(ctx);
     return { ok: true, log: lines.text() };
   } catch (error) {
-    return { ok: false, log: lines.text(), error: cleanStack(error, task.bundlePath) };
+    const inputFault = (error as { kilnFault?: unknown } | null)?.kilnFault === "input";
+    return { ok: false, log: lines.text(), error: cleanStack(error, task.bundlePath), ...(inputFault ? { fault: "input" as const } : {}) };
   } finally {
     Object.assign(console, saved);
     process.stdout.write = savedWrite.out;

@@ -117,20 +117,32 @@ export function prepareSkeleton(skeleton: string, base: string, tools: readonly 
     if (!stat) continue;
     if (existsSync(inside(dir)) || lstatSync(inside(dir), { throwIfNoEntry: false })) continue;
     mkdirSync(dirname(inside(dir)), { recursive: true });
-    if (stat.isSymbolicLink()) symlinkSync(readlinkSync(dir), inside(dir));
-    else if (stat.isDirectory()) mkdirSync(inside(dir));
+    if (stat.isSymbolicLink()) unlessItExists(() => symlinkSync(readlinkSync(dir), inside(dir)));
+    else if (stat.isDirectory()) unlessItExists(() => mkdirSync(inside(dir)));
   }
   for (const dir of ["/etc", "/dev", "/proc", "/tmp", ...ETC_DIRECTORIES.filter(existsSync)]) mkdirSync(inside(dir), { recursive: true });
   for (const file of [...ETC_FILES.filter(existsSync), ...DEVICES.filter(existsSync)]) {
     if (!existsSync(inside(file))) writeFileSync(inside(file), "");
   }
   for (const [link, target] of DEVICE_LINKS) {
-    if (!lstatSync(inside(link), { throwIfNoEntry: false })) symlinkSync(target, inside(link));
+    if (!lstatSync(inside(link), { throwIfNoEntry: false })) unlessItExists(() => symlinkSync(target, inside(link)));
   }
   for (const path of [base, ...tools]) if (!underTmp(path)) mkdirSync(inside(path), { recursive: true });
 }
 
 const underTmp = (path: string) => path === "/tmp" || path.startsWith("/tmp/");
+
+/**
+ * Two builds of one workspace make the same skeleton at once (robustness.test.ts's concurrent
+ * builds): whoever comes second finds the entry made, which is what it wanted.
+ */
+function unlessItExists(make: () => void): void {
+  try {
+    make();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+}
 
 /** The fstab a helper's `mount -a` reads: order matters (the root first, /tmp before what lives in it). */
 export function viewFstab(view: NamespaceView): string {

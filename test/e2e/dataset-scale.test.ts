@@ -121,9 +121,8 @@ describe("bad rows through the CLI", () => {
     const f = makeWorkspace({ "WORKSPACE.ts": WORKSPACE_TS, "data/BUILD.ts": BUILD_TS, "data/fares.ts": FARES_TS });
     f.write({ "data/trips.csv": "id,vendor,zone,fare\n1,CMT,001,2.5\n2,XYZ,002,3\n3,VTS,003,NA\n4,VTS,004\n" });
     const run = await f.kiln(["build", "//data:trips"]);
-    // The contract's exit 2 for a schema mismatch needs the builder to carry a step's "input"
-    // fault to the exit code (see docs/DESIGN.md, "Datasets at scale"); until then a failed step is 1.
-    expect(run.code, show(run)).toBe(1);
+    // A schema mismatch is the request's fault, not a step's: exit 2, as the contract says.
+    expect(run.code, show(run)).toBe(2);
     expect(run.stderr).toContain("trips.csv: 3 problems in 4 rows:");
     expect(run.stderr).toContain('row 2 (line 3, column 2): field "vendor": Invalid option: expected one of "CMT"|"VTS"|"DDS"');
     expect(run.stderr).toContain('row 3 (line 4, column 4): field "fare": Invalid input: expected number, received string');
