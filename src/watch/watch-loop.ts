@@ -201,6 +201,10 @@ export async function runWatch(options: WatchOptions): Promise<number> {
       graphUnknown = true;
       output.finished(undefined, error);
     }
+    if (process.env.KILN_DEBUG_WATCH) {
+      const m = process.memoryUsage();
+      process.stderr.write(`[watch] memory rss ${m.rss >> 20} heap ${m.heapUsed >> 20}/${m.heapTotal >> 20} external ${m.external >> 20} buffers ${m.arrayBuffers >> 20} MiB\n`);
+    }
     options.watching(added.size);
     dispatch({ type: "built" });
   };
