@@ -15,6 +15,7 @@ import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
 import type { BuildRequest, BuildResult, WorkspaceSession } from "../session/workspace-session.js";
 import { OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
+import { digestFile } from "../key/file-digest.js";
 import { indexReads, type ReadIndex } from "./read-index.js";
 import { transition, type WatchAction, type WatchInput, type WatchPhase } from "./watch-state.js";
 import { chokidarWatcher, type Watcher, type WatchEventKind } from "./watcher.js";
@@ -138,9 +139,33 @@ export async function runWatch(options: WatchOptions): Promise<number> {
     }
     if (kind === "addDir") return; // what appears inside it is reported on its own
     if (kind !== "unlinkDir" && (ignored(path, true) || !relevantFile(path))) return;
+    // A change to a file the build read is taken once its bytes differ from what the build
+    // used: metadata alone (a link count, a timestamp, kiln's own reads) raises the same inotify
+    // events, and taken as changes they would cancel and rebuild in a loop.
+    if ((kind === "change" || kind === "raw") && usedDigests.has(path)) {
+      void contentChanged(path).then((changed) => changed && hint(path));
+      return;
+    }
+    hint(path);
+  };
+  const hint = (path: string) => {
     pending.push(path);
     if (inBarrier) return; // before this build started: it is part of it
     dispatch({ type: "change", paths: [path] });
+  };
+  /** Digest of each read file as the last build used it. */
+  const usedDigests = new Map<string, string>();
+  const contentChanged = async (path: string): Promise<boolean> => {
+    let now: string;
+    try {
+      now = (await digestFile(path)).digest;
+    } catch {
+      usedDigests.delete(path);
+      return true; // gone or unreadable: the build says what is wrong
+    }
+    if (usedDigests.get(path) === now) return false;
+    usedDigests.set(path, now);
+    return true;
   };
 
   const watcher: Watcher = chokidarWatcher({
@@ -215,6 +240,11 @@ export async function runWatch(options: WatchOptions): Promise<number> {
     const stepModuleFiles = new Map<string, string[]>();
     for (const label of closure) if (graph.targets.get(label)!.spec.action === "step") stepModuleFiles.set(label, session.stepModuleFiles(graph, [label]));
     index = indexReads({ root, graph, closure, loadFiles, stepModuleFiles, sourceFiles });
+    usedDigests.clear();
+    for (const file of index.files) {
+      const entry = session.statCache.entryOf(file);
+      if (entry) usedDigests.set(file, entry.digest);
+    }
     const fresh: string[] = [];
     for (const file of index.files) {
       if (added.has(file)) continue;

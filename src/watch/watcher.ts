@@ -9,7 +9,8 @@ import type { Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 
-export type WatchEventKind = "add" | "change" | "unlink" | "addDir" | "unlinkDir";
+/** chokidar's kinds, and "raw": an inotify event chokidar did not turn into one (a hint only). */
+export type WatchEventKind = "add" | "change" | "unlink" | "addDir" | "unlinkDir" | "raw";
 
 export interface WatcherOptions {
   /** Directories watched recursively (what `ignored` lets through). */
@@ -48,9 +49,11 @@ export function chokidarWatcher(options: WatcherOptions): Watcher {
   // either way: the rebuild decides by content.
   watcher.on("raw", (event: string, entry: string, details: unknown) => {
     const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
-    if (event !== "change" || !entry || !watched) return;
+    // "rename" too: a save by rename, caught by the directory's watch even when chokidar's own
+    // bookkeeping of that file is mid-update.
+    if ((event !== "change" && event !== "rename") || !entry || !watched) return;
     const path = basename(watched) === entry ? watched : join(watched, entry);
-    if (!options.ignored(path, true)) options.onEvent("change", path);
+    if (!options.ignored(path, true)) options.onEvent("raw", path);
   });
   watcher.on("error", (error) => options.onError(error as NodeJS.ErrnoException));
   return {
