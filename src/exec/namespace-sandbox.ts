@@ -117,15 +117,12 @@ export function bwrapArguments(layout: NamespaceLayout): string[] {
   return args;
 }
 
-/**
- * bwrap's path on the caller's PATH, if it can start a command here (tried once with the
- * arguments a real step gets); else why not (not installed, user namespaces refused...).
- */
-export function probeBwrap(scratchDir: string, hostPath: string | undefined): { bwrap: string } | { problem: string } {
-  const bwrap = (hostPath ?? "")
+/** The first executable `name` in an absolute directory of `hostPath`. */
+export function findOnPath(name: string, hostPath: string | undefined): string | undefined {
+  return (hostPath ?? "")
     .split(delimiter)
     .filter((dir) => dir.startsWith("/"))
-    .map((dir) => join(dir, "bwrap"))
+    .map((dir) => join(dir, name))
     .find((candidate) => {
       try {
         accessSync(candidate, constants.X_OK);
@@ -134,6 +131,14 @@ export function probeBwrap(scratchDir: string, hostPath: string | undefined): { 
         return false;
       }
     });
+}
+
+/**
+ * bwrap's path on the caller's PATH, if it can start a command here (tried once with the
+ * arguments a real step gets); else why not (not installed, user namespaces refused...).
+ */
+export function probeBwrap(scratchDir: string, hostPath: string | undefined): { bwrap: string } | { problem: string } {
+  const bwrap = findOnPath("bwrap", hostPath);
   if (!bwrap) return { problem: "bwrap is not installed or not on PATH (Debian: apt-get install bubblewrap)" };
   const layout = { system: systemBindings(), sandboxDir: scratchDir, writable: [], tools: [], network: false };
   const probe = spawnSync(bwrap, [...bwrapArguments(layout), "/bin/sh", "-c", "exit 0"], { encoding: "utf8", timeout: 10_000, env: {} });

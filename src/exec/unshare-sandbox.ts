@@ -26,8 +26,9 @@
  * (sandbox.ts `changedSharedInputs`), and the damaged copy is rebuilt.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
-import { delimiter, dirname, join } from "node:path";
+import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { findOnPath } from "./namespace-sandbox.js";
 
 /** The programs a namespace helper needs, found on the host's PATH, and how it enters namespaces. */
 export interface UnshareTools {
@@ -76,21 +77,6 @@ done`;
  */
 const SETUP_SCRIPT = `"$1" -n -a -T "$2" || exit 125
 exec "$3" --root="$4" --wd=/ "$5" --bounding-set=-all --inh-caps=-all --ambient-caps=-all --no-new-privs -- /bin/sh -c "$6"`;
-
-function findOnPath(name: string, hostPath: string | undefined): string | undefined {
-  return (hostPath ?? "")
-    .split(delimiter)
-    .filter((dir) => dir.startsWith("/"))
-    .map((dir) => join(dir, name))
-    .find((candidate) => {
-      try {
-        accessSync(candidate, constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-}
 
 /** What a helper's view is made of. */
 export interface NamespaceView {
