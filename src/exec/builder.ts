@@ -17,11 +17,10 @@ import { outputDir, type BuildGraph } from "../graph/action-graph.js";
 import { longestPathToSink } from "../graph/cycle.js";
 import { prepareAction, type FinishedDependency, type KeyContext, type PreparedAction } from "../key/action-inputs.js";
 import { describeKeyChanges } from "../key/action-key.js";
-import type { StatCache } from "../state/stat-cache.js";
 import type { LastResult } from "../state/workspace-state.js";
 import { restoreFromCache, storeExecuted } from "./cache-steps.js";
 import { faultExecution, type Executor, type FailedExecution } from "./executor.js";
-import { Scheduler, type LookOutcome, type RunOutcome } from "./scheduler.js";
+import { Scheduler, type LookOutcome, type RunOutcome, type StepCanceller } from "./scheduler.js";
 
 /**
  * Targets keyed and looked up at once. A remote lookup is a few HTTP round trips: 16 in flight
@@ -42,9 +41,8 @@ export interface BuildOptions {
   /** Where results are looked up and stored, and blobs kept (the local store, maybe a remote behind it). */
   cache: ActionCache;
   executor: Executor;
-  /** What keying reads beyond the target (stat cache, step modules, tools, sources...). */
+  /** What keying reads beyond the target (stat cache, step modules, tools, sources...); its stat cache also says whether outputs are in place. */
   keys: Omit<KeyContext, "root" | "graph">;
-  statCache: StatCache;
   /**
    * Labels known up to date without computing their keys (see graph/unchanged-targets.ts):
    * their last results stand.
@@ -56,7 +54,7 @@ export interface BuildOptions {
   /** Aborting stops the build: nothing more starts, running steps are ended. */
   signal: AbortSignal;
   /** Watch mode: called with the scheduler once the build starts, to cancel steps an edit made obsolete. */
-  onScheduler?: (scheduler: { cancel(labels: Iterable<string>, reason: string): void; readonly inFlight: string[] }) => void;
+  onScheduler?: (scheduler: StepCanceller) => void;
 }
 
 export interface BuildOutcome {
@@ -132,7 +130,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     let hit: Awaited<ReturnType<typeof restoreFromCache>>;
     try {
       prepared = await prepareAction(target, keyContext, finished);
-      hit = options.readCache ? await restoreFromCache(cache, options.statCache, label, outDirOf(label), prepared, options.lastResults.get(label)) : undefined;
+      hit = options.readCache ? await restoreFromCache(cache, options.keys.statCache, label, outDirOf(label), prepared, options.lastResults.get(label)) : undefined;
     } catch (error) {
       // The machine's fault, not the step's: a source vanished, the disk is full...
       return fail(label, "", faultExecution(error));

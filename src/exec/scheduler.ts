@@ -50,6 +50,9 @@ export interface ScheduleResult {
   fatal?: unknown;
 }
 
+/** What watch mode holds of a running build's scheduler: the steps under way, and a way to cancel some. */
+export type StepCanceller = Pick<Scheduler<unknown>, "cancel" | "inFlight">;
+
 export class Scheduler<Work> {
   private readonly dependants = new Map<string, string[]>();
   private readonly waitingOn = new Map<string, number>();

@@ -402,7 +402,6 @@ export class WorkspaceSession {
           cache,
           executor,
           keys: { statCache: this.statCache, stepModules, tools, hostEnv: request.hostEnv, platform: platformIdentity(), sources },
-          statCache: this.statCache,
           lastResults: this.lastResults,
           unchanged,
           reporter,
@@ -430,26 +429,21 @@ export class WorkspaceSession {
       }
     }
     writeFileAtomic(join(this.stateDir, LAST_RUN_FILE), JSON.stringify({ startedOn, finishedOn: new Date().toISOString(), steps: run } satisfies LastRun));
+    // The live files and directories of the path sources read: for the stamp and for watch mode.
+    const liveSources = new Map([...sourceNames].map((name) => [name, liveFilesOf(this.root, loaded.manifest.sources[name]!)]));
     if (outcome.failed.length === 0 && !outcome.interrupted && request.readCache) {
       // Sources are checked by the normal path (drift warnings, snapshots): the fast path watches
       // kiln.lock and every live file and directory of the path sources read.
       const sourceFiles: string[] = [];
       if (sourceNames.size > 0) sourceFiles.push(join(this.root, LOCK_FILE));
-      for (const name of sourceNames) {
-        const live = liveFilesOf(this.root, loaded.manifest.sources[name]!);
-        sourceFiles.push(...live.files, ...live.directories);
-      }
+      for (const live of liveSources.values()) sourceFiles.push(...live.files, ...live.directories);
       if (unchanged && request.stampChanges) rerecordUpToDate(stamps, request.stampChanges, unchanged, finished);
       else {
         const identity = requestIdentity(this.root, request.mode, request.patterns);
         recordUpToDate(stamps, identity, request.hostEnv, [...loaded.filesRead, ...sourceFiles], this.directoryStamps(), outcome.outputs, finished, requestedOutputs);
       }
     }
-    const pathSourceFiles = new Map<string, string[]>();
-    for (const name of sourceNames) {
-      const declared = loaded.manifest.sources[name];
-      if (declared) pathSourceFiles.set(name, liveFilesOf(this.root, declared).files);
-    }
+    const pathSourceFiles = new Map([...liveSources].map(([name, live]) => [name, live.files]));
     return { ...outcome, requested, requestedOutputs, read: { graph: loaded.graph, closure, loadFiles: loaded.filesRead, sourceFiles: pathSourceFiles } };
   }
 

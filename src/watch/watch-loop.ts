@@ -16,6 +16,7 @@ import { basename, dirname, join, relative, sep } from "node:path";
 import type { BuildRequest, BuildResult, WorkspaceSession } from "../session/workspace-session.js";
 import { OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
 import { digestFile } from "../key/file-digest.js";
+import type { StepCanceller } from "../exec/scheduler.js";
 import { indexReads, type ReadIndex } from "./read-index.js";
 import { transition, type WatchAction, type WatchInput, type WatchPhase } from "./watch-state.js";
 import { chokidarWatcher, type Watcher, type WatchEventKind } from "./watcher.js";
@@ -63,7 +64,7 @@ export async function runWatch(options: WatchOptions): Promise<number> {
   const added = new Set<string>();
   let pending: string[] = [];
   let timer: NodeJS.Timeout | undefined;
-  let scheduler: { cancel(labels: Iterable<string>, reason: string): void; readonly inFlight: string[] } | undefined;
+  let scheduler: StepCanceller | undefined;
   /**
    * The last build could not load the graph (a BUILD.ts error, a missing input): what it would
    * read is unknown, so any new or changed workspace file may be what fixes it.
@@ -259,7 +260,11 @@ export async function runWatch(options: WatchOptions): Promise<number> {
         pending.push(file);
       }
     }
-    for (const dir of index.globDirectories) if (!added.has(dir)) added.add(dir), fresh.push(dir);
+    for (const dir of index.globDirectories) {
+      if (added.has(dir)) continue;
+      added.add(dir);
+      fresh.push(dir);
+    }
     watcher.add(fresh);
     if (pending.length > 0) dispatch({ type: "change", paths: [...pending] }); // a rebuild once this ends
   };
