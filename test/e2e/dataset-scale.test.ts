@@ -10,6 +10,7 @@ import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, collect, KILN_BIN, makeWorkspace, REPO, show, stackLines, WORKSPACE_TS } from "./harness.js";
+import { PARQUET_TOOL, READERS_AVAILABLE } from "../datasets/independent-readers.js";
 
 afterAll(cleanupTempDirs);
 
@@ -94,11 +95,13 @@ describe(`a ${ROWS.toLocaleString("en")}-row CSV dataset`, () => {
       expect(total.rows).toBe(ROWS);
       expect(total.fare).toBeCloseTo(expectedFare, 0);
 
-      // DuckDB, a reader kiln did not write, sees the same table.
-      const parquet = f.out("data", "trips", "rows.parquet");
-      const query = spawnSync("python3", [join(REPO, "test/datasets/parquet_tool.py"), "duckdb", parquet, "SELECT count(*), count(DISTINCT id), typeof(zone), min(zone), round(sum(fare)) FROM t GROUP BY 3"], { encoding: "utf8" });
-      expect(query.status, query.stderr).toBe(0);
-      expect(JSON.parse(query.stdout)).toEqual([[ROWS, ROWS, "VARCHAR", "000", Math.round(expectedFare)]]);
+      // DuckDB, a reader kiln did not write, sees the same table (skipped only off CI, where it is missing).
+      if (READERS_AVAILABLE) {
+        const parquet = f.out("data", "trips", "rows.parquet");
+        const query = spawnSync("python3", [PARQUET_TOOL, "duckdb", parquet, "SELECT count(*), count(DISTINCT id), typeof(zone), min(zone), round(sum(fare)) FROM t GROUP BY 3"], { encoding: "utf8" });
+        expect(query.status, query.stderr).toBe(0);
+        expect(JSON.parse(query.stdout)).toEqual([[ROWS, ROWS, "VARCHAR", "000", Math.round(expectedFare)]]);
+      }
     },
     LONG ? 900_000 : 120_000,
   );
