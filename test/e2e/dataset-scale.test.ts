@@ -9,7 +9,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cleanupTempDirs, collect, KILN_BIN, makeWorkspace, REPO, show, stackLines, WORKSPACE_TS } from "./harness.js";
+import { cleanupTempDirs, collect, KILN_BIN, makeWorkspace, show, stackLines, WORKSPACE_TS } from "./harness.js";
 import { PARQUET_TOOL, READERS_AVAILABLE } from "../datasets/independent-readers.js";
 
 afterAll(cleanupTempDirs);
