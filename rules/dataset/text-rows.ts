@@ -40,7 +40,6 @@ export async function* csvRows(
   let specs: ColumnSpec[] = [];
   let coercers: Array<(text: string) => unknown> = [];
   let rowNumber = 0;
-  let reported = 0;
   const take = (records: ReturnType<CsvRecordSplitter["push"]>): RowBatch => {
     const batch = { rows: [] as Row[], numbers: [] as number[], lines: [] as number[], rowsRead: 0 };
     let i = 0;
@@ -70,14 +69,7 @@ export async function* csvRows(
     batch.rowsRead = rowNumber;
     return batch;
   };
-  for await (const text of chunks) {
-    const batch = take(splitter.push(text));
-    if (batch.rowsRead > reported) yield batch;
-    reported = batch.rowsRead;
-    if (options.problems.count >= options.problems.limit) return;
-  }
-  const last = take(splitter.push("", true));
-  if (last.rowsRead > reported) yield last;
+  yield* batchesOf(chunks, (text, end) => take(splitter.push(text, end)), options.problems);
 }
 
 function checkHeader(cells: string[], line: number, columns: readonly ColumnSpec[] | undefined): string[] {
@@ -108,7 +100,6 @@ async function* jsonRows(
   problems: ProblemLog,
 ): AsyncGenerator<RowBatch> {
   let rowNumber = 0;
-  let reported = 0;
   const take = (records: ReturnType<JsonLinesSplitter["push"]>): RowBatch => {
     const batch = { rows: [] as Row[], numbers: [] as number[], lines: [] as number[], rowsRead: 0 };
     for (const record of records) {
@@ -132,12 +123,21 @@ async function* jsonRows(
     batch.rowsRead = rowNumber;
     return batch;
   };
+  yield* batchesOf(chunks, (text, end) => take(splitter.push(text, end)), problems);
+}
+
+/**
+ * Feeds each chunk to a splitter and yields the batch of rows it completes, if it read any; the
+ * end of the input (`end` true) flushes the last record. Stops once `problems` hit their limit.
+ */
+async function* batchesOf(chunks: AsyncIterable<string>, next: (text: string, end: boolean) => RowBatch, problems: ProblemLog): AsyncGenerator<RowBatch> {
+  let reported = 0;
   for await (const text of chunks) {
-    const batch = take(splitter.push(text));
+    const batch = next(text, false);
     if (batch.rowsRead > reported) yield batch;
     reported = batch.rowsRead;
     if (problems.count >= problems.limit) return;
   }
-  const last = take(splitter.push("", true));
+  const last = next("", true);
   if (last.rowsRead > reported) yield last;
 }
