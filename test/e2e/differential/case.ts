@@ -36,7 +36,7 @@ export class DifferentialCase {
 
   constructor(
     spec: WorkspaceSpec,
-    private readonly remote?: { url: string; root: string },
+    private readonly remote?: { url: string; casDir: string },
     private readonly watch = false,
   ) {
     this.model = new Model(spec);
@@ -189,7 +189,7 @@ export class DifferentialCase {
           this.log.push(`${step}: no remote, only a build`);
           return this.buildAndCheck(op.jobs, step, { expectNoneExecuted: true });
         }
-        const altered = tamperBlobs(join(this.remote.root, "cas"));
+        const altered = tamperBlobs(this.remote.casDir);
         this.log.push(`${step}: ${altered} blobs altered`);
         removeTree(join(this.ws, "kiln-out"));
         removeTree(this.cache);
