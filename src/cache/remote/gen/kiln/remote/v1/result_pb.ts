@@ -29,7 +29,7 @@ export type ResultMetadata = Message<"kiln.remote.v1.ResultMetadata"> & {
   previousKey: string;
 
   /**
-   * How a cmd step was isolated: "bwrap" or "dir"; empty for step functions.
+   * How a cmd step was isolated: "bwrap", "unshare" or "dir"; empty for step functions.
    *
    * @generated from field: string sandbox = 2;
    */
