@@ -92,7 +92,7 @@ describe("differential: incremental builds equal clean builds", () => {
     "watch mode: every settled state of kiln watch matches the model, and the last matches a clean build",
     async () => {
       // Ops a user does while watching; removing kiln-out or the cache and killing builds are for the build dimension.
-      const watchOp = opArbitrary().filter((op) => !["removeKilnOut", "removeCache", "killBuild", "noop", "tamperRemote"].includes(op.kind));
+      const watchOp = opArbitrary().filter((op) => !["removeKilnOut", "removeCache", "killBuild", "noop", "tamperRemote", "damageParked"].includes(op.kind));
       const property = fc.asyncProperty(workspaceArbitrary(), fc.array(watchOp, { maxLength: Math.min(MAX_OPS, 8) }), async (spec, ops) => {
         await new DifferentialCase(spec, undefined, true).run(ops);
       });
