@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeWorkspace, show, warningLines, type Fixture } from "./harness.js";
-import { BAZEL_REMOTE, startBazelRemote, tamperBlobs } from "./remote-servers.js";
+import { BAZEL_REMOTE, COUNT_STEP_TS, startBazelRemote, tamperBlobs } from "./remote-servers.js";
 
 afterAll(cleanupTempDirs);
 
@@ -20,15 +20,7 @@ function files(): Record<string, string> {
   return {
     "WORKSPACE.ts": `import { workspace } from "kiln";\nexport default workspace({ name: "grpc" });\n`,
     "a/in.txt": "hello grpc cache\n",
-    "a/count.ts": [
-      `import { readFileSync, writeFileSync } from "node:fs";`,
-      `export function count(ctx: any) {`,
-      `  const text = readFileSync(ctx.srcs.up, "utf8");`,
-      `  ctx.log("counting", text.length);`,
-      `  writeFileSync(ctx.out("n.json"), JSON.stringify({ n: text.length }));`,
-      `}`,
-      ``,
-    ].join("\n"),
+    "a/count.ts": COUNT_STEP_TS,
     "a/BUILD.ts": [
       `import { cmd, step } from "kiln";`,
       `export const upper = cmd({ srcs: ["in.txt"], outs: ["up.txt"], cmd: "echo upper-log; tr a-z A-Z < $SRCS > $OUT/up.txt" });`,

@@ -10,6 +10,17 @@ import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { KILN_BIN, makeTempDir } from "./harness.js";
 
+/** The step both remote cache suites build (a:count): reads :upper's output, logs, writes n.json. */
+export const COUNT_STEP_TS = [
+  `import { readFileSync, writeFileSync } from "node:fs";`,
+  `export function count(ctx: any) {`,
+  `  const text = readFileSync(ctx.srcs.up, "utf8");`,
+  `  ctx.log("counting", text.length);`,
+  `  writeFileSync(ctx.out("n.json"), JSON.stringify({ n: text.length }));`,
+  `}`,
+  ``,
+].join("\n");
+
 export const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
 
 export interface RunningServer {
