@@ -10,7 +10,8 @@
  * name is a real blob, as REAPI's Action digests are.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { createReadStream, readFileSync, rmSync, writeFileSync, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, readFileSync, rmSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -51,6 +52,7 @@ export class GrpcCacheClient implements CacheTransport {
   private readonly bytestream: Client<typeof ByteStream>;
   private readonly capabilities: Client<typeof Capabilities>;
   private batchLimit?: Promise<number>;
+  private readonly pendingReads: PendingRead[] = [];
 
   constructor(private readonly options: GrpcCacheOptions) {
     const url = new URL(options.url);
@@ -178,21 +180,8 @@ export class GrpcCacheClient implements CacheTransport {
   async download(hash: string, size: number | undefined, file: string, maxBytes: number): Promise<Download> {
     if (size === undefined) throw new Error("a gRPC download needs the blob's size");
     if (size > maxBytes) return { mismatch: `it is said to be ${size} bytes, over the ${maxBytes} allowed` };
-    if (size <= (await this.limit())) {
-      let response;
-      try {
-        response = await this.cas.batchReadBlobs({ instanceName: this.options.instance, digests: [digest(hash, size)], digestFunction: DigestFunction_Value.SHA256 });
-      } catch (error) {
-        throw asFault(error, "BatchReadBlobs");
-      }
-      const entry = response.responses[0];
-      if (!entry || entry.status?.code === Code.NotFound) return "missing";
-      if (entry.status && entry.status.code !== 0) throw new RemoteFault(`answered BatchReadBlobs for ${hash.slice(0, 12)} with ${codeName(entry.status.code)} ${entry.status.message}`);
-      const mismatch = verify(entry.data, hash, size);
-      if (mismatch) return mismatch;
-      writeFileSync(file, entry.data, { mode: 0o644 });
-      return "ok";
-    }
+    const limit = await this.limit();
+    if (size <= limit) return this.readBatched({ hash, size, file }, limit);
     const hasher = createHash("sha256");
     let received = 0;
     const out = createWriteStream(file, { mode: 0o644 });
@@ -220,6 +209,65 @@ export class GrpcCacheClient implements CacheTransport {
       return received !== size ? { mismatch: `it has ${received} bytes, not ${size}` } : { mismatch: `its content hashes to ${actual.slice(0, 12)}` };
     }
     return "ok";
+  }
+
+  /**
+   * Small reads asked for in the same turn of the event loop (a result's outputs, log and
+   * ingredients; other steps' lookups running beside it) go to the server as one BatchReadBlobs:
+   * one round trip instead of one a blob, which made a gRPC restore 1.6x slower than HTTP's.
+   */
+  private readBatched(read: { hash: string; size: number; file: string }, limit: number): Promise<Download> {
+    return new Promise((resolve, reject) => {
+      this.pendingReads.push({ ...read, resolve, reject });
+      if (this.pendingReads.length === 1) setImmediate(() => void this.flushReads(limit));
+    });
+  }
+
+  private async flushReads(limit: number): Promise<void> {
+    const reads = this.pendingReads.splice(0);
+    const batches: PendingRead[][] = [];
+    let total = Infinity;
+    for (const read of reads) {
+      if (total + read.size > limit) {
+        batches.push([]);
+        total = 0;
+      }
+      batches.at(-1)!.push(read);
+      total += read.size;
+    }
+    await Promise.all(batches.map((batch) => this.readBatch(batch)));
+  }
+
+  private async readBatch(batch: PendingRead[]): Promise<void> {
+    let response;
+    try {
+      const digests = [...new Map(batch.map((read) => [read.hash, digest(read.hash, read.size)])).values()];
+      response = await this.cas.batchReadBlobs({ instanceName: this.options.instance, digests, digestFunction: DigestFunction_Value.SHA256 });
+    } catch (error) {
+      const fault = asFault(error, "BatchReadBlobs");
+      for (const read of batch) read.reject(fault);
+      return;
+    }
+    const byHash = new Map(response.responses.map((entry) => [entry.digest?.hash ?? "", entry]));
+    // Written off the main thread, all at once: making a file costs 0.2-0.9 ms here (a new inode),
+    // and written synchronously those were most of a restore's time.
+    await Promise.all(
+      batch.map(async (read) => {
+        try {
+          const entry = byHash.get(read.hash);
+          if (!entry || entry.status?.code === Code.NotFound) return read.resolve("missing");
+          if (entry.status && entry.status.code !== 0) {
+            return read.reject(new RemoteFault(`answered BatchReadBlobs for ${read.hash.slice(0, 12)} with ${codeName(entry.status.code)} ${entry.status.message}`));
+          }
+          const mismatch = verify(entry.data, read.hash, read.size);
+          if (mismatch) return read.resolve(mismatch);
+          await writeFile(read.file, entry.data, { mode: 0o644 });
+          read.resolve("ok");
+        } catch (error) {
+          read.reject(error);
+        }
+      }),
+    );
   }
 
   close(): void {
@@ -250,6 +298,14 @@ export class GrpcCacheClient implements CacheTransport {
       });
     return this.batchLimit;
   }
+}
+
+interface PendingRead {
+  hash: string;
+  size: number;
+  file: string;
+  resolve: (outcome: Download) => void;
+  reject: (error: unknown) => void;
 }
 
 function digest(hash: string, size: number): Digest {
