@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeWorkspace, show, warningLines, type Fixture } from "./harness.js";
-import { BAZEL_REMOTE, COUNT_STEP_TS, startBazelRemote, tamperBlobs } from "./remote-servers.js";
+import { BAZEL_REMOTE, COUNT_STEP_TS, makeTestCa, startBazelRemote, tamperBlobs } from "./remote-servers.js";
 
 afterAll(cleanupTempDirs);
 
@@ -130,6 +130,28 @@ describe.runIf(BAZEL_REMOTE)("remote cache over gRPC (bazel-remote)", () => {
         expect.stringMatching(/^warning: remote cache grpc:\/\/127\.0\.0\.1:\d+ refused the connection \(GetActionResult\): using the local cache only for the rest of this build$/),
       ]);
       expect(outputsOf(c)).toEqual(expected);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("grpcs:// trusts the CA named by NODE_EXTRA_CA_CERTS; without it, one warning and a local build", async () => {
+    const ca = makeTestCa();
+    const server = await startBazelRemote({ tls: { cert: ca.cert, key: ca.key } });
+    try {
+      expect(server.grpcUrl).toMatch(/^grpcs:/);
+      const a = makeWorkspace(files());
+      const up = await a.build(["--remote-cache", server.grpcUrl, "--remote-upload"], { env: { NODE_EXTRA_CA_CERTS: ca.caCert } });
+      expect(warningLines(up), show(up)).toEqual([]);
+      const b = makeWorkspace(files());
+      const restored = await b.build(["--remote-cache", server.grpcUrl], { env: { NODE_EXTRA_CA_CERTS: ca.caCert } });
+      expect(restored.summary, show(restored)).toMatchObject({ executed: 0, cachedRemote: 4 });
+      expect(outputsOf(b)).toEqual(outputsOf(a));
+      const c = makeWorkspace(files());
+      const untrusted = await c.build(["--remote-cache", server.grpcUrl], { env: { NODE_EXTRA_CA_CERTS: undefined } });
+      expect(untrusted.code, show(untrusted)).toBe(0);
+      expect(untrusted.executed).toEqual(LABELS);
+      expect(warningLines(untrusted), show(untrusted)).toEqual([expect.stringMatching(/^warning: remote cache grpcs:\/\/127\.0\.0\.1:\d+ could not be verified over TLS: .*NODE_EXTRA_CA_CERTS.*: using the local cache only for the rest of this build$/)]);
     } finally {
       await server.stop();
     }

@@ -222,20 +222,21 @@ export interface BazelRemote extends RunningServer {
 }
 
 /** `uncompressed`: CAS files hold the blobs' bytes as they are (the default zstd frames would detect tampering themselves). */
-export async function startBazelRemote(options: { storage?: "zstd" | "uncompressed" } = {}): Promise<BazelRemote> {
+export async function startBazelRemote(options: { storage?: "zstd" | "uncompressed"; tls?: { cert: string; key: string } } = {}): Promise<BazelRemote> {
   const dir = makeTempDir("kiln-bazel-remote-");
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
   let child: ChildProcess | undefined;
   let log = "";
   const server: BazelRemote = {
     url: `http://127.0.0.1:${httpPort}`,
-    grpcUrl: `grpc://127.0.0.1:${grpcPort}`,
+    grpcUrl: `${options.tls ? "grpcs" : "grpc"}://127.0.0.1:${grpcPort}`,
     port: grpcPort,
     root: join(dir, "data"),
     casDir: join(dir, "data", "cas.v2"),
     log: () => log,
     async start() {
       const args = ["--dir", join(dir, "data"), "--max_size", "1", "--http_address", `127.0.0.1:${httpPort}`, "--grpc_address", `127.0.0.1:${grpcPort}`, "--storage_mode", options.storage ?? "zstd"];
+      if (options.tls) args.push("--tls_cert_file", options.tls.cert, "--tls_key_file", options.tls.key);
       child = spawn(BAZEL_REMOTE!, args, { stdio: ["ignore", "pipe", "pipe"] });
       child.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
       child.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString()));

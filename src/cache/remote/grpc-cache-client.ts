@@ -330,8 +330,11 @@ function asFault(error: unknown, what: string): RemoteFault {
       return new RemoteFault(`refused ${what} with ${codeName(error.code)} (check KILN_REMOTE_CACHE_TOKEN)`);
     }
     if (error.code === Code.DeadlineExceeded) return new RemoteFault(`did not answer ${what} in time`);
-    const cause = (error.cause as NodeJS.ErrnoException | undefined)?.code;
-    if (cause === "ECONNREFUSED") return new RemoteFault(`refused the connection (${what})`);
+    const cause = error.cause as NodeJS.ErrnoException | undefined;
+    if (cause?.code === "ECONNREFUSED") return new RemoteFault(`refused the connection (${what})`);
+    if (cause?.code && /^ERR_(TLS|SSL)|CERT|UNABLE_TO|SELF_SIGNED/.test(cause.code)) {
+      return new RemoteFault(`could not be verified over TLS: ${cause.message} (is its CA in NODE_EXTRA_CA_CERTS?)`);
+    }
     return new RemoteFault(`answered ${what} with ${codeName(error.code)}: ${error.rawMessage}`);
   }
   return new RemoteFault(`failed ${what}: ${(error as Error)?.message ?? String(error)}`);
