@@ -8,6 +8,7 @@ import { relative } from "node:path";
 import { defaultCacheDir } from "../cache/local-store.js";
 import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { inputError } from "../errors.js";
+import { parseCacheCap } from "../byte-size.js";
 import { WorkspaceSession, type BuildRequest } from "../session/workspace-session.js";
 import type { Pattern } from "../workspace/label.js";
 import type { StampChanges } from "../state/up-to-date-stamp.js";
@@ -102,7 +103,17 @@ export function buildRequestOf(
     remote: remoteSettings(options, process.env),
     sandbox: options.sandbox,
     hostEnv: process.env,
+    cacheMaxBytes: cacheCapFromEnv(process.env),
   };
+}
+
+/** KILN_CACHE_MAX_SIZE ("20G", "off"), which wins over WORKSPACE.ts's cacheMaxSize; undefined when unset. */
+export function cacheCapFromEnv(env: NodeJS.ProcessEnv): number | null | undefined {
+  const text = env.KILN_CACHE_MAX_SIZE;
+  if (text === undefined || text === "") return undefined;
+  const cap = parseCacheCap(text);
+  if (cap === undefined) throw inputError(`KILN_CACHE_MAX_SIZE must be a size such as 10G or 500M, or off, not "${text}"`);
+  return cap;
 }
 
 /**

@@ -179,9 +179,56 @@ Examples:
       process.exitCode = await runLockCommand({ ...command.optsWithGlobals(), ...options });
     });
 
-  program
+  const cache = program
     .command("cache")
-    .description("the shared cache")
+    .description("the local cache (gc, stats) and a shared one (serve)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  kiln cache stats                     entries, size, cap and the hit rate of recent builds
+  kiln cache gc                        trim to the cap (KILN_CACHE_MAX_SIZE, WORKSPACE.ts's cacheMaxSize, else 10G)
+  kiln cache gc --max-size 2G --older-than 30d
+  kiln cache serve --dir /srv/kiln-cache --port 8080`,
+    );
+
+  cache
+    .command("gc")
+    .description("trim the local cache, least recently used first; never what a kept result, a release or a running build needs")
+    .option("--max-size <size>", "keep at most this much, e.g. 10G, 500M (default: the cap)")
+    .option("--older-than <age>", "also remove what was not used for this long, e.g. 30d, 12h")
+    .option("--dry-run", "say what would be removed; remove nothing")
+    .option("--json", "one JSON object on stdout")
+    .addOption(new Option("--auto", "started by a build past the cap").hideHelp())
+    .addHelpText(
+      "after",
+      `
+Builds trim automatically past the cap, in the background. Results hit or stored in the last 15 minutes,
+blobs a kept result refers to and whatever a release pins are never removed.
+
+Examples:
+  kiln cache gc --max-size 5G          make room
+  kiln cache gc --older-than 30d       forget what no build used this month
+  kiln cache gc --dry-run --max-size 1G`,
+    )
+    .action(async (options: import("./cache-command.js").CacheGcOptions, command: Command) => {
+      const { runCacheGc } = await import("./cache-command.js");
+      process.exitCode = await runCacheGc({ ...command.optsWithGlobals(), ...options });
+    });
+
+  cache
+    .command("stats")
+    .description("the local cache: results, blobs, bytes, the cap, releases' pins, and the hit rate of recent builds")
+    .option("--json", "one JSON object on stdout")
+    .addHelpText("after", `
+Example:
+  kiln cache stats --json | jq .recent.hitRate`)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const { runCacheStats } = await import("./cache-command.js");
+      process.exitCode = await runCacheStats({ ...command.optsWithGlobals(), ...options });
+    });
+
+  cache
     .command("serve")
     .description("serve a remote cache (Bazel's HTTP cache protocol) for kiln and Bazel: GET/HEAD/PUT /cas/<sha256>, /ac/<key>")
     .option("--port <port>", "port to listen on", "8080")
@@ -191,6 +238,9 @@ Examples:
     .option("--read-token <token>", "reads need this token or the write token (default: $KILN_CACHE_SERVE_READ_TOKEN)")
     .option("--max-size <size>", "evict least recently used entries past this size, e.g. 50G", "50G")
     .option("--max-body <size>", "largest upload accepted", "4G")
+    .addHelpText("after", `
+Example:
+  KILN_CACHE_SERVE_TOKEN=secret kiln cache serve --dir /srv/kiln-cache --host 0.0.0.0 --port 8080`)
     .action(async (options: import("./cache-serve-command.js").CacheServeOptions) => {
       const { runCacheServe } = await import("./cache-serve-command.js");
       process.exitCode = await runCacheServe(options);

@@ -26,6 +26,8 @@ import { sourceLinkChecker } from "../workspace/source-links.js";
 import { resolveRunReference } from "../exec/run-ref.js";
 import { statPath } from "../stat-path.js";
 import { LocalStore, type OutputRecord } from "../cache/local-store.js";
+import { DEFAULT_CACHE_MAX_BYTES, trimInBackground } from "../cache/gc/auto-trim.js";
+import { recordBuild } from "../cache/gc/build-history.js";
 import { LocalActionCache, TieredCache, type ActionCache } from "../cache/action-cache.js";
 import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { runBuild, type BuildOptions, type BuildOutcome } from "../exec/builder.js";
@@ -73,6 +75,8 @@ export interface BuildRequest {
   locked?: boolean;
   /** Where url sources and snapshots are read from when not the build's own cache (kiln verify). */
   sourceCacheDir?: string;
+  /** The local cache's cap (null: never trimmed); undefined: WORKSPACE.ts's, else 10 GiB. */
+  cacheMaxBytes?: number | null;
   /** Watch mode: gets the build's scheduler, to cancel steps an edit made obsolete. */
   onScheduler?: BuildOptions["onScheduler"];
 }
@@ -418,8 +422,16 @@ export class WorkspaceSession {
       this.save();
       await store.close();
       if (sourceStore !== store) await sourceStore.close();
+      // Bounded by default: past the cap, a detached gc trims the cache; this build does not wait.
+      trimInBackground(store.dir, store.bytesInserted, request.cacheMaxBytes !== undefined ? request.cacheMaxBytes : (loaded.manifest.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES));
     }
 
+    try {
+      // For \`kiln cache stats\`' hit rate; the cache's own memory, never worth failing a build over.
+      recordBuild(store.dir, outcome.summary);
+    } catch {
+      // a read-only or full cache dir was reported by the store already
+    }
     const requestedOutputs: string[] = [];
     if (requested.length <= OUTPUTS_LISTED_UP_TO) {
       for (const label of requested) {
