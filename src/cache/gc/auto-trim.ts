@@ -1,7 +1,7 @@
 /**
  * The local cache is bounded by default (10 GiB; WORKSPACE.ts's `cacheMaxSize`, KILN_CACHE_MAX_SIZE
  * over it). After a build stores blobs, its bytes are added to the cache's size estimate
- * (cache-usage.ts); when the estimate passes the cap, or was never measured, a detached
+ * (cache-usage.ts); when the estimate passes the cap, a detached
  * `kiln cache gc --auto` trims it to 90% of the cap (so the next builds do not trim again at
  * once), least recently used first. The build that notices does not wait: it spawns and returns.
  */
@@ -16,11 +16,11 @@ export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
 const TRIM_TO = 0.9;
 
 /**
- * True when a trim should start now: never measured, or over the cap. (Only a build that stored
- * blobs asks; one gc at a time runs, the others find its lock and stop.)
+ * True when a trim should start now: over the cap. (Only a build that stored blobs asks; one gc
+ * at a time runs, the others find its lock and stop.)
  */
-export function shouldTrim(estimate: Usage | undefined, capBytes: number): boolean {
-  return estimate === undefined || estimate.bytes > capBytes;
+export function shouldTrim(estimate: Usage, capBytes: number): boolean {
+  return estimate.bytes > capBytes;
 }
 
 /**

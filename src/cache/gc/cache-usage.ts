@@ -2,7 +2,10 @@
  * The automatic trim's estimate of a cache's size, so a build can tell it is over the cap without
  * listing the store: `usage.json` holds the bytes gc last measured, and each build that stored
  * blobs adds what it stored. Concurrent builds may lose each other's additions (read, add,
- * rename): an estimate, corrected by every gc. No estimate yet counts as "measure now".
+ * rename): an estimate, corrected by every gc. A cache without one starts from what the build
+ * stored (a cache an older kiln filled is undercounted until its first `kiln cache gc`): a
+ * measuring gc after the first build of every fresh cache would cost every CI job and test a
+ * process beside its build.
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -35,10 +38,9 @@ export function recordMeasuredUsage(dir: string, bytes: number, now = Date.now()
   writeUsage(dir, { bytes, measuredAt: now });
 }
 
-/** Adds a build's stored bytes; returns the new estimate, or undefined when never measured. */
-export function addUsage(dir: string, bytes: number): Usage | undefined {
-  const usage = readUsage(dir);
-  if (!usage) return undefined;
+/** Adds a build's stored bytes; returns the new estimate. */
+export function addUsage(dir: string, bytes: number): Usage {
+  const usage = readUsage(dir) ?? { bytes: 0, measuredAt: 0 };
   if (bytes === 0) return usage;
   const next = { bytes: usage.bytes + bytes, measuredAt: usage.measuredAt };
   writeUsage(dir, next);
