@@ -4,7 +4,10 @@
  * the build itself is WorkspaceSession.build.
  */
 import { availableParallelism } from "node:os";
-import { relative } from "node:path";
+import { renameSync, writeFileSync } from "node:fs";
+import { relative, resolve } from "node:path";
+import { KILN_VERSION } from "../kiln-install.js";
+import { toTrace, TraceRecorder } from "../profile/trace-recorder.js";
 import { defaultCacheDir } from "../cache/local-store.js";
 import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { inputError } from "../errors.js";
@@ -30,6 +33,8 @@ export interface BuildCommandOptions {
   remoteUpload?: boolean;
   locked?: boolean;
   provenance?: boolean;
+  /** --profile: where the build's trace-event JSON goes. */
+  profile?: string;
 }
 
 /** Exit codes of an interrupted build, as shells report a command killed by the signal: 128 + n. */
@@ -57,6 +62,7 @@ export async function runBuildCommand(
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  const recorder = options.profile ? new TraceRecorder() : undefined;
   let result;
   try {
     result = await session.build(
@@ -65,12 +71,14 @@ export async function runBuildCommand(
         reporter: (event) => reporter.handle(event),
         stampChanges,
         locked: options.locked ?? false,
+        trace: recorder,
       },
       controller.signal,
     );
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    if (recorder && options.profile) writeProfile(options.profile, recorder, patternTexts, options);
   }
   requestedOutputs = result.requestedOutputs;
   if (options.provenance && result.failed.length === 0 && !result.interrupted) {
@@ -142,4 +150,14 @@ export function remoteSettings(options: BuildCommandOptions, env: NodeJS.Process
     extraCaFile: env.NODE_EXTRA_CA_CERTS || undefined,
     timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : undefined,
   };
+}
+
+/** The trace, written whole (temp name, then rename) whether or not the build succeeded. */
+function writeProfile(file: string, recorder: TraceRecorder, patterns: string[], options: BuildCommandOptions): void {
+  const trace = toTrace(recorder.spans, { kiln: KILN_VERSION, patterns: patterns.join(" ") || "//...", jobs: options.jobs ?? availableParallelism() });
+  const path = resolve(file);
+  const temp = `${path}.tmp-${process.pid}`;
+  writeFileSync(temp, JSON.stringify(trace));
+  renameSync(temp, path);
+  process.stderr.write(`kiln: profile written to ${relative(process.cwd(), path) || path} (kiln analyze-profile ${file}; or open it in https://ui.perfetto.dev)\n`);
 }

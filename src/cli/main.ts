@@ -42,6 +42,7 @@ function addBuildOptions(command: Command): Command {
     .option("--remote-upload", "also write results to the remote cache (default: $KILN_REMOTE_UPLOAD=1); for CI")
     .option("--provenance", "write an in-toto provenance statement beside each requested target's outputs (kiln-out/<pkg>/<name>.provenance.json)")
     .option("--locked", "refuse to build (exit 2) when a source differs from kiln.lock or is not in it")
+    .option("--profile <file>", "write a Chrome trace-event profile (Perfetto, chrome://tracing; kiln analyze-profile reads it)")
     .addOption(
       new commander!.Option(
         "--sandbox <mode>",
@@ -121,6 +122,19 @@ Examples:
     .action(async (expression: string, _options: unknown, command: Command) => {
       const { runQueryCommand } = await import("./query-command.js");
       process.exitCode = await runQueryCommand(expression, command.optsWithGlobals());
+    });
+
+  program
+    .command("analyze-profile")
+    .argument("<trace>", "a profile written by kiln build --profile")
+    .description("the critical path, the ten slowest steps and time by kind of work, from a build's profile")
+    .option("--json", "one JSON object on stdout")
+    .addHelpText("after", `
+Example:
+  kiln build --profile /tmp/trace.json //... && kiln analyze-profile /tmp/trace.json`)
+    .action(async (trace: string, options: { json?: boolean }) => {
+      const { runAnalyzeProfile } = await import("./analyze-profile-command.js");
+      process.exitCode = await runAnalyzeProfile(trace, options);
     });
 
   program
@@ -275,7 +289,7 @@ Example:
 /** The no-op fast path first (unless the user asked for work or explanations), then a real build. */
 async function buildOrTest(patterns: string[], options: BuildCommandOptions, mode: "build" | "test", upToDate: UpToDateOutcome): Promise<number> {
   let changes = upToDate.changes;
-  if (options.cache !== false && !options.explain && !options.locked && !options.provenance && !upToDate.checked) {
+  if (options.cache !== false && !options.explain && !options.locked && !options.provenance && !options.profile && !upToDate.checked) {
     const check = tryUpToDate(patterns, options, mode);
     if (check.code !== undefined) return check.code;
     changes = check.changes;

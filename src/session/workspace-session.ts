@@ -7,7 +7,7 @@
  * AbortSignal and reports through its reporter.
  */
 import { mkdirSync, statSync } from "node:fs";
-import { isAbsolute, join, posix } from "node:path";
+import { isAbsolute, join, posix, relative } from "node:path";
 import { globSync } from "tinyglobby";
 import { inputError } from "../errors.js";
 import { buildGraph, isLabelReference, outputDir, transitiveClosure, type BuildGraph, type SourceResolver } from "../graph/action-graph.js";
@@ -32,7 +32,7 @@ import { LocalActionCache, TieredCache, type ActionCache } from "../cache/action
 import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { runBuild, type BuildOptions, type BuildOutcome } from "../exec/builder.js";
 import { LocalExecutor } from "../exec/local-executor.js";
-import type { BuildEvent, Reporter } from "../events.js";
+import type { BuildEvent, Reporter, Tracer } from "../events.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
@@ -75,6 +75,8 @@ export interface BuildRequest {
   locked?: boolean;
   /** Where url sources and snapshots are read from when not the build's own cache (kiln verify). */
   sourceCacheDir?: string;
+  /** --profile: receives the build's timed slices. */
+  trace?: Tracer;
   /** The local cache's cap (null: never trimmed); undefined: WORKSPACE.ts's, else 10 GiB. */
   cacheMaxBytes?: number | null;
   /** Watch mode: gets the build's scheduler, to cancel steps an edit made obsolete. */
@@ -323,7 +325,21 @@ export class WorkspaceSession {
    * `interrupted`.
    */
   async build(request: BuildRequest, signal: AbortSignal): Promise<BuildResult> {
+    const trace = request.trace;
+    const loadStart = performance.now();
     const loaded = await this.load(request.patterns);
+    const analysisStart = performance.now();
+    trace?.span("load", "load BUILD.ts files", loadStart, analysisStart, { packages: new Set([...loaded.graph.targets.values()].map((t) => t.pkg)).size });
+    if (trace) this.statCache.onHashed = (path, size, start, end) => trace.span("hash", relative(this.root, path) || path, start, end, { bytes: size });
+    try {
+      return await this.buildLoaded(request, loaded, analysisStart, signal);
+    } finally {
+      this.statCache.onHashed = undefined;
+    }
+  }
+
+  private async buildLoaded(request: BuildRequest, loaded: LoadedWorkspace, analysisStart: number, signal: AbortSignal): Promise<BuildResult> {
+    const trace = request.trace;
     const requested = this.resolvePatterns(loaded, request.patterns, { includeTests: request.mode === "test" });
     // The requested targets and everything they depend on: what needs bundles, tools and stamps.
     const closure = [...transitiveClosure(loaded.graph, requested)];
@@ -357,6 +373,7 @@ export class WorkspaceSession {
       }
     }
 
+    trace?.span("analysis", "analysis: patterns, closure, step bundles, tools", analysisStart, performance.now(), { targets: closure.length });
     const store = await LocalStore.open(request.cacheDir, this.statCache);
     store.onWarning = (message) => reporter({ type: "warning", message });
     const tempDir = join(this.stateDir, "tmp");
@@ -411,6 +428,7 @@ export class WorkspaceSession {
           reporter,
           signal,
           onScheduler: request.onScheduler,
+          trace,
         });
       } finally {
         await executor.close();
