@@ -138,6 +138,22 @@ Example:
     });
 
   program
+    .command("graph")
+    .argument("[patterns...]", "targets to draw with what they depend on (default //...)")
+    .description("the build graph as Graphviz DOT, JSON, a Mermaid flowchart, or one self-contained HTML page, with each target's last-build status")
+    .addOption(new Option("--format <format>", "output format").choices(["dot", "json", "mermaid", "html"]).default("dot"))
+    .option("-o, --out <file>", "write to a file instead of stdout")
+    .addHelpText("after", `
+Examples:
+  kiln graph //models:classifier | dot -Tsvg > graph.svg
+  kiln graph //... --format html -o graph.html     open it in a browser: pan, zoom, search, click a node
+  kiln graph //data/... --format mermaid           paste into a Markdown file`)
+    .action(async (patterns: string[], options: import("./graph-command.js").GraphCommandOptions, command: Command) => {
+      const { runGraphCommand } = await import("./graph-command.js");
+      process.exitCode = await runGraphCommand(patterns, { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
     .command("why")
     .argument("<label>", "a target, e.g. //models:classifier")
     .description("why the target's step last ran: which input, code, param or tool changed, and where its log is")

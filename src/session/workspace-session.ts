@@ -32,7 +32,8 @@ import { LocalActionCache, TieredCache, type ActionCache } from "../cache/action
 import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { runBuild, type BuildOptions, type BuildOutcome } from "../exec/builder.js";
 import { LocalExecutor } from "../exec/local-executor.js";
-import type { BuildEvent, Reporter, Tracer } from "../events.js";
+import type { BuildEvent, Reporter, StepStatus, Tracer } from "../events.js";
+import { recordStepStatuses } from "../state/step-statuses.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
@@ -359,7 +360,9 @@ export class WorkspaceSession {
     const finished: { label: string; key: string }[] = [];
     const startedOn = new Date().toISOString();
     const run: LastRun["steps"] = {};
+    const statuses = new Map<string, { status: StepStatus; ms: number }>();
     const reporter = (event: BuildEvent) => {
+      if (event.type === "step") statuses.set(event.label, { status: event.status, ms: event.ms });
       if (event.type === "step" && event.status !== "failed") {
         finished.push({ label: event.label, key: event.key });
         run[event.label] = { key: event.key, status: event.status };
@@ -459,6 +462,7 @@ export class WorkspaceSession {
       }
     }
     writeFileAtomic(join(this.stateDir, LAST_RUN_FILE), JSON.stringify({ startedOn, finishedOn: new Date().toISOString(), steps: run } satisfies LastRun));
+    recordStepStatuses(this.stateDir, statuses);
     // The live files and directories of the path sources read: for the stamp and for watch mode.
     const liveSources = new Map([...sourceNames].map((name) => [name, liveFilesOf(this.root, loaded.manifest.sources[name]!)]));
     if (outcome.failed.length === 0 && !outcome.interrupted && request.readCache) {
