@@ -118,10 +118,25 @@ Examples:
   program
     .command("query")
     .argument("<expression>", "e.g. //...  deps(//models:classifier)  rdeps(//..., //data:penguins)  kind(dataset, //...)")
-    .description("print the labels an expression selects, one a line (Bazel's query syntax)")
-    .action(async (expression: string, _options: unknown, command: Command) => {
+    .description("print the targets an expression selects (Bazel's query syntax): one label a line, JSON, or a DOT graph")
+    .addOption(new Option("--output <format>", "label (one a line), json, or graph (DOT)").choices(["label", "json", "graph"]).default("label"))
+    .addHelpText(
+      "after",
+      `
+Functions: deps(x) deps(x, depth) rdeps(universe, x) rdeps(universe, x, depth) kind(regex, x)
+allpaths(from, to) somepath(from, to) attr(name, regex, x); set operators + - ^ (union except intersect).
+attr names: rule, cmd, run, outs, tools, srcs, srcs.NAME, env, params.PATH, test, network.
+
+Examples:
+  kiln query 'deps(//models:classifier, 1)'              what the classifier reads directly
+  kiln query 'rdeps(//..., //data:penguins)'             everything the dataset feeds
+  kiln query 'somepath(//reports:report, //data:penguins)'   one chain from the report to the data
+  kiln query 'attr(tools, python3, //...)'               cmd steps that run python3
+  kiln query 'kind(step, //...) - //models/...' --output json`,
+    )
+    .action(async (expression: string, options: { output?: import("./query-command.js").QueryOutput }, command: Command) => {
       const { runQueryCommand } = await import("./query-command.js");
-      process.exitCode = await runQueryCommand(expression, command.optsWithGlobals());
+      process.exitCode = await runQueryCommand(expression, { ...command.optsWithGlobals(), ...options });
     });
 
   program
