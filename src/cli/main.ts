@@ -78,6 +78,9 @@ Examples:
   kiln build --explain //...         build everything, saying why each step reran
   kiln query 'rdeps(//..., //data:penguins)'   what depends on the dataset
   kiln test //...                    run the tests
+  kiln graph //... --format html -o graph.html   the DAG with last build's status
+  kiln cache stats                   how big the cache is, how often it hits
+  source <(kiln completion bash)     tab-complete commands, flags and labels
 
 kiln --version (or -V) prints kiln's version.
 Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace is wrong
@@ -87,12 +90,23 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
 
   addBuildOptions(program.command("build").argument("[patterns...]", "targets to build (default //...)"))
     .description("build targets and what they depend on")
+    .addHelpText("after", `
+Examples:
+  kiln build                              everything (//...)
+  kiln build //models:classifier -j 4     one target and what it needs, 4 steps at once
+  kiln build -k --explain //...           keep going after a failure; say why each step reran
+  kiln build --json //... | jq .          one JSON event a line
+  kiln build --profile trace.json         then: kiln analyze-profile trace.json`)
     .action(async (patterns: string[], options: BuildCommandOptions, command: Command) => {
       process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "build", upToDate);
     });
 
   addBuildOptions(program.command("test").argument("[patterns...]", "tests to run (default //...)"))
     .description("build and run test targets; passing results are cached")
+    .addHelpText("after", `
+Examples:
+  kiln test                               every test (//...)
+  kiln test //models:quality              one test and what it needs`)
     .action(async (patterns: string[], options: BuildCommandOptions, command: Command) => {
       process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "test", upToDate);
     });
@@ -172,6 +186,10 @@ Examples:
     .command("why")
     .argument("<label>", "a target, e.g. //models:classifier")
     .description("why the target's step last ran: which input, code, param or tool changed, and where its log is")
+    .addHelpText("after", `
+Examples:
+  kiln why //models:classifier            which input, code, param or tool made it run
+  kiln why //models:classifier --since 1.0.0   what changed since release 1.0.0`)
     .option("--since <release>", "instead: what changed (inputs, params, code, transitively) since a release of this target")
     .option("--out <dir>", "with --since: where releases live (default: dist/ in the workspace)")
     .action(async (label: string, options: { since?: string; out?: string }, command: Command) => {
@@ -183,6 +201,10 @@ Examples:
     .command("provenance")
     .argument("[label]", "a target, e.g. //models:classifier")
     .description("an in-toto statement (SLSA provenance v1) for the target's outputs: what it was built from, transitively")
+    .addHelpText("after", `
+Examples:
+  kiln provenance //models:classifier --out model.provenance.json
+  kiln provenance --verify model.provenance.json        do the files still match?`)
     .option("--out <file>", "write the statement to a file instead of stdout")
     .option("--verify <statement>", "check each subject of a statement against the file on disk (exit 1 if any differs)")
     .option("--dir <dir>", "with --verify: where subjects' paths start (default: the workspace root, else the statement's directory)")
@@ -195,6 +217,9 @@ Examples:
     .command("verify")
     .argument("[patterns...]", "targets whose steps to check (default //...)")
     .description("rebuild the steps without the cache, in a fresh copy and fresh sandboxes, and report those whose outputs differ (exit 1)")
+    .addHelpText("after", `
+Example:
+  kiln verify //models/...                are the models' steps reproducible?`)
     .option("-j, --jobs <n>", "steps run at once (default: the number of cores)", parseJobs)
     .addOption(new Option("--sandbox <mode>", "how cmd steps are isolated").choices([...SANDBOX_CHOICES]).default("auto"))
     .action(async (patterns: string[], options: { jobs?: number; sandbox?: SandboxChoice }, command: Command) => {
@@ -206,6 +231,11 @@ Examples:
     .command("release")
     .argument("[label]", "the target to release, e.g. //models:classifier")
     .description("make a release: a directory and a .tar.gz with the target's outputs, provenance, kiln.lock and a manifest; never overwritten")
+    .addHelpText("after", `
+Examples:
+  kiln release //models:classifier --version 1.2.0
+  kiln release --list
+  kiln release --diff 1.1.0 1.2.0         inputs, params and code that differ`)
     .option("--version <X.Y.Z>", "the release's version")
     .option("--out <dir>", "where releases live (default: dist/ in the workspace)")
     .option("--list", "list the releases in --out")
@@ -218,6 +248,10 @@ Examples:
   program
     .command("lock")
     .description("pin every source of WORKSPACE.ts in kiln.lock (path sources are also frozen into a snapshot in the cache)")
+    .addHelpText("after", `
+Examples:
+  kiln lock                               write kiln.lock (commit it)
+  kiln lock --check                       in CI: fail if a source drifted`)
     .option("--check", "write nothing; exit 1 listing every source that differs from kiln.lock")
     .action(async (options: { check?: boolean }, command: Command) => {
       const { runLockCommand } = await import("./lock-command.js");
@@ -294,6 +328,9 @@ Example:
   program
     .command("doctor")
     .description("what this machine gives kiln: the sandbox mode and why, the cache, the remote, watch limits; each with its fix")
+    .addHelpText("after", `
+Example:
+  kiln doctor                             run it when a build is slow or not hermetic`)
     .action(async (_options: unknown, command: Command) => {
       const { runDoctor } = await import("./doctor-command.js");
       process.exitCode = await runDoctor({ cacheDir: (command.optsWithGlobals() as GlobalOptions).cacheDir });
@@ -302,6 +339,10 @@ Example:
   program
     .command("clean")
     .description(`remove ${OUTPUT_DIR}/ and the workspace state in ${STATE_DIR}/ (with --cache, the local cache too)`)
+    .addHelpText("after", `
+Examples:
+  kiln clean                              outputs and workspace state; the cache stays
+  kiln clean --cache                      the local cache too (every workspace's)`)
     .addOption(new Option("--cache", "also remove the local cache"))
     .action(async (options: { cache?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals() as GlobalOptions;
@@ -314,7 +355,61 @@ Example:
       }
     });
 
+  program
+    .command("completion")
+    .argument("<shell>", "bash, zsh or fish")
+    .description("print a shell completion script: commands, flags and the labels of the workspace you are in")
+    .addHelpText("after", `
+Examples:
+  source <(kiln completion bash)                 in ~/.bashrc
+  source <(kiln completion zsh)                  in ~/.zshrc
+  kiln completion fish > ~/.config/fish/completions/kiln.fish`)
+    .action(async (shell: string) => {
+      const { completionScript, COMPLETION_SHELLS } = await import("./completion.js");
+      if (!(COMPLETION_SHELLS as readonly string[]).includes(shell)) throw inputError(`kiln completion takes one of ${COMPLETION_SHELLS.join(", ")}, not "${shell}"`);
+      process.stdout.write(completionScript(shell as import("./completion.js").CompletionShell, describeCommands(program), flagsOf(program)));
+    });
+
+  // What the completion scripts call: the workspace's labels, one a line; nothing outside one.
+  program
+    .command("__complete", { hidden: true })
+    .argument("<what>", "labels")
+    .action(async (what: string, _options: unknown, command: Command) => {
+      if (what !== "labels") return;
+      const globals = command.optsWithGlobals() as GlobalOptions;
+      let root: string;
+      try {
+        root = findWorkspaceRoot(process.cwd(), globals.workspace);
+      } catch {
+        return;
+      }
+      const { WorkspaceSession } = await import("../session/workspace-session.js");
+      const { parsePattern } = await import("../workspace/label.js");
+      const session = WorkspaceSession.open(root, undefined);
+      const loaded = await session.load([parsePattern("//...")]);
+      session.save();
+      const labels = [...loaded.graph.targets.keys()].sort();
+      if (labels.length > 0) process.stdout.write(`${labels.join("\n")}\n`);
+    });
+
   return program;
+}
+
+/** The flags of one command, as typed (`--jobs`, `-j`), hidden ones left out. */
+function flagsOf(command: Command): string[] {
+  return command.options.filter((option) => !option.hidden).flatMap((option) => [option.long, option.short].filter((flag): flag is string => flag !== undefined));
+}
+
+/** The program's visible commands for the completion scripts. */
+function describeCommands(program: Command): import("./completion.js").CompletionCommand[] {
+  const describe = (command: Command): import("./completion.js").CompletionCommand => ({
+    name: command.name(),
+    description: command.description().split("\n")[0] ?? "",
+    flags: [...flagsOf(command), "--help"],
+    subcommands: command.commands.filter((sub) => !(sub as unknown as { _hidden?: boolean })._hidden).map(describe),
+    takesLabels: command.registeredArguments.some((argument) => /pattern|label/.test(argument.name())),
+  });
+  return program.commands.filter((command) => !(command as unknown as { _hidden?: boolean })._hidden).map(describe);
 }
 
 /** The no-op fast path first (unless the user asked for work or explanations), then a real build. */
