@@ -25,7 +25,7 @@ export interface SummaryEvent {
 }
 
 export type BuildEvent =
-  | { type: "plan"; steps: number }
+  | { type: "plan"; steps: number; /** The labels, for progress estimates. */ labels?: readonly string[] }
   | { type: "started"; label: string }
   | StepEvent
   | { type: "explain"; label: string; reasons: string[] }

@@ -16,7 +16,8 @@ import { WorkspaceSession, type BuildRequest } from "../session/workspace-sessio
 import type { Pattern } from "../workspace/label.js";
 import type { StampChanges } from "../state/up-to-date-stamp.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
-import { BuildReporter, type ReporterMode } from "./reporter.js";
+import { BuildReporter, colorWanted, reporterModeFor, type ReporterMode } from "./reporter.js";
+import { readStepStatuses } from "../state/step-statuses.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
 
 export interface BuildCommandOptions {
@@ -35,6 +36,8 @@ export interface BuildCommandOptions {
   provenance?: boolean;
   /** --profile: where the build's trace-event JSON goes. */
   profile?: string;
+  /** -q: the summary (and failures) only. */
+  quiet?: boolean;
 }
 
 /** Exit codes of an interrupted build, as shells report a command killed by the signal: 128 + n. */
@@ -48,11 +51,19 @@ export async function runBuildCommand(
 ): Promise<number> {
   const session = WorkspaceSession.open(process.cwd(), options.workspace);
   const patterns = parsePatterns(patternTexts, currentPackage(session.root, process.cwd()));
-  const reporterMode: ReporterMode = options.json ? "json" : process.stderr.isTTY ? "terminal" : "plain";
+  const reporterMode: ReporterMode = reporterModeFor(options.json === true, process.stderr, process.env);
   let requestedOutputs: string[] = [];
   // Where the requested targets' outputs are, listed before the summary line (which ends the output).
   const listOutputs = () => (requestedOutputs.length > 0 ? ["outputs:", ...requestedOutputs.map((path) => `  ${relative(process.cwd(), path)}`)] : []);
-  const reporter = new BuildReporter(reporterMode, process.stdout, process.stderr, listOutputs);
+  const history = new Map<string, number>();
+  if (reporterMode === "terminal") for (const [label, record] of readStepStatuses(session.stateDir)) if (record.ms > 0) history.set(label, record.ms);
+  const reporter = new BuildReporter(reporterMode, process.stdout, process.stderr, listOutputs, {
+    quiet: options.quiet,
+    color: colorWanted(process.env),
+    history,
+    jobs: options.jobs ?? availableParallelism(),
+    columns: process.stderr.columns,
+  });
 
   // The first Ctrl-C or SIGTERM stops the build: running commands get SIGTERM, then SIGKILL
   // after 2 s, and the build returns once every one has ended. Later signals change nothing.

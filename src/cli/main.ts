@@ -38,6 +38,7 @@ function addBuildOptions(command: Command): Command {
     .option("--no-cache", "run every step, ignoring cached results (results are still stored)")
     .option("--explain", "for each step that runs, say which input, code, param or tool changed")
     .option("--json", "one JSON event a line on stdout: each step, then a summary")
+    .option("-q, --quiet", "print only failures, warnings and the summary line")
     .option("--remote-cache <url>", "a shared cache behind the local one, Bazel's HTTP cache protocol (default: $KILN_REMOTE_CACHE; token: $KILN_REMOTE_CACHE_TOKEN)")
     .option("--remote-upload", "also write results to the remote cache (default: $KILN_REMOTE_UPLOAD=1); for CI")
     .option("--provenance", "write an in-toto provenance statement beside each requested target's outputs (kiln-out/<pkg>/<name>.provenance.json)")

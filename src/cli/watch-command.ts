@@ -9,7 +9,7 @@ import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { runWatch } from "../watch/watch-loop.js";
 import { buildRequestOf, type BuildCommandOptions } from "./build-command.js";
-import { BuildReporter, type ReporterMode } from "./reporter.js";
+import { BuildReporter, colorWanted, reporterModeFor, type ReporterMode } from "./reporter.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
 
 export interface WatchCommandOptions extends BuildCommandOptions {
@@ -23,7 +23,7 @@ const TRIGGER_PATHS_SHOWN = 3;
 export async function runWatchCommand(patternTexts: string[], options: WatchCommandOptions): Promise<number> {
   const session = WorkspaceSession.open(process.cwd(), options.workspace);
   const patterns = parsePatterns(patternTexts, currentPackage(session.root, process.cwd()));
-  const mode: ReporterMode = options.json ? "json" : process.stderr.isTTY ? "terminal" : "plain";
+  const mode: ReporterMode = reporterModeFor(options.json === true, process.stderr, process.env);
   const say = (text: string) => process.stderr.write(`${text}\n`);
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -45,7 +45,7 @@ export async function runWatchCommand(patternTexts: string[], options: WatchComm
           const more = trigger.length > TRIGGER_PATHS_SHOWN ? ` and ${trigger.length - TRIGGER_PATHS_SHOWN} more` : "";
           say(`kiln: ${shown}${more} changed; rebuilding`);
         }
-        const reporter = new BuildReporter(mode, process.stdout, process.stderr);
+        const reporter = new BuildReporter(mode, process.stdout, process.stderr, undefined, { quiet: options.quiet, color: colorWanted(process.env), columns: process.stderr.columns });
         return {
           reporter: (event) => reporter.handle(event),
           finished(result, error) {
