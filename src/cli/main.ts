@@ -329,12 +329,14 @@ Example:
   program
     .command("doctor")
     .description("what this machine gives kiln: the sandbox mode and why, the cache, the remote, watch limits; each with its fix")
+    .option("--remote-cache <url>", "the remote cache to try (default: $KILN_REMOTE_CACHE)")
     .addHelpText("after", `
 Example:
   kiln doctor                             run it when a build is slow or not hermetic`)
     .action(async (_options: unknown, command: Command) => {
       const { runDoctor } = await import("./doctor-command.js");
-      process.exitCode = await runDoctor({ cacheDir: (command.optsWithGlobals() as GlobalOptions).cacheDir });
+      const globals = command.optsWithGlobals() as GlobalOptions & { remoteCache?: string };
+      process.exitCode = await runDoctor({ cacheDir: globals.cacheDir, remoteCache: globals.remoteCache });
     });
 
   program
