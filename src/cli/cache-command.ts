@@ -41,8 +41,14 @@ async function defaultCap(options: CacheGcOptions): Promise<{ bytes: number | nu
   }
   if (root) {
     const { WorkspaceSession } = await import("../session/workspace-session.js");
-    const { manifest } = await WorkspaceSession.open(root, undefined).load([]);
-    if (manifest.cacheMaxBytes !== undefined) return { bytes: manifest.cacheMaxBytes, from: "WORKSPACE.ts cacheMaxSize" };
+    try {
+      const { manifest } = await WorkspaceSession.open(root, undefined).load([]);
+      if (manifest.cacheMaxBytes !== undefined) return { bytes: manifest.cacheMaxBytes, from: "WORKSPACE.ts cacheMaxSize" };
+    } catch (error) {
+      // A workspace that does not load must not keep its cache from being trimmed or inspected.
+      if (options.workspace !== undefined) throw error;
+      return { bytes: DEFAULT_CACHE_MAX_BYTES, from: "the default (the workspace here does not load)" };
+    }
   }
   return { bytes: DEFAULT_CACHE_MAX_BYTES, from: "the default" };
 }
