@@ -1,6 +1,6 @@
 /**
  * `kiln graph <patterns> --format dot|json|mermaid|html`: the targets the patterns name and what
- * they depend on, each with how its last build came out (.kiln/step-status.json) and its outputs.
+ * they depend on, each with how its last build came out (.kiln/step-results.log and last-run.json) and its outputs.
  * The html page inlines @dagrejs/dagre's browser build from kiln's own node_modules: no network.
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -11,8 +11,8 @@ import { toHtml } from "../graph/format/graph-html.js";
 import { toDot, toJson, toMermaid } from "../graph/format/graph-text.js";
 import { graphView } from "../graph/format/graph-view.js";
 import { didYouMean } from "../graph/suggest.js";
-import { WorkspaceSession } from "../session/workspace-session.js";
-import { readStepStatuses } from "../state/step-statuses.js";
+import { LAST_RUN_FILE, WorkspaceSession, type LastRun } from "../session/workspace-session.js";
+import { lastOutcomes, readStepStatuses } from "../state/step-statuses.js";
 import { patternMatches } from "../workspace/label.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
 
@@ -51,7 +51,7 @@ export async function runGraphCommand(patternTexts: string[], options: GraphComm
     if (matched.length === 0) throw inputError(`pattern ${patternTexts[patterns.indexOf(pattern)] ?? "//..."} matches no targets`);
     for (const label of matched) requested.add(label);
   }
-  const statuses = readStepStatuses(session.stateDir);
+  const statuses = lastOutcomes(readStepStatuses(session.stateDir, { compact: true }), readLastRun(session.stateDir));
   const view = graphView(loaded.graph, [...requested], (label) => {
     const status = statuses.get(label);
     const last = session.lastResults.get(label);
@@ -76,4 +76,12 @@ export async function runGraphCommand(patternTexts: string[], options: GraphComm
     process.stderr.write(`kiln graph: ${view.nodes.length} targets written to ${options.out}\n`);
   } else process.stdout.write(text);
   return 0;
+}
+
+function readLastRun(stateDir: string): LastRun | undefined {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, LAST_RUN_FILE), "utf8")) as LastRun;
+  } catch {
+    return undefined;
+  }
 }

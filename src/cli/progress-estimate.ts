@@ -1,6 +1,6 @@
 /**
  * The ETA of a build in progress, from how long each step took when it last executed
- * (.kiln/step-status.json). Pure. Steps never executed before count as the median of those that
+ * (.kiln/step-results.log). Pure. Steps never executed before count as the median of those that
  * have (or nothing, with no history at all: then there is no ETA). Cache hits end at once, so
  * the estimate falls as lookups answer; it is work left spread over the jobs, never less than the
  * longest running step's remainder.
