@@ -4,7 +4,7 @@
  * lines; with --json the same events as `kiln build --json`, one summary per rebuild. Ctrl-C
  * stops the running build (its commands end) and exits 0.
  */
-import { formatError, KilnError } from "../errors.js";
+import { formatError, inputError, KilnError } from "../errors.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { runWatch } from "../watch/watch-loop.js";
@@ -21,6 +21,8 @@ export interface WatchCommandOptions extends BuildCommandOptions {
 const TRIGGER_PATHS_SHOWN = 3;
 
 export async function runWatchCommand(patternTexts: string[], options: WatchCommandOptions): Promise<number> {
+  // One trace per rebuild would overwrite itself: profile a single build instead.
+  if (options.profile) throw inputError("--profile is for kiln build and kiln test (profile one build: kiln build --profile trace.json)");
   const session = WorkspaceSession.open(process.cwd(), options.workspace);
   const patterns = parsePatterns(patternTexts, currentPackage(session.root, process.cwd()));
   const mode: ReporterMode = reporterModeFor(options.json === true, process.stderr, process.env);
