@@ -163,8 +163,14 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
   files.push({ path: PROVENANCE_FILE, content: Buffer.from(formatStatement(statement)) });
   if (existsSync(join(session.root, LOCK_FILE))) files.push({ path: LOCK_FILE, content: readFileSync(join(session.root, LOCK_FILE)) });
 
-  // Pinned in the cache first: gc keeps every step the release's provenance walks, whatever its age.
-  writeReleasePin(cacheDir, { release: name, keys: statement.predicate.runDetails.byproducts.flatMap((b) => (b.digest?.sha256 ? [b.digest.sha256] : [])), blobs: manifest.outputs.map((o) => o.sha256) });
+  // Pinned in the cache first: gc keeps every step the release's provenance walks, its outputs,
+  // and the @source snapshots and downloads it read (their digests are among its dependencies).
+  const sha256s = (descriptors: readonly { digest?: { sha256?: string } }[]) => descriptors.flatMap((d) => (d.digest?.sha256 ? [d.digest.sha256] : []));
+  writeReleasePin(cacheDir, {
+    release: name,
+    keys: sha256s(statement.predicate.runDetails.byproducts),
+    blobs: [...manifest.outputs.map((o) => o.sha256), ...sha256s(statement.predicate.buildDefinition.resolvedDependencies)],
+  });
 
   // Written under a temp name and renamed: a release is whole or absent.
   mkdirSync(dir, { recursive: true });

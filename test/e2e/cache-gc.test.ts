@@ -122,6 +122,24 @@ describe("kiln cache gc", () => {
     expect(back.cached).toEqual(["//p:t0", "//p:t1"]);
   });
 
+  it("keeps the @source snapshot a release read (kiln lock's copy in the cache)", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": `import { source, workspace } from "kiln";\nexport default workspace({ name: "e2e", sources: { table: source.path("data/t.csv") } });\n`,
+      "data/t.csv": "a\n1\n",
+      "p/BUILD.ts": `import { cmd } from "kiln";\nexport const m = cmd({ srcs: { t: "@table" }, outs: ["o"], cmd: "(cat $SRCS; echo made) > $OUT/o" });\n`,
+    });
+    expect((await f.kiln(["lock"])).code).toBe(0);
+    const snapshot = JSON.parse(f.read("kiln.lock")).sources.table.sha256 as string;
+    const blobNames = () => listBlobs(f.cache).map((path) => path.split("/").pop());
+    expect(blobNames()).toContain(snapshot);
+    const release = await f.kiln(["release", "//p:m", "--version", "1.0.0"]);
+    expect(release.code, show(release)).toBe(0);
+    expect((await f.kiln(["clean"])).code).toBe(0);
+    await gcJson(f, ["--max-size", "0"]);
+    expect(blobNames()).toContain(snapshot);
+    expect(missingBlobs(f.cache)).toEqual([]);
+  });
+
   it("never breaks builds running beside it", async () => {
     const cacheOwner = makeWorkspace(pipeline("c", 12, 16 * KiB));
     const other = makeWorkspace(pipeline("c", 12, 16 * KiB), { cache: cacheOwner.cache });
