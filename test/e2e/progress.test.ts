@@ -72,5 +72,11 @@ describe("progress", () => {
     expect(run.code, show(run)).toBe(0);
     expect(run.stdout).toMatch(/^kiln: 3 steps, 3 executed, 0 cached \(0 local, 0 remote\), 0 failed in \d+\.\d\ds\n$/);
     expect(run.stderr.split("\n").filter((line) => line && !line.startsWith("warning: NOT HERMETIC"))).toEqual([]);
+    // The no-op answered by the up-to-date stamp (before commander) is quiet too.
+    expect((await f.kiln(["build", "-q"])).code).toBe(0); // records the stamp
+    const noop = await f.kiln(["build", "-q"]);
+    expect(noop.stdout).toMatch(/^kiln: 3 steps, 0 executed, 3 cached \(3 local, 0 remote\), 0 failed in \d+\.\d\ds\n$/);
+    const loud = await f.kiln(["build"]);
+    expect(loud.stdout).toContain("cached: //p:a, //p:b, //p:c");
   });
 });
