@@ -142,6 +142,9 @@ function childEnv(env: Record<string, string | undefined> = {}): NodeJS.ProcessE
   delete merged.KILN_REMOTE_UPLOAD;
   delete merged.KILN_REMOTE_CACHE_TOKEN;
   delete merged.KILN_CACHE_DIR;
+  // Nor their cache cap (a small one would start background trims) or gc grace.
+  delete merged.KILN_CACHE_MAX_SIZE;
+  delete merged.KILN_CACHE_GC_GRACE;
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined) delete merged[name];
     else merged[name] = value;
