@@ -25,7 +25,13 @@ export interface SummaryEvent {
 }
 
 export type BuildEvent =
-  | { type: "plan"; steps: number; /** The labels, for progress estimates. */ labels?: readonly string[] }
+  | {
+      type: "plan";
+      steps: number;
+      /** The labels and their dependencies, for progress estimates. */
+      labels?: readonly string[];
+      deps?: ReadonlyMap<string, readonly string[]>;
+    }
   | { type: "started"; label: string }
   | StepEvent
   | { type: "explain"; label: string; reasons: string[] }

@@ -15,6 +15,13 @@ describe("estimateRemainingMs", () => {
     expect(estimateRemainingMs({ pending: ["new"], running: [], history, jobs: 1 })).toBe(3000);
     expect(estimateRemainingMs({ pending: ["a"], running: [], history: new Map(), jobs: 1 })).toBeUndefined();
   });
+  it("is never less than the longest chain of unfinished steps, when the dependencies are known", () => {
+    const deps = new Map([["c", ["b"]], ["b", ["a"]], ["a", []]]);
+    // 9 s of work over 8 jobs is 1.1 s, but c waits for b, which waits for a: 1 + 3 + 5 s.
+    expect(estimateRemainingMs({ pending: ["a", "b", "c"], running: [], history, jobs: 8, deps })).toBe(9000);
+    expect(estimateRemainingMs({ pending: ["b", "c"], running: [{ label: "a", elapsedMs: 500 }], history, jobs: 8, deps })).toBe(8500);
+  });
+
   it("formats seconds and minutes", () => {
     expect(formatDuration(1234)).toBe("1.2s");
     expect(formatDuration(75_000)).toBe("1m15s");

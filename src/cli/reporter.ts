@@ -72,6 +72,7 @@ export class BuildReporter {
   private readonly running = new Map<string, number>();
   /** Planned labels not yet finished or started, for the ETA. */
   private readonly pending = new Set<string>();
+  private deps: ReadonlyMap<string, readonly string[]> | undefined;
   private readonly cached: string[] = [];
   /** Lines of the status block on screen (0: none). */
   private statusLines = 0;
@@ -93,7 +94,8 @@ export class BuildReporter {
       color: (options.color ?? false) && mode === "terminal",
       history: options.history ?? new Map(),
       jobs: options.jobs ?? 1,
-      columns: options.columns ?? 100,
+      // A pty with no size (0 columns) is not 0 wide.
+      columns: options.columns || 100,
       refreshMs: options.refreshMs ?? 200,
       now: options.now ?? (() => performance.now()),
       timeOfDay: options.timeOfDay ?? (() => new Date().toISOString().slice(11, 19)),
@@ -114,6 +116,7 @@ export class BuildReporter {
       case "plan":
         this.total = event.steps;
         for (const label of event.labels ?? []) this.pending.add(label);
+        this.deps = event.deps;
         if (this.mode === "terminal" && !this.options.quiet && this.options.refreshMs > 0) {
           this.timer = setInterval(() => this.refreshStatus(), this.options.refreshMs);
           this.timer.unref();
@@ -209,6 +212,7 @@ export class BuildReporter {
       running: running.map(([label, started]) => ({ label, elapsedMs: now - started })),
       history: this.options.history,
       jobs: this.options.jobs,
+      deps: this.deps,
     });
     const head = `[${this.done}/${this.total}] ${running.length} running${eta !== undefined ? `, ETA ${formatDuration(eta)}` : ""}`;
     const lines = [head];

@@ -85,7 +85,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   const mayRun = unchanged ? labels.filter((label) => !unchanged.has(label)) : labels;
   const inMayRun = new Set(mayRun);
   const height = longestPathToSink(mayRun, (label) => depsOf(label).filter((d) => inMayRun.has(d)));
-  reporter({ type: "plan", steps: labels.length, labels });
+  reporter({ type: "plan", steps: labels.length, labels, deps: new Map(mayRun.map((label) => [label, depsOf(label)])) });
 
   const finished = new Map<string, FinishedDependency & { outputs: OutputRecord[] }>();
   const results = new Map<string, LastResult>();
