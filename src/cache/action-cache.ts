@@ -26,6 +26,8 @@ export interface LookupContext {
   knownOutOfPlace: boolean;
   /** The key's declared outputs, sorted: a result listing other names is damage or forgery, a miss. */
   outs: readonly string[];
+  /** What the key was computed from: a remote names the entry by their blob's digest. */
+  ingredients: KeyIngredients;
 }
 
 export interface ActionCache {
@@ -108,7 +110,7 @@ export class LocalActionCache implements ActionCache {
 /** What a remote cache must do to sit behind the local one. */
 export interface RemoteTier {
   /** A verified result with all its blobs now in the local store (and the result too), or a miss. */
-  fetch(key: ActionKey, label: string): Promise<ActionResult | undefined>;
+  fetch(key: ActionKey, label: string, ingredients: KeyIngredients): Promise<ActionResult | undefined>;
   /** Queues an upload of a result stored locally (a no-op unless uploads are on). */
   upload(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): void;
   close(): Promise<void>;
@@ -124,7 +126,7 @@ export class TieredCache implements ActionCache {
   async lookup(key: ActionKey, context: LookupContext): Promise<CacheHit | undefined> {
     const hit = await this.local.lookup(key, context);
     if (hit) return hit;
-    const result = await this.remote.fetch(key, context.label);
+    const result = await this.remote.fetch(key, context.label, context.ingredients);
     if (!result) return undefined;
     // The key covers the declared outputs: a remote result naming others is not this action's.
     const names = result.outputs.map((output) => output.name).sort();

@@ -31,6 +31,7 @@ export interface BuildCommandOptions {
   json?: boolean;
   sandbox?: SandboxChoice;
   remoteCache?: string;
+  remoteInstance?: string;
   remoteUpload?: boolean;
   locked?: boolean;
   provenance?: boolean;
@@ -148,13 +149,21 @@ export function remoteSettings(options: BuildCommandOptions, env: NodeJS.Process
   } catch {
     // reported below
   }
-  if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+  const from = options.remoteCache ? "--remote-cache" : "KILN_REMOTE_CACHE";
+  if (!parsed || !["http:", "https:", "grpc:", "grpcs:"].includes(parsed.protocol)) {
     // Never echo the URL whole: it may carry a password.
-    throw inputError(`the remote cache URL is not an http:// or https:// URL (from ${options.remoteCache ? "--remote-cache" : "KILN_REMOTE_CACHE"}); e.g. --remote-cache http://cache.internal:8080`);
+    throw inputError(`the remote cache URL is not an http://, https://, grpc:// or grpcs:// URL (from ${from}); e.g. --remote-cache http://cache.internal:8080 or grpc://cache.internal:9092`);
   }
+  const grpc = parsed.protocol === "grpc:" || parsed.protocol === "grpcs:";
+  if (grpc && (parsed.pathname.replace(/^\/+/, "") !== "" || parsed.username || parsed.password || !parsed.port)) {
+    throw inputError(`a gRPC remote cache URL is grpc://host:port with no path or user (from ${from}); name the instance with --remote-instance and the token with KILN_REMOTE_CACHE_TOKEN`);
+  }
+  const instance = options.remoteInstance ?? env.KILN_REMOTE_INSTANCE;
+  if (instance && !grpc) throw inputError(`--remote-instance names a REAPI instance, for a grpc:// remote cache; ${from} is an HTTP one`);
   const timeout = Number(env.KILN_REMOTE_CACHE_TIMEOUT_MS);
   return {
     url,
+    ...(instance ? { instance } : {}),
     token: env.KILN_REMOTE_CACHE_TOKEN || undefined,
     upload: options.remoteUpload === true || env.KILN_REMOTE_UPLOAD === "1",
     signingKey: env.KILN_REMOTE_CACHE_SIGNING_KEY || undefined,

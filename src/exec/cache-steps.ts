@@ -34,7 +34,7 @@ export async function restoreFromCache(
   if (builtWithKey && outputsInPlace(outDir, last.outputs, statCache)) restored = { outputs: last.outputs, source: "local" };
   else {
     // Built with this key but out of place: lookup need not stat them again.
-    const hit = await cache.lookup(key, { label, outDir, knownOutOfPlace: builtWithKey, outs: prepared.ingredients.outs });
+    const hit = await cache.lookup(key, { label, outDir, knownOutOfPlace: builtWithKey, outs: prepared.ingredients.outs, ingredients: prepared.ingredients });
     if (!hit) return undefined;
     try {
       cache.materialize(outDir, hit.result.outputs);

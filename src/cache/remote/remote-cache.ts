@@ -8,18 +8,23 @@
  * of the build is local only. A blob or result that fails verification is refused and reported
  * once; its step builds locally. Loaded only when a remote cache is configured.
  */
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { encodeIngredients, type ActionKey, type KeyIngredients } from "../../key/action-key.js";
 import type { ContentDigest } from "../../key/digest.js";
 import type { Reporter } from "../../events.js";
 import type { RemoteTier } from "../action-cache.js";
 import type { ActionResult, LocalStore } from "../local-store.js";
-import { HttpCacheClient, RemoteFault } from "./http-cache-client.js";
+import { RemoteFault, type CacheTransport } from "./cache-transport.js";
+import { GrpcCacheClient } from "./grpc-cache-client.js";
+import { HttpCacheClient } from "./http-cache-client.js";
 import { decodeResult, encodeResult, ResultRefused } from "./result-codec.js";
 
 export interface RemoteCacheSettings {
+  /** http(s):// for Bazel's HTTP cache protocol, grpc(s):// for REAPI's gRPC cache services. */
   url: string;
+  /** The REAPI instance name (gRPC only). */
+  instance?: string;
   token?: string;
   /** Write results (CI); otherwise read only. */
   upload: boolean;
@@ -37,7 +42,7 @@ const UPLOADS_AT_ONCE = 4;
 let tempCounter = 0;
 
 export class RemoteCache implements RemoteTier {
-  private readonly client: HttpCacheClient;
+  private readonly client: CacheTransport;
   private tripped = false;
   /** Blobs refused this build (their bytes do not match their digest), by digest. */
   private readonly refusedBlobs = new Set<string>();
@@ -55,20 +60,18 @@ export class RemoteCache implements RemoteTier {
     private readonly local: LocalStore,
     private readonly reporter: Reporter,
   ) {
-    this.client = new HttpCacheClient({
-      url: settings.url,
-      token: settings.token,
-      extraCaFile: settings.extraCaFile,
-      timeoutMs: settings.timeoutMs ?? 15_000,
-      maxSockets: DOWNLOADS_AT_ONCE + UPLOADS_AT_ONCE,
-    });
+    const timeoutMs = settings.timeoutMs ?? 15_000;
+    this.client = /^grpcs?:/.test(settings.url)
+      ? new GrpcCacheClient({ url: settings.url, instance: settings.instance ?? "", token: settings.token, extraCaFile: settings.extraCaFile, timeoutMs })
+      : new HttpCacheClient({ url: settings.url, token: settings.token, extraCaFile: settings.extraCaFile, timeoutMs, maxSockets: DOWNLOADS_AT_ONCE + UPLOADS_AT_ONCE });
     if (this.client.caProblem) reporter({ type: "warning", message: this.client.caProblem });
   }
 
-  async fetch(key: ActionKey, label: string): Promise<ActionResult | undefined> {
+  async fetch(key: ActionKey, label: string, ingredients: KeyIngredients): Promise<ActionResult | undefined> {
     if (this.tripped) return undefined;
     try {
-      const bytes = await this.downloads.run(() => this.client.get(`ac/${key}`, RESULT_LIMIT));
+      const keySize = ingredientsSize(ingredients);
+      const bytes = await this.downloads.run(() => this.client.getResult(key, keySize, RESULT_LIMIT));
       if (!bytes) return undefined;
       let result: ActionResult;
       let logSize: number;
@@ -83,11 +86,11 @@ export class RemoteCache implements RemoteTier {
         ...result.outputs.map((output) => ({ digest: output.digest, size: output.size as number | undefined, what: output.name })),
         ...(result.log ? [{ digest: result.log, size: logSize as number | undefined, what: "its log" }] : []),
         // The key is the SHA-256 of the canonical ingredients: they are the blob named by the key.
-        { digest: key as string as ContentDigest, size: undefined, what: "its key's ingredients" },
+        { digest: key as string as ContentDigest, size: keySize, what: "its key's ingredients" },
       ];
       const outcomes = await Promise.all(blobs.map((blob) => this.fetchBlob(blob.digest, blob.size, label, blob.what)));
       if (!outcomes.every(Boolean)) return undefined;
-      const ingredients = JSON.parse(readFileSync(this.local.blobPath(key as string as ContentDigest), "utf8")) as KeyIngredients;
+      // The downloaded ingredients blob hashes to the key, so it holds exactly these ingredients.
       this.local.putAction(key, result, ingredients);
       return result;
     } catch (error) {
@@ -134,22 +137,24 @@ export class RemoteCache implements RemoteTier {
   }
 
   private async uploadNow(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): Promise<void> {
-    const blobs: ContentDigest[] = [...result.outputs.map((output) => output.digest), ...(result.log ? [result.log] : [])];
-    for (const digest of blobs) {
-      if (this.present.has(digest)) continue;
-      if (!(await this.client.has(`cas/${digest}`))) {
-        const file = this.local.blobPath(digest);
-        await this.client.put(`cas/${digest}`, { file, size: statSync(file).size });
-      }
-      this.present.add(digest);
-    }
     // The ingredients are the blob named by the key (the key is their SHA-256).
-    if (!this.present.has(key)) {
-      if (!(await this.client.has(`cas/${key}`))) await this.client.put(`cas/${key}`, { bytes: Buffer.from(encodeIngredients(ingredients)) });
-      this.present.add(key);
-    }
+    const encodedIngredients = Buffer.from(encodeIngredients(ingredients));
     const logSize = result.log ? statSync(this.local.blobPath(result.log)).size : 0;
-    await this.client.put(`ac/${key}`, { bytes: encodeResult(key, result, logSize, this.settings.signingKey) });
+    const blobs = new Map<string, { size: number; body: () => { bytes: Uint8Array } | { file: string; size: number } }>();
+    for (const digest of [...result.outputs.map((output) => output.digest), ...(result.log ? [result.log] : [])]) {
+      const file = this.local.blobPath(digest);
+      const size = statSync(file).size;
+      blobs.set(digest, { size, body: () => ({ file, size }) });
+    }
+    blobs.set(key, { size: encodedIngredients.length, body: () => ({ bytes: encodedIngredients }) });
+    const unknown = [...blobs].filter(([hash]) => !this.present.has(hash)).map(([hash, { size }]) => ({ hash, size }));
+    const missing = await this.client.findMissing(unknown);
+    for (const { hash } of unknown) {
+      const blob = blobs.get(hash)!;
+      if (missing.has(hash)) await this.client.putBlob({ hash, size: blob.size }, blob.body());
+      this.present.add(hash);
+    }
+    await this.client.putResult(key, encodedIngredients.length, encodeResult(key, result, logSize, this.settings.signingKey));
   }
 
   async close(): Promise<void> {
@@ -202,6 +207,11 @@ export class RemoteCache implements RemoteTier {
 }
 
 class Skipped extends Error {}
+
+/** The size of the blob a key names (its encoded ingredients), which REAPI's digests carry. */
+function ingredientsSize(ingredients: KeyIngredients): number {
+  return Buffer.byteLength(encodeIngredients(ingredients));
+}
 
 /** At most `size` tasks at once, the rest in order. */
 class Slots {
