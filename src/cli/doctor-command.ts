@@ -152,11 +152,12 @@ export async function remoteLines(url: string | undefined, env: NodeJS.ProcessEn
   let probe: URL;
   try {
     probe = new URL(`${url.replace(/\/+$/, "")}/ac/${"0".repeat(64)}`);
-    if (probe.protocol !== "http:" && probe.protocol !== "https:") throw new Error("not http");
+    if (!["http:", "https:", "grpc:", "grpcs:"].includes(probe.protocol)) throw new Error("not a cache URL");
   } catch {
-    lines.push("  NOT A URL: builds refuse it (exit 2)", "    fix: an http:// or https:// URL, e.g. KILN_REMOTE_CACHE=http://cache.internal:8080");
+    lines.push("  NOT A CACHE URL: builds refuse it (exit 2)", "    fix: http(s)://host:port for Bazel's HTTP cache, grpc(s)://host:port for REAPI, e.g. KILN_REMOTE_CACHE=http://cache.internal:8080");
     return lines;
   }
+  if (probe.protocol === "grpc:" || probe.protocol === "grpcs:") return [...lines, ...(await tcpLines(probe))];
   const headers: Record<string, string> = {};
   if (env.KILN_REMOTE_CACHE_TOKEN) headers.authorization = `Bearer ${env.KILN_REMOTE_CACHE_TOKEN}`;
   const started = performance.now();
@@ -189,4 +190,25 @@ function watchLines(): string[] {
   } else lines.push("  ok");
   if (instances !== undefined && instances < 128) lines.push(`  few instances (${instances}): editors and other watchers share them`, "    fix: sudo sysctl fs.inotify.max_user_instances=512");
   return lines;
+}
+
+/** A gRPC remote: whether its port accepts a connection (speaking REAPI is the build's to find out). */
+async function tcpLines(url: URL): Promise<string[]> {
+  const { connect } = await import("node:net");
+  const started = performance.now();
+  const port = Number(url.port);
+  const outcome = await new Promise<string | undefined>((resolve) => {
+    const socket = connect({ host: url.hostname, port, timeout: REMOTE_TIMEOUT_MS });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(`no answer within ${REMOTE_TIMEOUT_MS / 1000} s`);
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+  if (outcome === undefined) return [`  answers: the port accepts connections (${Math.round(performance.now() - started)} ms; the gRPC services are checked by the first build)`];
+  return [`  DOES NOT ANSWER: ${outcome}; builds warn once and go on without it`, `    fix: start the REAPI server on ${url.hostname}:${port}, or check the host, port and network between`];
 }

@@ -75,6 +75,11 @@ describe("kiln doctor", () => {
     expect(down.stdout).toContain("DOES NOT ANSWER: ECONNREFUSED");
     expect(down.stdout).toMatch(/fix: start the server \(kiln cache serve --dir DIR --port \d+\)/);
 
+    const grpc = await f.kiln(["doctor"], { env: { KILN_REMOTE_CACHE: missing.replace("http:", "grpc:") } });
+    expect(grpc.stdout).toContain("answers: the port accepts connections");
+    const grpcDown = await f.kiln(["doctor"], { env: { KILN_REMOTE_CACHE: nobody.replace("http:", "grpc:") } });
+    expect(grpcDown.stdout).toContain("DOES NOT ANSWER: ECONNREFUSED");
+
     const none = await f.kiln(["doctor"]);
     expect(none.stdout).toContain("remote cache: none");
   });
