@@ -3,6 +3,7 @@
  * how often recent builds were answered from it. The planning is src/cache/gc/; this file turns
  * flags into a request and a report into lines (or one JSON object with --json).
  */
+import { existsSync } from "node:fs";
 import { relative } from "node:path";
 import { formatBytes, parseDuration, parseSize } from "../byte-size.js";
 import { DEFAULT_CACHE_MAX_BYTES } from "../cache/gc/auto-trim.js";
@@ -137,6 +138,12 @@ export interface CacheStats {
 
 export async function runCacheStats(options: { workspace?: string; cacheDir?: string; json?: boolean }): Promise<number> {
   const dir = options.cacheDir ?? defaultCacheDir(process.env);
+  if (!existsSync(dir)) {
+    // Looking must not make one.
+    if (options.json) process.stdout.write(`${JSON.stringify({ type: "cache-stats", dir, results: 0, blobs: 0, bytes: 0, missing: true })}\n`);
+    else process.stdout.write(`cache: ${dir} does not exist yet (the first build makes it)\n`);
+    return 0;
+  }
   const store = await LocalStore.open(dir, new StatCache());
   let inventory;
   try {
