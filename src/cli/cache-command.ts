@@ -117,7 +117,9 @@ export async function runCacheGc(options: CacheGcOptions): Promise<number> {
   );
   if (report.pinnedKept > 0) process.stdout.write(`  kept ${report.pinnedKept} results pinned by ${report.pinnedReleases} release${report.pinnedReleases === 1 ? "" : "s"}\n`);
   if (maxBytes !== undefined && report.bytesAfter > maxBytes) {
-    process.stdout.write(`  still over: what is left is in use (used in the last ${Math.round(graceFromEnv() / 60_000)} min, pinned, or linked into a kiln-out)\n`);
+    const why = [`${formatBytes(report.indexBytes)} is the index, which LMDB does not shrink (it reuses the pages; kiln clean --cache starts afresh)`];
+    if (report.bytesAfter - report.indexBytes > 0) why.push(`the blobs left are in use (used in the last ${Math.round(graceFromEnv() / 60_000)} min, pinned by a release, or linked into a kiln-out)`);
+    process.stdout.write(`  still over the limit: ${why.join("; ")}\n`);
   }
   return 0;
 }

@@ -33,6 +33,8 @@ export interface GcReport extends GcPlan {
   /** Another gc held the lock: nothing was done. */
   busy?: true;
   pinnedReleases: number;
+  /** The index file's size: gc empties entries, LMDB keeps the pages for reuse. */
+  indexBytes: number;
 }
 
 export interface CacheInventory {
@@ -89,7 +91,7 @@ function readdirOrEmpty(dir: string): string[] {
 /** Runs gc on the cache at `dir`. */
 export async function runGc(dir: string, options: GcOptions): Promise<GcReport> {
   const lock = takeLock(dir);
-  if (!lock) return { removeKeys: [], removeBlobs: [], bytesBefore: 0, bytesAfter: 0, pinnedKept: 0, results: 0, blobs: 0, busy: true, pinnedReleases: 0 };
+  if (!lock) return { removeKeys: [], removeBlobs: [], bytesBefore: 0, bytesAfter: 0, pinnedKept: 0, results: 0, blobs: 0, busy: true, pinnedReleases: 0, indexBytes: 0 };
   const store = await LocalStore.open(dir, new StatCache());
   try {
     const inventory = takeInventory(store);
@@ -110,7 +112,7 @@ export async function runGc(dir: string, options: GcOptions): Promise<GcReport> 
       for (const digest of plan.removeBlobs) removeBlob(store, digest, inventory.inodes.get(digest));
       recordMeasuredUsage(dir, plan.bytesAfter);
     }
-    return { ...plan, results: inventory.results.length, blobs: inventory.blobs.length, pinnedReleases: pins.releases.length };
+    return { ...plan, results: inventory.results.length, blobs: inventory.blobs.length, pinnedReleases: pins.releases.length, indexBytes: inventory.indexBytes };
   } finally {
     await store.close();
     releaseLock(dir);
