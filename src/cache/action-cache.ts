@@ -69,13 +69,17 @@ export class LocalActionCache implements ActionCache {
   async lookup(key: ActionKey, context: LookupContext): Promise<CacheHit | undefined> {
     const result = this.store_.getAction(key, context.outs);
     if (!result) return undefined;
-    if (!context.knownOutOfPlace && outputsInPlace(context.outDir, result.outputs, this.statCache)) return { result, source: "local" };
+    if (!context.knownOutOfPlace && outputsInPlace(context.outDir, result.outputs, this.statCache)) {
+      this.store_.noteUse(key);
+      return { result, source: "local" };
+    }
     for (const output of result.outputs) {
       if (!(await this.store_.hasValidBlob(output.digest))) {
         this.reporter({ type: "warning", message: `cache blob ${output.digest.slice(0, 12)} (${output.name}) was missing or corrupt; rebuilding` });
         return undefined;
       }
     }
+    this.store_.noteUse(key);
     return { result, source: "local" };
   }
 
