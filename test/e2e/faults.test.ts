@@ -4,7 +4,7 @@
  * or a stack trace; the workspace state is saved and the next build is correct.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, collect, makeTempDir, makeWorkspace, show, stackLines, WORKSPACE_TS } from "./harness.js";
@@ -19,18 +19,27 @@ describe("environment faults during a build", () => {
       "WORKSPACE.ts": WORKSPACE_TS,
       "p/BUILD.ts": [
         `import { cmd } from "kiln";`,
-        `export const first = cmd({ outs: ["a.txt"], cmd: "sleep 1; echo a > $OUT/a.txt" });`,
+        `export const first = cmd({ outs: ["a.txt"], cmd: "sleep 2; echo a > $OUT/a.txt" });`,
         `export const second = cmd({ srcs: [":first", "later.txt"], outs: ["b.txt"], cmd: "cat $SRCS > $OUT/b.txt" });`,
       ].join("\n"),
       "p/later.txt": "later\n",
     });
     const child = fx.spawnKiln(["build", "-j1"]);
-    const removed = new Promise<void>((resolve) =>
-      setTimeout(() => {
-        rmSync(join(fx.ws, "p/later.txt"));
-        resolve();
-      }, 500),
-    );
+    // Removed once :first runs (its sandbox is laid out), so loading and the graph have seen the
+    // file: a fixed delay lost that race on a loaded machine.
+    const removed = (async () => {
+      const sandboxes = join(fx.ws, ".kiln", "sandbox");
+      const deadline = Date.now() + 10_000;
+      const running = () => {
+        try {
+          return readdirSync(sandboxes).some((name) => existsSync(join(sandboxes, name, "kiln-out/p/first")));
+        } catch {
+          return false;
+        }
+      };
+      while (!running() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      rmSync(join(fx.ws, "p/later.txt"));
+    })();
     const [run] = await Promise.all([collect(child), removed]);
     expect(run.code, show(run)).toBe(2);
     expect(run.stderr).toMatch(/FAILED \/\/p:second: kiln could not \w+ .*p\/later\.txt: no such file or directory \(was it removed during the build\?\)/);
