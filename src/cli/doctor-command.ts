@@ -157,7 +157,7 @@ export async function remoteLines(url: string | undefined, env: NodeJS.ProcessEn
     lines.push("  NOT A CACHE URL: builds refuse it (exit 2)", "    fix: http(s)://host:port for Bazel's HTTP cache, grpc(s)://host:port for REAPI, e.g. KILN_REMOTE_CACHE=http://cache.internal:8080");
     return lines;
   }
-  if (probe.protocol === "grpc:" || probe.protocol === "grpcs:") return [...lines, ...(await tcpLines(probe))];
+  if (probe.protocol === "grpc:" || probe.protocol === "grpcs:") return [...lines, ...(await grpcLines(url, probe, env))];
   const headers: Record<string, string> = {};
   if (env.KILN_REMOTE_CACHE_TOKEN) headers.authorization = `Bearer ${env.KILN_REMOTE_CACHE_TOKEN}`;
   const started = performance.now();
@@ -192,23 +192,26 @@ function watchLines(): string[] {
   return lines;
 }
 
-/** A gRPC remote: whether its port accepts a connection (speaking REAPI is the build's to find out). */
-async function tcpLines(url: URL): Promise<string[]> {
-  const { connect } = await import("node:net");
+/**
+ * A gRPC remote: one GetCapabilities, as the first build asks it (with the token and instance
+ * builds would use), which says whether the port speaks REAPI and takes SHA-256.
+ */
+async function grpcLines(url: string, probe: URL, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const { GrpcCacheClient } = await import("../cache/remote/grpc-cache-client.js");
+  const instance = env.KILN_REMOTE_INSTANCE ?? "";
+  const client = new GrpcCacheClient({ url, instance, token: env.KILN_REMOTE_CACHE_TOKEN || undefined, extraCaFile: env.NODE_EXTRA_CA_CERTS || undefined, timeoutMs: REMOTE_TIMEOUT_MS });
   const started = performance.now();
-  const port = Number(url.port);
-  const outcome = await new Promise<string | undefined>((resolve) => {
-    const socket = connect({ host: url.hostname, port, timeout: REMOTE_TIMEOUT_MS });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(undefined);
-    });
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(`no answer within ${REMOTE_TIMEOUT_MS / 1000} s`);
-    });
-    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-  });
-  if (outcome === undefined) return [`  answers: the port accepts connections (${Math.round(performance.now() - started)} ms; the gRPC services are checked by the first build)`];
-  return [`  DOES NOT ANSWER: ${outcome}; builds warn once and go on without it`, `    fix: start the REAPI server on ${url.hostname}:${port}, or check the host, port and network between`];
+  try {
+    const limit = await client.limit();
+    const ms = Math.round(performance.now() - started);
+    return [`  answers: GetCapabilities in ${ms} ms (ok: SHA-256; batch calls up to ${Math.round(limit / 1024)} KiB, ByteStream above)${instance ? `, instance ${instance}` : ""}`];
+  } catch (error) {
+    const why = (error as Error).message;
+    return [
+      `  NOT A WORKING REAPI CACHE: the server ${why}; builds warn once and go on without it`,
+      `    fix: start the REAPI server on ${probe.hostname}:${probe.port}, check that the port is its gRPC one (not HTTP), the instance name (KILN_REMOTE_INSTANCE) and the token`,
+    ];
+  } finally {
+    client.close();
+  }
 }

@@ -75,10 +75,12 @@ describe("kiln doctor", () => {
     expect(down.stdout).toContain("DOES NOT ANSWER: ECONNREFUSED");
     expect(down.stdout).toMatch(/fix: start the server \(kiln cache serve --dir DIR --port \d+\)/);
 
+    // An HTTP/1 server at a grpc:// URL answers, but not in gRPC (bazel-remote's real answer is in remote-grpc.test.ts).
     const grpc = await f.kiln(["doctor"], { env: { KILN_REMOTE_CACHE: missing.replace("http:", "grpc:") } });
-    expect(grpc.stdout).toContain("answers: the port accepts connections");
+    expect(grpc.stdout).toContain("NOT A WORKING REAPI CACHE: the server answered GetCapabilities with");
+    expect(grpc.stdout).toContain("check that the port is its gRPC one (not HTTP)");
     const grpcDown = await f.kiln(["doctor"], { env: { KILN_REMOTE_CACHE: nobody.replace("http:", "grpc:") } });
-    expect(grpcDown.stdout).toContain("DOES NOT ANSWER: ECONNREFUSED");
+    expect(grpcDown.stdout).toContain("NOT A WORKING REAPI CACHE: the server refused the connection (GetCapabilities)");
 
     const none = await f.kiln(["doctor"]);
     expect(none.stdout).toContain("remote cache: none");

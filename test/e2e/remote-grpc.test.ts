@@ -68,6 +68,10 @@ describe.runIf(BAZEL_REMOTE)("remote cache over gRPC (bazel-remote)", () => {
       expect(outputsOf(b)).toEqual(expected);
       expect(server.log()).toMatch(/GRPC BYTESTREAM READ COMPLETED/i);
 
+      // kiln doctor asks the server what a build would: GetCapabilities.
+      const doctor = await b.kiln(["doctor"], { env: { KILN_REMOTE_CACHE: server.grpcUrl } });
+      expect(doctor.stdout, show(doctor)).toMatch(/^ {2}answers: GetCapabilities in \d+ ms \(ok: SHA-256; batch calls up to \d+ KiB, ByteStream above\)$/m);
+
       // The log came along too: `kiln why` shows it.
       const why = await b.kiln(["why", "//a:upper"]);
       const logPath = /log: (\S+)/.exec(why.stdout)?.[1];

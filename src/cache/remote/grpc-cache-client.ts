@@ -279,8 +279,12 @@ export class GrpcCacheClient implements CacheTransport {
     return this.options.instance ? `${this.options.instance}/` : "";
   }
 
-  /** The batch limit: the server's max_batch_total_size_bytes (less a margin for framing) or ours. */
-  private limit(): Promise<number> {
+  /**
+   * The batch limit kiln uses with this server: its max_batch_total_size_bytes (less a margin for
+   * framing) or ours. Asks GetCapabilities once; a RemoteFault if the server does not answer it
+   * or lacks SHA-256 (what `kiln doctor` shows).
+   */
+  limit(): Promise<number> {
     this.batchLimit ??= this.capabilities
       .getCapabilities({ instanceName: this.options.instance })
       .then((capabilities) => {
