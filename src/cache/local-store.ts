@@ -56,6 +56,12 @@ export interface ActionOrigins {
   sources: Record<string, { kind: "url" | "path"; location: string; sha256: string; size: number; files?: number }>;
   /** For a step: the files its code digest covers (workspace-relative, or absolute outside it), with digests. */
   code?: [string, string][];
+  /**
+   * The files that define the action, as they were when it was keyed: its package's BUILD.ts,
+   * WORKSPACE.ts and (for an action reading `@source`s) kiln.lock. Provenance lists them as
+   * materials; absent in results stored before they were recorded.
+   */
+  definition?: [string, string][];
 }
 
 /** Default cache location: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln. */

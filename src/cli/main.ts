@@ -139,9 +139,12 @@ Examples:
     .argument("[label]", "a target, e.g. //models:classifier")
     .description("an in-toto statement (SLSA provenance v1) for the target's outputs: what it was built from, transitively")
     .option("--out <file>", "write the statement to a file instead of stdout")
-    .option("--verify <statement>", "check each subject of a statement against the file on disk (exit 1 if any differs)")
+    .option("--sign <key.pem>", "wrap the statement in a DSSE envelope signed with this Ed25519 or ECDSA P-256 private key")
+    .option("--verify <statement>", "check a statement: its subjects against the files, its materials against the workspace (exit 1 if any differs)")
+    .option("--key <public.pem>", "with --verify: the public key a signed statement (DSSE envelope) must verify with")
+    .option("--subjects-only", "with --verify: check only the subjects (the output files), not the materials")
     .option("--dir <dir>", "with --verify: where subjects' paths start (default: the workspace root, else the statement's directory)")
-    .action(async (label: string | undefined, options: { out?: string; verify?: string; dir?: string }, command: Command) => {
+    .action(async (label: string | undefined, options: { out?: string; verify?: string; dir?: string; sign?: string; key?: string; subjectsOnly?: boolean }, command: Command) => {
       const { runProvenanceCommand } = await import("./provenance-command.js");
       process.exitCode = await runProvenanceCommand(label, { ...command.optsWithGlobals(), ...options });
     });

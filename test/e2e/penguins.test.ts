@@ -399,11 +399,62 @@ describe("examples/penguins as a distribution: lock, provenance, why, a url sour
     expect(statement.subject.map((s) => s.name).sort()).toEqual(["kiln-out/models/classifier/metrics.json", "kiln-out/models/classifier/model.json"]);
     const deps = new Map(statement.predicate.buildDefinition.resolvedDependencies.map((d) => [d.name, d]));
     expect(deps.get("@penguins")).toMatchObject({ digest: { sha256: dataDigest() }, annotations: { kind: "path", location: "data/penguins.json" } });
-    expect(deps.get("external/penguins/penguins.json")?.digest).toEqual({ sha256: dataDigest() });
+    // The table is listed once, as @penguins (not again as the file a sandbox sees).
+    expect([...deps.keys()].filter((name) => name?.includes("penguins.json"))).toEqual([]);
     expect(deps.get("models/train.ts")?.annotations).toMatchObject({ kind: "code", step: "//models:classifier" });
-    const steps = (statement.predicate.runDetails.byproducts ?? []).map((b) => b.name).sort();
-    expect(steps).toEqual(["//data:penguins", "//features:matrix", "//features:split", "//models:classifier"]);
+    // Every BUILD.ts on the path, WORKSPACE.ts and kiln.lock, with the digests they had.
+    for (const file of ["WORKSPACE.ts", "kiln.lock", "data/BUILD.ts", "features/BUILD.ts", "models/BUILD.ts"]) {
+      expect(deps.get(file), file).toMatchObject({ digest: { sha256: createHash("sha256").update(f.read(file)).digest("hex") }, annotations: { kind: "definition" } });
+    }
+    expect(deps.has("reports/BUILD.ts")).toBe(false);
+    // npm packages as purls with package-lock.json's integrity, not as node_modules/<pkg>/package.json.
+    const zod = JSON.parse(readFileSync(join(REPO, "node_modules/zod/package.json"), "utf8")) as { version: string };
+    const zodLock = (JSON.parse(readFileSync(join(REPO, "package-lock.json"), "utf8")) as { packages: Record<string, { integrity: string }> }).packages["node_modules/zod"]!;
+    expect(deps.get(`pkg:npm/zod@${zod.version}`)).toMatchObject({
+      uri: `pkg:npm/zod@${zod.version}`,
+      digest: { sha512: Buffer.from(zodLock.integrity.replace(/^sha512-/, ""), "base64").toString("hex") },
+    });
+    expect([...deps.keys()].filter((name) => name?.startsWith("node_modules/"))).toEqual([]);
+    expect(new Set(deps.keys()).size).toBe(statement.predicate.buildDefinition.resolvedDependencies.length);
+    // Byproducts are real artifacts: each step's log, a blob in the cache by its digest.
+    const logs = statement.predicate.runDetails.byproducts ?? [];
+    expect(logs.length).toBeGreaterThan(0);
+    for (const log of logs) {
+      const digest = log.digest!.sha256!;
+      expect(createHash("sha256").update(readFileSync(join(f.cache, "cas", digest.slice(0, 2), digest))).digest("hex")).toBe(digest);
+    }
     expect(JSON.parse(f.read("kiln-out/models/classifier.provenance.json"))).toEqual(statement);
+  });
+
+  it("Is this the data it was trained on? --verify, run from elsewhere with -C, catches one edited value (both digests, exit 1)", async () => {
+    const statementFile = join(makeTempDir(), "statement.json");
+    expect((await f.kiln(["provenance", "//models:classifier", "--out", statementFile])).code).toBe(0);
+    const elsewhere = makeTempDir();
+    const clean = await f.kiln(["provenance", "--verify", statementFile, "-C", f.ws], { cwd: elsewhere, noWorkspaceFlag: true });
+    expect(clean.code, show(clean)).toBe(0);
+    expect(clean.stdout).toContain("all 2 subjects match");
+    expect(clean.stdout).toMatch(/all \d+ materials in the workspace match/);
+    const original = f.read("data/penguins.json");
+    f.write({ "data/penguins.json": original.replace('"Beak Length (mm)": 39.1,', '"Beak Length (mm)": 39.2,') });
+    expect(f.read("data/penguins.json")).not.toBe(original);
+    const edited = createHash("sha256").update(f.read("data/penguins.json")).digest("hex");
+    try {
+      const drift = await f.kiln(["provenance", "--verify", statementFile, "-C", f.ws], { cwd: elsewhere, noWorkspaceFlag: true });
+      expect(drift.code, show(drift)).toBe(1);
+      expect(drift.stdout).toContain(`DRIFT     @penguins (data/penguins.json)\n    statement sha256 ${dataDigest()}\n    on disk   sha256 ${edited}`);
+      expect(drift.stdout).toMatch(/^1 of \d+ materials differ from the workspace/m);
+      const subjects = await f.kiln(["provenance", "--verify", statementFile, "--subjects-only", "-C", f.ws], { cwd: elsewhere, noWorkspaceFlag: true });
+      expect(subjects.code, show(subjects)).toBe(0);
+      expect(subjects.stdout).not.toContain("materials");
+      // A new statement is still the last build's: it says so, naming the file.
+      const stale = await f.kiln(["provenance", "//models:classifier"]);
+      expect(stale.code, show(stale)).toBe(0);
+      expect(stale.stderr).toContain("this statement describes the last build of //models:classifier, not the tree as it is: 1 of its materials changed since (@penguins = data/penguins.json)");
+    } finally {
+      f.write({ "data/penguins.json": original });
+    }
+    const fresh = await f.kiln(["provenance", "//models:classifier"]);
+    expect(fresh.stderr).not.toContain("not the tree");
   });
 
   it("Can I reproduce this run? kiln verify rebuilds every step without the cache: all identical", async () => {
