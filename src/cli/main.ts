@@ -168,7 +168,8 @@ Examples:
     .option("--out <dir>", "where releases live (default: dist/ in the workspace)")
     .option("--list", "list the releases in --out")
     .option("--diff <releases...>", "what differs (inputs, params, code) between two releases: --diff 1.0.0 1.1.0")
-    .action(async (label: string | undefined, options: { version?: string; out?: string; list?: boolean; diff?: string[] }, command: Command) => {
+    .option("--sign <key.pem>", "also sign the release's statements (DSSE) with this Ed25519 or ECDSA P-256 private key")
+    .action(async (label: string | undefined, options: { version?: string; out?: string; list?: boolean; diff?: string[]; sign?: string }, command: Command) => {
       const { runReleaseCommand } = await import("./release-command.js");
       process.exitCode = await runReleaseCommand(label, { ...command.optsWithGlobals(), ...options });
     });

@@ -77,7 +77,7 @@ export function signedStatementText(statement: Statement, keyFile: string): stri
   return `${JSON.stringify(signEnvelope(Buffer.from(formatStatement(statement)), key), null, 2)}\n`;
 }
 
-function readKeyFile(file: string): string {
+export function readKeyFile(file: string): string {
   try {
     return readFileSync(file, "utf8");
   } catch (error) {

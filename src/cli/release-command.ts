@@ -19,11 +19,19 @@ import { diffStatements } from "../lock/release-diff.js";
 import { deterministicTarGz, type TarEntry } from "../lock/tar.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { parseLabel } from "../workspace/label.js";
-import { formatStatement, statementFor } from "./provenance-command.js";
+import { digestBytes } from "../key/digest.js";
+import { readSigningKey, signEnvelope } from "../lock/dsse.js";
+import type { KeyObject } from "node:crypto";
+import { formatStatement, readKeyFile, statementFor } from "./provenance-command.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
 
 export const RELEASE_MANIFEST = "release.json";
 export const PROVENANCE_FILE = "provenance.json";
+/** With `--sign`: the same statement in a DSSE envelope, beside the plain one (which diff and why --since read). */
+export const SIGNED_PROVENANCE_FILE = "provenance.dsse.json";
+/** Beside the archive: a statement whose subject is the .tar.gz itself (`.dsse.json` too with --sign). */
+export const ARCHIVE_STATEMENT_SUFFIX = ".provenance.json";
+export const SIGNED_ARCHIVE_STATEMENT_SUFFIX = ".provenance.dsse.json";
 
 export interface ReleaseManifest {
   format: "kiln.release/1";
@@ -45,6 +53,7 @@ interface ReleaseOptions {
   list?: boolean;
   diff?: string[];
   sandbox?: SandboxChoice;
+  sign?: string;
 }
 
 const VERSION = /^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/;
@@ -73,6 +82,10 @@ export function findRelease(dir: string, which: string, label?: string): { dir: 
       ? `no release "${which}"${label ? ` of ${label}` : ""} in ${dir} (releases there: ${known})`
       : `"${which}" names ${matches.length} releases in ${dir}; use the full name: ${matches.map((r) => r.manifest.name).join(", ")}`,
   );
+}
+
+function envelopeText(statement: Statement, key: KeyObject): string {
+  return `${JSON.stringify(signEnvelope(Buffer.from(formatStatement(statement)), key), null, 2)}\n`;
 }
 
 export function readReleaseStatement(release: { dir: string }): Statement {
@@ -113,7 +126,11 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
   const name = `${workspace.name}-${target}-${options.version}`;
   const final = join(dir, name);
   const archive = `${final}.tar.gz`;
-  for (const path of [final, archive]) {
+  const archiveStatement = `${archive}${ARCHIVE_STATEMENT_SUFFIX}`;
+  const signedArchiveStatement = `${archive}${SIGNED_ARCHIVE_STATEMENT_SUFFIX}`;
+  // Read the key before building: a wrong key file is the request's fault (exit 2), found at once.
+  const signingKey = options.sign ? readSigningKey(readKeyFile(options.sign), options.sign) : undefined;
+  for (const path of [final, archive, archiveStatement, signedArchiveStatement]) {
     if (existsSync(path)) throw inputError(`release ${name} already exists (${relative(process.cwd(), path)}); a release is never overwritten: choose another --version`);
   }
 
@@ -160,6 +177,7 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
   };
   files.push({ path: RELEASE_MANIFEST, content: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) });
   files.push({ path: PROVENANCE_FILE, content: Buffer.from(formatStatement(statement)) });
+  if (signingKey) files.push({ path: SIGNED_PROVENANCE_FILE, content: Buffer.from(envelopeText(statement, signingKey)) });
   if (existsSync(join(session.root, LOCK_FILE))) files.push({ path: LOCK_FILE, content: readFileSync(join(session.root, LOCK_FILE)) });
 
   // Written under a temp name and renamed: a release is whole or absent.
@@ -173,10 +191,18 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
   const directories = new Set<string>();
   for (const file of files) for (let d = file.path.lastIndexOf("/"); d > 0; d = file.path.lastIndexOf("/", d - 1)) directories.add(`${name}/${file.path.slice(0, d)}/`);
   const tarEntries: TarEntry[] = [{ path: `${name}/` }, ...[...directories].map((path) => ({ path })), ...files.map((f) => ({ path: `${name}/${f.path}`, content: f.content }))];
-  writeFileSync(`${temp}.tar.gz`, deterministicTarGz(tarEntries));
+  const tarGz = deterministicTarGz(tarEntries);
+  writeFileSync(`${temp}.tar.gz`, tarGz);
+  // The archive as a subject: a consumer checks the download before unpacking anything.
+  const ofArchive: Statement = { ...statement, subject: [{ name: `${name}.tar.gz`, digest: { sha256: digestBytes(tarGz) } }] };
+  writeFileSync(`${temp}.tar.gz${ARCHIVE_STATEMENT_SUFFIX}`, formatStatement(ofArchive));
+  if (signingKey) writeFileSync(`${temp}.tar.gz${SIGNED_ARCHIVE_STATEMENT_SUFFIX}`, envelopeText(ofArchive, signingKey));
   renameSync(temp, final);
   renameSync(`${temp}.tar.gz`, archive);
+  renameSync(`${temp}.tar.gz${ARCHIVE_STATEMENT_SUFFIX}`, archiveStatement);
+  if (signingKey) renameSync(`${temp}.tar.gz${SIGNED_ARCHIVE_STATEMENT_SUFFIX}`, signedArchiveStatement);
   process.stdout.write(`release ${name}: ${relative(process.cwd(), final)}/ and ${relative(process.cwd(), archive)}\n`);
+  process.stdout.write(`  provenance of the archive: ${relative(process.cwd(), signingKey ? signedArchiveStatement : archiveStatement)}${signingKey ? " (signed)" : ""}\n`);
   for (const output of manifest.outputs) process.stdout.write(`  ${output.path}  sha256 ${output.sha256}\n`);
   return 0;
 }
