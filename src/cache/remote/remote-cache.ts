@@ -14,7 +14,10 @@ import { encodeIngredients, type ActionKey, type KeyIngredients } from "../../ke
 import type { ContentDigest } from "../../key/digest.js";
 import type { Reporter } from "../../events.js";
 import type { RemoteTier } from "../action-cache.js";
-import type { ActionResult, LocalStore } from "../local-store.js";
+import type { ActionOrigins, ActionResult, LocalStore } from "../local-store.js";
+import type { Json } from "../../api/action-spec.js";
+import { canonicalJson } from "../../key/canonical.js";
+import { digestBytes } from "../../key/digest.js";
 import { HttpCacheClient, RemoteFault } from "./http-cache-client.js";
 import { decodeResult, encodeResult, ResultRefused } from "./result-codec.js";
 
@@ -72,8 +75,9 @@ export class RemoteCache implements RemoteTier {
       if (!bytes) return undefined;
       let result: ActionResult;
       let logSize: number;
+      let originsDigest: ContentDigest | undefined;
       try {
-        ({ result, logSize } = decodeResult(key, bytes, this.settings.signingKey));
+        ({ result, logSize, originsDigest } = decodeResult(key, bytes, this.settings.signingKey));
       } catch (error) {
         if (!(error instanceof ResultRefused)) throw error;
         this.refuseResult(key, label, error.message);
@@ -88,7 +92,10 @@ export class RemoteCache implements RemoteTier {
       const outcomes = await Promise.all(blobs.map((blob) => this.fetchBlob(blob.digest, blob.size, label, blob.what)));
       if (!outcomes.every(Boolean)) return undefined;
       const ingredients = JSON.parse(readFileSync(this.local.blobPath(key as string as ContentDigest), "utf8")) as KeyIngredients;
-      this.local.putAction(key, result, ingredients);
+      // Provenance's record: a hit without it is still a hit (the outputs are verified), only
+      // its provenance is incomplete, as for a result stored by an older kiln.
+      const origins = originsDigest && (await this.fetchBlob(originsDigest, undefined, label, "its provenance record", "its provenance will be incomplete")) ? readOrigins(this.local.blobPath(originsDigest)) : undefined;
+      this.local.putAction(key, result, ingredients, origins);
       return result;
     } catch (error) {
       if (!(error instanceof RemoteFault)) throw error;
@@ -98,27 +105,27 @@ export class RemoteCache implements RemoteTier {
   }
 
   /** True when the blob is in the local store, verified. */
-  private async fetchBlob(digest: ContentDigest, size: number | undefined, label: string, what: string): Promise<boolean> {
+  private async fetchBlob(digest: ContentDigest, size: number | undefined, label: string, what: string, ifRefused = `building ${label} locally`): Promise<boolean> {
     if (await this.local.hasValidBlob(digest)) return true;
     const temp = join(this.local.dir, "tmp", `${process.pid}-r${++tempCounter}`);
     const outcome = await this.downloads.run(() => this.client.download(digest, size, temp, INGREDIENTS_LIMIT));
     if (outcome === "missing") return false;
     if (outcome !== "ok") {
-      this.refuseBlob(digest, `remote cache blob ${digest.slice(0, 12)} (${what} of ${label}) does not match its digest: ${outcome.mismatch}; refused, building ${label} locally`);
+      this.refuseBlob(digest, `remote cache blob ${digest.slice(0, 12)} (${what} of ${label}) does not match its digest: ${outcome.mismatch}; refused, ${ifRefused}`);
       return false;
     }
     this.local.insertBlob(temp, digest);
     return true;
   }
 
-  upload(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): void {
+  upload(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void {
     if (!this.settings.upload) return;
     if (this.tripped) {
       this.notUploaded++;
       return;
     }
     const task = this.uploads
-      .run(() => (this.tripped ? Promise.reject(new Skipped()) : this.uploadNow(key, result, ingredients)))
+      .run(() => (this.tripped ? Promise.reject(new Skipped()) : this.uploadNow(key, result, ingredients, origins)))
       .catch((error: unknown) => {
         if (error instanceof Skipped) this.notUploaded++;
         else if (error instanceof RemoteFault) {
@@ -133,7 +140,7 @@ export class RemoteCache implements RemoteTier {
     this.pending.add(task);
   }
 
-  private async uploadNow(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): Promise<void> {
+  private async uploadNow(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins: ActionOrigins | undefined): Promise<void> {
     const blobs: ContentDigest[] = [...result.outputs.map((output) => output.digest), ...(result.log ? [result.log] : [])];
     for (const digest of blobs) {
       if (this.present.has(digest)) continue;
@@ -148,8 +155,18 @@ export class RemoteCache implements RemoteTier {
       if (!(await this.client.has(`cas/${key}`))) await this.client.put(`cas/${key}`, { bytes: Buffer.from(encodeIngredients(ingredients)) });
       this.present.add(key);
     }
+    // The origins (provenance's record) as a blob named in the result's metadata.
+    let originsDigest: ContentDigest | undefined;
+    if (origins) {
+      const bytes = Buffer.from(canonicalJson(origins as unknown as Json));
+      originsDigest = digestBytes(bytes);
+      if (!this.present.has(originsDigest)) {
+        if (!(await this.client.has(`cas/${originsDigest}`))) await this.client.put(`cas/${originsDigest}`, { bytes });
+        this.present.add(originsDigest);
+      }
+    }
     const logSize = result.log ? statSync(this.local.blobPath(result.log)).size : 0;
-    await this.client.put(`ac/${key}`, { bytes: encodeResult(key, result, logSize, this.settings.signingKey) });
+    await this.client.put(`ac/${key}`, { bytes: encodeResult(key, result, logSize, this.settings.signingKey, originsDigest) });
   }
 
   async close(): Promise<void> {
@@ -202,6 +219,23 @@ export class RemoteCache implements RemoteTier {
 }
 
 class Skipped extends Error {}
+
+/**
+ * Origins read back from their blob (verified against its digest, so they are what the uploader
+ * stored; a signed result names the digest, so with a signing key they are vouched for too).
+ * A blob without their shape is ignored: provenance then reports the step incomplete.
+ */
+function readOrigins(path: string): ActionOrigins | undefined {
+  try {
+    const value = JSON.parse(readFileSync(path, "utf8")) as ActionOrigins;
+    const pairs = (list: unknown) => list === undefined || (Array.isArray(list) && list.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === "string")));
+    if (typeof value !== "object" || value === null || !pairs(value.deps) || value.deps === undefined) return undefined;
+    if (typeof value.sources !== "object" || value.sources === null || !pairs(value.code) || !pairs(value.definition)) return undefined;
+    return value;
+  } catch {
+    return undefined;
+  }
+}
 
 /** At most `size` tasks at once, the rest in order. */
 class Slots {
