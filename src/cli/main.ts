@@ -175,6 +175,19 @@ Examples:
     });
 
   program
+    .command("metrics")
+    .description("the metrics files targets declare (metrics: [...] on a step)")
+    .command("diff")
+    .argument("<label>", "a target that declares metrics, e.g. //models:classifier")
+    .argument("[builds...]", "two builds: last, previous, or a release version (default: previous last)")
+    .option("--out <dir>", "where releases live (default: dist/ in the workspace)")
+    .description("what changed in the target's metrics between two builds (each leaf, old -> new, and the change)")
+    .action(async (label: string, builds: string[], options: { out?: string }, command: Command) => {
+      const { runMetricsDiff } = await import("./metrics-command.js");
+      process.exitCode = await runMetricsDiff(label, builds, { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
     .command("lock")
     .description("pin every source of WORKSPACE.ts in kiln.lock (path sources are also frozen into a snapshot in the cache)")
     .option("--check", "write nothing; exit 1 listing every source that differs from kiln.lock")

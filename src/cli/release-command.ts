@@ -16,6 +16,8 @@ import { outputDir } from "../graph/action-graph.js";
 import { LOCK_FILE } from "../lock/lockfile.js";
 import type { Statement } from "../lock/provenance.js";
 import { diffStatements } from "../lock/release-diff.js";
+import { diffMetrics } from "../lock/metrics-diff.js";
+import type { Json } from "../api/action-spec.js";
 import { deterministicTarGz, type TarEntry } from "../lock/tar.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { parseLabel } from "../workspace/label.js";
@@ -43,6 +45,8 @@ export interface ReleaseManifest {
   /** The key of the action that made the outputs. */
   key: string;
   outputs: { path: string; sha256: string; size: number }[];
+  /** The outputs the target declares as metrics (`metrics` on the step), by path: `--diff` compares them. */
+  metrics?: string[];
 }
 
 interface ReleaseOptions {
@@ -84,6 +88,22 @@ export function findRelease(dir: string, which: string, label?: string): { dir: 
   );
 }
 
+/** A metrics file of a release, parsed; undefined when it is not there or not JSON. */
+export function readReleaseMetrics(release: { dir: string }, path: string): Json | undefined {
+  try {
+    return JSON.parse(readFileSync(join(release.dir, path), "utf8")) as Json;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The metrics lines of `--diff`: each metrics file either release declares, compared leaf by leaf. */
+function releaseMetricsDiff(before: { dir: string; manifest: ReleaseManifest }, after: { dir: string; manifest: ReleaseManifest }): string[] {
+  const files = [...new Set([...(before.manifest.metrics ?? []), ...(after.manifest.metrics ?? [])])].sort();
+  const lines = files.flatMap((file) => diffMetrics(file, readReleaseMetrics(before, file), readReleaseMetrics(after, file)));
+  return files.length > 0 && lines.length === 0 ? [`metrics: the same (${files.join(", ")})`] : lines;
+}
+
 function envelopeText(statement: Statement, key: KeyObject): string {
   return `${JSON.stringify(signEnvelope(Buffer.from(formatStatement(statement)), key), null, 2)}\n`;
 }
@@ -109,8 +129,10 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
     const before = findRelease(dir, a);
     const after = findRelease(dir, b);
     const lines = diffStatements(readReleaseStatement(before), readReleaseStatement(after));
+    const metrics = releaseMetricsDiff(before, after);
     process.stdout.write(`${before.manifest.name} -> ${after.manifest.name}:\n`);
     process.stdout.write(lines.length > 0 ? `${lines.map((l) => `  ${l}`).join("\n")}\n` : "  the same build: no input, param or code differs\n");
+    if (metrics.length > 0) process.stdout.write(`${metrics.map((l) => `  ${l}`).join("\n")}\n`);
     return 0;
   }
 
@@ -122,7 +144,7 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
   if (pattern?.kind !== "label") throw inputError(`kiln release takes one label (//pkg:name), not the pattern ${labelText}`);
   const label = pattern.label;
   const { pkg, name: target } = parseLabel(label);
-  const { manifest: workspace } = await session.load([pattern]);
+  const { manifest: workspace, graph } = await session.load([pattern]);
   const name = `${workspace.name}-${target}-${options.version}`;
   const final = join(dir, name);
   const archive = `${final}.tar.gz`;
@@ -174,6 +196,7 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
     label,
     key: last.key,
     outputs: last.outputs.map((o) => ({ path: `${outDir}/${o.name}`, sha256: o.digest, size: o.size })),
+    ...(graph.targets.get(label)?.spec.metrics ? { metrics: graph.targets.get(label)!.spec.metrics!.map((m) => `${outDir}/${m}`) } : {}),
   };
   files.push({ path: RELEASE_MANIFEST, content: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) });
   files.push({ path: PROVENANCE_FILE, content: Buffer.from(formatStatement(statement)) });

@@ -486,6 +486,37 @@ describe("examples/penguins as a distribution: lock, provenance, why, a url sour
     expect(here.code, show(here)).toBe(0);
   });
 
+  it("How did the metrics move? release --diff and kiln metrics diff compare the declared metrics.json", async () => {
+    const metricsOf = () => JSON.parse(f.read("kiln-out/models/classifier/metrics.json")) as { accuracy: number };
+    const before = metricsOf().accuracy;
+    const original = f.read("models/BUILD.ts");
+    f.write({ "models/BUILD.ts": original.replace("epochs: 500", "epochs: 5") });
+    try {
+      const made = await f.kiln(["release", "//models:classifier", "--version", "1.1.0"]);
+      expect(made.code, show(made)).toBe(0);
+      const after = metricsOf().accuracy;
+      expect(after).not.toBe(before);
+      const line = `metric kiln-out/models/classifier/metrics.json accuracy: ${Number(before.toPrecision(6))} -> ${Number(after.toPrecision(6))}`;
+      const diff = await f.kiln(["release", "--diff", "1.0.0", "1.1.0"]);
+      expect(diff.code, show(diff)).toBe(0);
+      expect(diff.stdout).toContain("//models:classifier params.epochs: 500 -> 5");
+      expect(diff.stdout).toContain(line);
+      expect(diff.stdout).not.toContain("metric kiln-out/models/classifier/metrics.json nTest:"); // unchanged leaves are not listed
+      // Between builds: the previous one (epochs 500, from the cache) and the last.
+      const builds = await f.kiln(["metrics", "diff", "//models:classifier"]);
+      expect(builds.code, show(builds)).toBe(0);
+      expect(builds.stdout).toMatch(/^\/\/models:classifier: previous \([0-9a-f]{12}\) -> last \([0-9a-f]{12}\):$/m);
+      expect(builds.stdout).toContain(line);
+      const release = await f.kiln(["metrics", "diff", "//models:classifier", "1.0.0", "last"]);
+      expect(release.stdout).toContain(line);
+      const none = await f.kiln(["metrics", "diff", "//features:split"]);
+      expect(none.code, show(none)).toBe(2);
+      expect(none.stderr).toContain("//features:split declares no metrics");
+    } finally {
+      f.write({ "models/BUILD.ts": original });
+    }
+  });
+
   it("the same table as a source.url from a local HTTP server gives the same keys: everything is cached", async () => {
     const table = readFileSync(join(EXAMPLE, "data", "penguins.json"));
     const server = createServer((request, response) => {
