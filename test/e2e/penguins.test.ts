@@ -23,6 +23,7 @@ import {
   type RunResult,
 } from "./harness.js";
 import { statementSchema } from "../../src/lock/statement-schema.js";
+import { readStatementStrictly, VERIFIER_AVAILABLE } from "../provenance/independent-verifier.js";
 
 afterAll(cleanupTempDirs);
 
@@ -484,6 +485,18 @@ describe("examples/penguins as a distribution: lock, provenance, why, a url sour
     // The model in the workspace is the one released: same digest.
     const here = await f.kiln(["provenance", "--verify", statement, "--dir", f.ws]);
     expect(here.code, show(here)).toBe(0);
+  });
+
+  it.runIf(VERIFIER_AVAILABLE)("in-toto's own protos read every statement strictly (no unknown field): the target's, the release's, the archive's", async () => {
+    const file = join(makeTempDir(), "statement.json");
+    expect((await f.kiln(["provenance", "//models:classifier", "--out", file])).code).toBe(0);
+    const release = join(f.ws, "dist", "penguins-classifier-1.0.0");
+    for (const statement of [file, join(release, "provenance.json"), `${release}.tar.gz.provenance.json`]) {
+      const read = readStatementStrictly(statement);
+      expect(read, statement).toMatchObject({ status: 0, output: expect.stringMatching(/^ok [12] \d+ \d+$/) });
+    }
+    const archive = statementSchema.parse(JSON.parse(readFileSync(`${release}.tar.gz.provenance.json`, "utf8")));
+    expect(archive.subject).toEqual([{ name: "penguins-classifier-1.0.0.tar.gz", digest: { sha256: createHash("sha256").update(readFileSync(`${release}.tar.gz`)).digest("hex") } }]);
   });
 
   it("How did the metrics move? release --diff and kiln metrics diff compare the declared metrics.json", async () => {

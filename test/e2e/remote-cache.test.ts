@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeWorkspace, show, warningLines, type Fixture, type JsonRun } from "./harness.js";
 import { statementSchema } from "../../src/lock/statement-schema.js";
+import { readStatementStrictly, VERIFIER_AVAILABLE } from "../provenance/independent-verifier.js";
 import { freePort, makeTestCa, NGINX, startNginx, tamperBlobs, type RunningServer } from "./remote-servers.js";
 
 afterAll(cleanupTempDirs);
@@ -114,6 +115,11 @@ describe.runIf(NGINX)("remote cache over nginx (WebDAV)", () => {
     expect(fromB.predicate.buildDefinition.resolvedDependencies).toEqual(fromA.predicate.buildDefinition.resolvedDependencies);
     expect(fromB.predicate.buildDefinition.resolvedDependencies.map((d) => d.name)).toEqual(expect.arrayContaining(["a/in.txt", "a/count.ts", "a/BUILD.ts", "b/BUILD.ts", "WORKSPACE.ts"]));
     expect(fromB.subject).toEqual(fromA.subject);
+    if (VERIFIER_AVAILABLE) {
+      const file = join(b.ws, "..", "statement.json");
+      writeFileSync(file, JSON.stringify(fromB));
+      expect(readStatementStrictly(file)).toMatchObject({ status: 0 });
+    }
 
     // Now local: with the remote gone, B's next build is local hits (no-op), not a warning.
     await nginx.stop();

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeTempDir, makeWorkspace, show, type Fixture } from "./harness.js";
-import { independentlyVerify, VERIFIER_AVAILABLE } from "../provenance/independent-verifier.js";
+import { independentlyVerify, readStatementStrictly, VERIFIER_AVAILABLE } from "../provenance/independent-verifier.js";
 import { statementSchema } from "../../src/lock/statement-schema.js";
 
 afterAll(cleanupTempDirs);
@@ -72,6 +72,9 @@ export function train(ctx: { srcs: { t: string }; out(n: string): string }) {
       expect(parsed.payloadType).toBe("application/vnd.in-toto+json");
       expect(parsed.signatures).toHaveLength(1);
       statementSchema.parse(JSON.parse(Buffer.from(parsed.payload, "base64").toString("utf8")));
+      const payloadFile = join(keys, `${which}.payload.json`);
+      writeFileSync(payloadFile, Buffer.from(parsed.payload, "base64"));
+      expect(readStatementStrictly(payloadFile)).toMatchObject({ status: 0 });
 
       expect(independentlyVerify(envelope, key.public)).toEqual({ status: 0, output: "verified application/vnd.in-toto+json https://in-toto.io/Statement/v1" });
       const ok = await f.kiln(["provenance", "--verify", envelope, "--key", key.public]);
