@@ -293,11 +293,12 @@ export class LocalStore {
 
   /**
    * On a cache hit: the same bytes were read from a source described differently (a path source
-   * that became a url with the same sha256); provenance then names the source as it is now.
+   * that became a url with the same sha256), or the action was defined by other bytes of BUILD.ts,
+   * WORKSPACE.ts or kiln.lock (a comment edited); provenance then names them as they are now.
    */
   refreshOrigins(key: string, origins: ActionOrigins): void {
     const stored = this.getOrigins(key);
-    if (stored && JSON.stringify(stored.sources) === JSON.stringify(origins.sources)) return;
+    if (stored && JSON.stringify(stored.sources) === JSON.stringify(origins.sources) && JSON.stringify(stored.definition) === JSON.stringify(origins.definition)) return;
     const index = this.index;
     if (!index) return;
     this.writes.push(index.put(`or/${key}`, origins).catch((error: unknown) => this.writeFailed(error)));

@@ -456,6 +456,21 @@ describe("examples/penguins as a distribution: lock, provenance, why, a url sour
     }
     const fresh = await f.kiln(["provenance", "//models:classifier"]);
     expect(fresh.stderr).not.toContain("not the tree");
+
+    // A comment edited in BUILD.ts reruns nothing, and the statement then names the BUILD.ts of
+    // this build: no drift is reported for a tree that was just built.
+    const models = f.read("models/BUILD.ts");
+    f.write({ "models/BUILD.ts": `// a comment\n${models}` });
+    try {
+      const build = await f.build(["//models:classifier"]);
+      expect(build.executed).toEqual([]);
+      const after = await f.kiln(["provenance", "//models:classifier"]);
+      expect(after.stderr, show(after)).not.toContain("not the tree");
+      const deps = statementSchema.parse(JSON.parse(after.stdout)).predicate.buildDefinition.resolvedDependencies;
+      expect(deps.find((d) => d.name === "models/BUILD.ts")?.digest?.sha256).toBe(createHash("sha256").update(f.read("models/BUILD.ts")).digest("hex"));
+    } finally {
+      f.write({ "models/BUILD.ts": models });
+    }
   });
 
   it("Can I reproduce this run? kiln verify rebuilds every step without the cache: all identical", async () => {
