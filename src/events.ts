@@ -25,7 +25,13 @@ export interface SummaryEvent {
 }
 
 export type BuildEvent =
-  | { type: "plan"; steps: number }
+  | {
+      type: "plan";
+      steps: number;
+      /** The labels and their dependencies, for progress estimates. */
+      labels?: readonly string[];
+      deps?: ReadonlyMap<string, readonly string[]>;
+    }
   | { type: "started"; label: string }
   | StepEvent
   | { type: "explain"; label: string; reasons: string[] }
@@ -35,3 +41,14 @@ export type BuildEvent =
   | SummaryEvent;
 
 export type Reporter = (event: BuildEvent) => void;
+
+/** What a build's profile (`kiln build --profile`) records a slice of. */
+export type TraceCategory = "load" | "analysis" | "key" | "lookup" | "hash" | "step";
+
+/**
+ * Receives timed slices of a build (times from performance.now(), in ms). Optional everywhere:
+ * without --profile nothing is timed.
+ */
+export interface Tracer {
+  span(category: TraceCategory, name: string, startMs: number, endMs: number, args?: Record<string, unknown>): void;
+}

@@ -15,6 +15,8 @@ export interface WorkspaceDeclaration {
   sources: Record<string, SourceDeclaration>;
   /** How `cmd` steps are isolated when `--sandbox` is not given (README "Sandboxes"). */
   sandbox?: WorkspaceSandbox;
+  /** The local cache's cap ("10G"), trimmed after builds; KILN_CACHE_MAX_SIZE wins over it. */
+  cacheMaxSize?: string;
 }
 
 /** `strict`: refuse to build without a namespace sandbox; the others as `--sandbox`. */
@@ -25,9 +27,12 @@ export function workspace(attrs: {
   version?: string;
   sources?: Record<string, SourceDeclaration>;
   sandbox?: WorkspaceSandbox;
+  /** The local cache's cap, e.g. "20G" (default 10G); "off" never trims automatically. */
+  cacheMaxSize?: string;
 }): WorkspaceDeclaration {
   const declaration: WorkspaceDeclaration = { $kiln: WORKSPACE_TAG, name: attrs.name, version: attrs.version ?? "0.0.0", sources: attrs.sources ?? {} };
   if (attrs.sandbox !== undefined) declaration.sandbox = attrs.sandbox;
+  if (attrs.cacheMaxSize !== undefined) declaration.cacheMaxSize = attrs.cacheMaxSize;
   return declaration;
 }
 

@@ -26,6 +26,8 @@ export interface LookupContext {
   knownOutOfPlace: boolean;
   /** The key's declared outputs, sorted: a result listing other names is damage or forgery, a miss. */
   outs: readonly string[];
+  /** What the key was computed from: a remote names the entry by their blob's digest. */
+  ingredients: KeyIngredients;
 }
 
 export interface ActionCache {
@@ -67,13 +69,17 @@ export class LocalActionCache implements ActionCache {
   async lookup(key: ActionKey, context: LookupContext): Promise<CacheHit | undefined> {
     const result = this.store_.getAction(key, context.outs);
     if (!result) return undefined;
-    if (!context.knownOutOfPlace && outputsInPlace(context.outDir, result.outputs, this.statCache)) return { result, source: "local" };
+    if (!context.knownOutOfPlace && outputsInPlace(context.outDir, result.outputs, this.statCache)) {
+      this.store_.noteUse(key);
+      return { result, source: "local" };
+    }
     for (const output of result.outputs) {
       if (!(await this.store_.hasValidBlob(output.digest))) {
         this.reporter({ type: "warning", message: `cache blob ${output.digest.slice(0, 12)} (${output.name}) was missing or corrupt; rebuilding` });
         return undefined;
       }
     }
+    this.store_.noteUse(key);
     return { result, source: "local" };
   }
 
@@ -104,7 +110,7 @@ export class LocalActionCache implements ActionCache {
 /** What a remote cache must do to sit behind the local one. */
 export interface RemoteTier {
   /** A verified result with all its blobs now in the local store (and the result too), or a miss. */
-  fetch(key: ActionKey, label: string): Promise<ActionResult | undefined>;
+  fetch(key: ActionKey, label: string, ingredients: KeyIngredients): Promise<ActionResult | undefined>;
   /** Queues an upload of a result stored locally, with its origins for provenance (a no-op unless uploads are on). */
   upload(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void;
   close(): Promise<void>;
@@ -120,7 +126,7 @@ export class TieredCache implements ActionCache {
   async lookup(key: ActionKey, context: LookupContext): Promise<CacheHit | undefined> {
     const hit = await this.local.lookup(key, context);
     if (hit) return hit;
-    const result = await this.remote.fetch(key, context.label);
+    const result = await this.remote.fetch(key, context.label, context.ingredients);
     if (!result) return undefined;
     // The key covers the declared outputs: a remote result naming others is not this action's.
     const names = result.outputs.map((output) => output.name).sort();

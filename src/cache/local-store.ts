@@ -105,14 +105,14 @@ export function cacheDirError(dir: string, error: unknown, doing: string): KilnE
 }
 
 export class LocalStore {
-  private opened?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string>;
+  private opened?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins | number, string>;
   /**
    * Set once the index proved damaged in this process: it is moved aside, the rest of the build
    * reads nothing from it, and the results it stores wait for close() to go into a fresh index.
    */
   private abandoned = false;
   /** The damaged index, closed (never read again) by close(). */
-  private damaged?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string>;
+  private damaged?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins | number, string>;
   /** This process's open-marker (see index-health.ts), while the index is open. */
   private marker?: string;
   /** The first failure to store results (a full disk...), reported when the store closes. */
@@ -122,6 +122,10 @@ export class LocalStore {
   private readonly pendingPuts: [string, ActionResult, KeyIngredients, ActionOrigins | undefined][] = [];
   private putTimer: NodeJS.Timeout | undefined;
   private readonly writes: Promise<unknown>[] = [];
+  /** Keys hit this build, whose last use is written with the next batch of results (for gc's LRU). */
+  private readonly usedKeys = new Set<string>();
+  /** Bytes of blobs this process put in the store: the automatic trim's estimate grows by them. */
+  bytesInserted = 0;
   /** Where warnings go (the build's reporter); stderr until set. */
   onWarning: (message: string) => void = (message) => process.stderr.write(`kiln: warning: ${message}\n`);
 
@@ -152,7 +156,7 @@ export class LocalStore {
   }
 
   /** The index, opened (and checked, if in doubt) on first use; undefined once abandoned. */
-  private get index(): RootDatabase<ActionResult | KeyIngredients | ActionOrigins, string> | undefined {
+  private get index(): RootDatabase<ActionResult | KeyIngredients | ActionOrigins | number, string> | undefined {
     if (this.opened || this.abandoned) return this.opened;
     const require = createRequire(import.meta.url);
     const lmdbEntry = require.resolve("lmdb");
@@ -172,7 +176,7 @@ export class LocalStore {
     const { open } = require("lmdb") as typeof import("lmdb");
     for (let attempt = 0; ; attempt++) {
       try {
-        this.opened = open<ActionResult | KeyIngredients | ActionOrigins, string>({ path: this.indexPath, compression: false });
+        this.opened = open<ActionResult | KeyIngredients | ActionOrigins | number, string>({ path: this.indexPath, compression: false });
         this.quietLmdb();
         return this.opened;
       } catch (error) {
@@ -317,10 +321,46 @@ export class LocalStore {
     this.putTimer ??= setTimeout(() => this.flushPuts(), PUT_BATCH_MS);
   }
 
+  /**
+   * A lookup hit `key`: its last use (`lu/<key>`, milliseconds) is written with the next batch,
+   * so gc removes least recently used results first. Outputs found in place in kiln-out are not
+   * noted (that path never opens the index); gc sees those blobs are linked elsewhere instead.
+   */
+  noteUse(key: string): void {
+    this.usedKeys.add(key);
+    if (this.abandoned) return;
+    this.putTimer ??= setTimeout(() => this.flushPuts(), PUT_BATCH_MS);
+  }
+
+  /** Every indexed result with its last use (the later of its `lu/` record and its creation). */
+  *listResults(): Generator<{ key: string; result: ActionResult; lastUsed: number }> {
+    const index = this.index;
+    if (!index) return;
+    const uses = new Map<string, number>();
+    for (const { key, value } of index.getRange({ start: "lu/", end: "lu0" })) if (typeof value === "number") uses.set(key.slice(3), value);
+    for (const { key, value } of index.getRange({ start: "ac/", end: "ac0" })) {
+      if (!isActionResult(value)) continue;
+      const name = key.slice(3);
+      yield { key: name, result: value, lastUsed: Math.max(uses.get(name) ?? 0, value.createdAt ?? 0) };
+    }
+  }
+
+  /**
+   * Removes results and everything kept beside them (ingredients, origins, last use), in one
+   * transaction: a reader sees each result whole or gone.
+   */
+  async removeActions(keys: readonly string[]): Promise<void> {
+    const index = this.index;
+    if (!index || keys.length === 0) return;
+    await index.transaction(() => {
+      for (const key of keys) for (const prefix of ["ac/", "in/", "or/", "lu/"]) index.removeSync(`${prefix}${key}`);
+    });
+  }
+
   private flushPuts(): void {
     clearTimeout(this.putTimer);
     this.putTimer = undefined;
-    if (this.pendingPuts.length === 0 || this.abandoned) return;
+    if ((this.pendingPuts.length === 0 && this.usedKeys.size === 0) || this.abandoned) return;
     let index;
     try {
       index = this.index;
@@ -333,6 +373,12 @@ export class LocalStore {
     for (const [key, result, ingredients, origins] of this.pendingPuts.splice(0)) {
       if (!index) continue;
       const puts = [index.put(`in/${key}`, ingredients), ...(origins ? [index.put(`or/${key}`, origins)] : []), index.put(`ac/${key}`, result)];
+      this.writes.push(Promise.all(puts).catch((error: unknown) => this.writeFailed(error)));
+    }
+    if (index && this.usedKeys.size > 0) {
+      const now = Date.now();
+      const puts = [...this.usedKeys].map((key) => index.put(`lu/${key}`, now));
+      this.usedKeys.clear();
       this.writes.push(Promise.all(puts).catch((error: unknown) => this.writeFailed(error)));
     }
   }
@@ -416,7 +462,9 @@ export class LocalStore {
       if (isEnvironmentError(error)) throw cacheDirError(this.dir, error, "store an output");
       throw error;
     }
-    this.verifiedBlobs.remember(final, statSync(final), digest, "kiln");
+    const stats = statSync(final);
+    this.bytesInserted += stats.size;
+    this.verifiedBlobs.remember(final, stats, digest, "kiln");
   }
 
   /**

@@ -4,15 +4,20 @@
  * the build itself is WorkspaceSession.build.
  */
 import { availableParallelism } from "node:os";
-import { relative } from "node:path";
+import { renameSync, writeFileSync } from "node:fs";
+import { relative, resolve } from "node:path";
+import { KILN_VERSION } from "../kiln-install.js";
+import { toTrace, TraceRecorder } from "../profile/trace-recorder.js";
 import { defaultCacheDir } from "../cache/local-store.js";
 import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { inputError } from "../errors.js";
+import { parseCacheCap } from "../byte-size.js";
 import { WorkspaceSession, type BuildRequest } from "../session/workspace-session.js";
 import type { Pattern } from "../workspace/label.js";
 import type { StampChanges } from "../state/up-to-date-stamp.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
-import { BuildReporter, type ReporterMode } from "./reporter.js";
+import { BuildReporter, colorWanted, reporterModeFor, type ReporterMode } from "./reporter.js";
+import { readStepStatuses } from "../state/step-statuses.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
 
 export interface BuildCommandOptions {
@@ -26,9 +31,14 @@ export interface BuildCommandOptions {
   json?: boolean;
   sandbox?: SandboxChoice;
   remoteCache?: string;
+  remoteInstance?: string;
   remoteUpload?: boolean;
   locked?: boolean;
   provenance?: boolean;
+  /** --profile: where the build's trace-event JSON goes. */
+  profile?: string;
+  /** -q: the summary (and failures) only. */
+  quiet?: boolean;
 }
 
 /** Exit codes of an interrupted build, as shells report a command killed by the signal: 128 + n. */
@@ -42,11 +52,19 @@ export async function runBuildCommand(
 ): Promise<number> {
   const session = WorkspaceSession.open(process.cwd(), options.workspace);
   const patterns = parsePatterns(patternTexts, currentPackage(session.root, process.cwd()));
-  const reporterMode: ReporterMode = options.json ? "json" : process.stderr.isTTY ? "terminal" : "plain";
+  const reporterMode: ReporterMode = reporterModeFor(options.json === true, process.stderr, process.env);
   let requestedOutputs: string[] = [];
   // Where the requested targets' outputs are, listed before the summary line (which ends the output).
   const listOutputs = () => (requestedOutputs.length > 0 ? ["outputs:", ...requestedOutputs.map((path) => `  ${relative(process.cwd(), path)}`)] : []);
-  const reporter = new BuildReporter(reporterMode, process.stdout, process.stderr, listOutputs);
+  const history = new Map<string, number>();
+  if (reporterMode === "terminal") for (const [label, record] of readStepStatuses(session.stateDir)) if (record.ms > 0) history.set(label, record.ms);
+  const reporter = new BuildReporter(reporterMode, process.stdout, process.stderr, listOutputs, {
+    quiet: options.quiet,
+    color: colorWanted(process.env),
+    history,
+    jobs: options.jobs ?? availableParallelism(),
+    columns: process.stderr.columns,
+  });
 
   // The first Ctrl-C or SIGTERM stops the build: running commands get SIGTERM, then SIGKILL
   // after 2 s, and the build returns once every one has ended. Later signals change nothing.
@@ -56,6 +74,7 @@ export async function runBuildCommand(
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  const recorder = options.profile ? new TraceRecorder() : undefined;
   let result;
   try {
     result = await session.build(
@@ -64,12 +83,14 @@ export async function runBuildCommand(
         reporter: (event) => reporter.handle(event),
         stampChanges,
         locked: options.locked ?? false,
+        trace: recorder,
       },
       controller.signal,
     );
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    if (recorder && options.profile) writeProfile(options.profile, recorder, patternTexts, options);
   }
   requestedOutputs = result.requestedOutputs;
   if (options.provenance && result.failed.length === 0 && !result.interrupted) {
@@ -102,7 +123,17 @@ export function buildRequestOf(
     remote: remoteSettings(options, process.env),
     sandbox: options.sandbox,
     hostEnv: process.env,
+    cacheMaxBytes: cacheCapFromEnv(process.env),
   };
+}
+
+/** KILN_CACHE_MAX_SIZE ("20G", "off"), which wins over WORKSPACE.ts's cacheMaxSize; undefined when unset. */
+export function cacheCapFromEnv(env: NodeJS.ProcessEnv): number | null | undefined {
+  const text = env.KILN_CACHE_MAX_SIZE;
+  if (text === undefined || text === "") return undefined;
+  const cap = parseCacheCap(text);
+  if (cap === undefined) throw inputError(`KILN_CACHE_MAX_SIZE must be a size such as 10G or 500M, or off, not "${text}"`);
+  return cap;
 }
 
 /**
@@ -118,17 +149,35 @@ export function remoteSettings(options: BuildCommandOptions, env: NodeJS.Process
   } catch {
     // reported below
   }
-  if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+  const from = options.remoteCache ? "--remote-cache" : "KILN_REMOTE_CACHE";
+  if (!parsed || !["http:", "https:", "grpc:", "grpcs:"].includes(parsed.protocol)) {
     // Never echo the URL whole: it may carry a password.
-    throw inputError(`the remote cache URL is not an http:// or https:// URL (from ${options.remoteCache ? "--remote-cache" : "KILN_REMOTE_CACHE"}); e.g. --remote-cache http://cache.internal:8080`);
+    throw inputError(`the remote cache URL is not an http://, https://, grpc:// or grpcs:// URL (from ${from}); e.g. --remote-cache http://cache.internal:8080 or grpc://cache.internal:9092`);
   }
+  const grpc = parsed.protocol === "grpc:" || parsed.protocol === "grpcs:";
+  if (grpc && (parsed.pathname.replace(/^\/+/, "") !== "" || parsed.username || parsed.password || !parsed.port)) {
+    throw inputError(`a gRPC remote cache URL is grpc://host:port with no path or user (from ${from}); name the instance with --remote-instance and the token with KILN_REMOTE_CACHE_TOKEN`);
+  }
+  const instance = options.remoteInstance ?? env.KILN_REMOTE_INSTANCE;
+  if (instance && !grpc) throw inputError(`--remote-instance names a REAPI instance, for a grpc:// remote cache; ${from} is an HTTP one`);
   const timeout = Number(env.KILN_REMOTE_CACHE_TIMEOUT_MS);
   return {
     url,
+    ...(instance ? { instance } : {}),
     token: env.KILN_REMOTE_CACHE_TOKEN || undefined,
     upload: options.remoteUpload === true || env.KILN_REMOTE_UPLOAD === "1",
     signingKey: env.KILN_REMOTE_CACHE_SIGNING_KEY || undefined,
     extraCaFile: env.NODE_EXTRA_CA_CERTS || undefined,
     timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : undefined,
   };
+}
+
+/** The trace, written whole (temp name, then rename) whether or not the build succeeded. */
+function writeProfile(file: string, recorder: TraceRecorder, patterns: string[], options: BuildCommandOptions): void {
+  const trace = toTrace(recorder.spans, { kiln: KILN_VERSION, patterns: patterns.join(" ") || "//...", jobs: options.jobs ?? availableParallelism() });
+  const path = resolve(file);
+  const temp = `${path}.tmp-${process.pid}`;
+  writeFileSync(temp, JSON.stringify(trace));
+  renameSync(temp, path);
+  process.stderr.write(`kiln: profile written to ${relative(process.cwd(), path) || path} (kiln analyze-profile ${file}; or open it in https://ui.perfetto.dev)\n`);
 }

@@ -38,10 +38,13 @@ function addBuildOptions(command: Command): Command {
     .option("--no-cache", "run every step, ignoring cached results (results are still stored)")
     .option("--explain", "for each step that runs, say which input, code, param or tool changed")
     .option("--json", "one JSON event a line on stdout: each step, then a summary")
-    .option("--remote-cache <url>", "a shared cache behind the local one, Bazel's HTTP cache protocol (default: $KILN_REMOTE_CACHE; token: $KILN_REMOTE_CACHE_TOKEN)")
+    .option("-q, --quiet", "print only failures, warnings and the summary line")
+    .option("--remote-cache <url>", "a shared cache behind the local one: http(s):// for Bazel's HTTP cache protocol, grpc(s):// for REAPI's gRPC cache (default: $KILN_REMOTE_CACHE; token: $KILN_REMOTE_CACHE_TOKEN)")
+    .option("--remote-instance <name>", "the REAPI instance name of a grpc:// remote cache (default: $KILN_REMOTE_INSTANCE, else none)")
     .option("--remote-upload", "also write results to the remote cache (default: $KILN_REMOTE_UPLOAD=1); for CI")
     .option("--provenance", "write an in-toto provenance statement beside each requested target's outputs (kiln-out/<pkg>/<name>.provenance.json)")
     .option("--locked", "refuse to build (exit 2) when a source differs from kiln.lock or is not in it")
+    .option("--profile <file>", "write a Chrome trace-event profile (Perfetto, chrome://tracing; kiln analyze-profile reads it)")
     .addOption(
       new commander!.Option(
         "--sandbox <mode>",
@@ -77,6 +80,9 @@ Examples:
   kiln build --explain //...         build everything, saying why each step reran
   kiln query 'rdeps(//..., //data:penguins)'   what depends on the dataset
   kiln test //...                    run the tests
+  kiln graph //... --format html -o graph.html   the DAG with last build's status
+  kiln cache stats                   how big the cache is, how often it hits
+  source <(kiln completion bash)     tab-complete commands, flags and labels
 
 kiln --version (or -V) prints kiln's version.
 Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace is wrong
@@ -86,12 +92,23 @@ Exit codes: 0 success, 1 a step or test failed, 2 the request or the workspace i
 
   addBuildOptions(program.command("build").argument("[patterns...]", "targets to build (default //...)"))
     .description("build targets and what they depend on")
+    .addHelpText("after", `
+Examples:
+  kiln build                              everything (//...)
+  kiln build //models:classifier -j 4     one target and what it needs, 4 steps at once
+  kiln build -k --explain //...           keep going after a failure; say why each step reran
+  kiln build --json //... | jq .          one JSON event a line
+  kiln build --profile trace.json         then: kiln analyze-profile trace.json`)
     .action(async (patterns: string[], options: BuildCommandOptions, command: Command) => {
       process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "build", upToDate);
     });
 
   addBuildOptions(program.command("test").argument("[patterns...]", "tests to run (default //...)"))
     .description("build and run test targets; passing results are cached")
+    .addHelpText("after", `
+Examples:
+  kiln test                               every test (//...)
+  kiln test //models:quality              one test and what it needs`)
     .action(async (patterns: string[], options: BuildCommandOptions, command: Command) => {
       process.exitCode = await buildOrTest(patterns, { ...command.optsWithGlobals(), ...options }, "test", upToDate);
     });
@@ -117,16 +134,64 @@ Examples:
   program
     .command("query")
     .argument("<expression>", "e.g. //...  deps(//models:classifier)  rdeps(//..., //data:penguins)  kind(dataset, //...)")
-    .description("print the labels an expression selects, one a line (Bazel's query syntax)")
-    .action(async (expression: string, _options: unknown, command: Command) => {
+    .description("print the targets an expression selects (Bazel's query syntax): one label a line, JSON, or a DOT graph")
+    .addOption(new Option("--output <format>", "label (one a line), json, or graph (DOT)").choices(["label", "json", "graph"]).default("label"))
+    .addHelpText(
+      "after",
+      `
+Functions: deps(x) deps(x, depth) rdeps(universe, x) rdeps(universe, x, depth) kind(regex, x)
+allpaths(from, to) somepath(from, to) attr(name, regex, x); set operators + - ^ (union except intersect).
+attr names: rule, cmd, run, outs, tools, srcs, srcs.NAME, env, params.PATH, test, network.
+
+Examples:
+  kiln query 'deps(//models:classifier, 1)'              what the classifier reads directly
+  kiln query 'rdeps(//..., //data:penguins)'             everything the dataset feeds
+  kiln query 'somepath(//reports:report, //data:penguins)'   one chain from the report to the data
+  kiln query 'attr(tools, python3, //...)'               cmd steps that run python3
+  kiln query 'kind(step, //...) - //models/...' --output json`,
+    )
+    .action(async (expression: string, options: { output?: import("./query-command.js").QueryOutput }, command: Command) => {
       const { runQueryCommand } = await import("./query-command.js");
-      process.exitCode = await runQueryCommand(expression, command.optsWithGlobals());
+      process.exitCode = await runQueryCommand(expression, { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
+    .command("analyze-profile")
+    .argument("<trace>", "a profile written by kiln build --profile")
+    .description("the critical path, the ten slowest steps and time by kind of work, from a build's profile")
+    .option("--json", "one JSON object on stdout")
+    .addHelpText("after", `
+Example:
+  kiln build --profile /tmp/trace.json //... && kiln analyze-profile /tmp/trace.json`)
+    .action(async (trace: string, options: { json?: boolean }) => {
+      const { runAnalyzeProfile } = await import("./analyze-profile-command.js");
+      process.exitCode = await runAnalyzeProfile(trace, options);
+    });
+
+  program
+    .command("graph")
+    .argument("[patterns...]", "targets to draw with what they depend on (default //...)")
+    .description("the build graph as Graphviz DOT, JSON, a Mermaid flowchart, or one self-contained HTML page, with each target's last-build status")
+    .addOption(new Option("--format <format>", "output format").choices(["dot", "json", "mermaid", "html"]).default("dot"))
+    .option("-o, --out <file>", "write to a file instead of stdout")
+    .addHelpText("after", `
+Examples:
+  kiln graph //models:classifier | dot -Tsvg > graph.svg
+  kiln graph //... --format html -o graph.html     open it in a browser: pan, zoom, search, click a node
+  kiln graph //data/... --format mermaid           paste into a Markdown file`)
+    .action(async (patterns: string[], options: import("./graph-command.js").GraphCommandOptions, command: Command) => {
+      const { runGraphCommand } = await import("./graph-command.js");
+      process.exitCode = await runGraphCommand(patterns, { ...command.optsWithGlobals(), ...options });
     });
 
   program
     .command("why")
     .argument("<label>", "a target, e.g. //models:classifier")
     .description("why the target's step last ran: which input, code, param or tool changed, and where its log is")
+    .addHelpText("after", `
+Examples:
+  kiln why //models:classifier            which input, code, param or tool made it run
+  kiln why //models:classifier --since 1.0.0   what changed since release 1.0.0`)
     .option("--since <release>", "instead: what changed (inputs, params, code, transitively) since a release of this target")
     .option("--out <dir>", "with --since: where releases live (default: dist/ in the workspace)")
     .action(async (label: string, options: { since?: string; out?: string }, command: Command) => {
@@ -138,6 +203,10 @@ Examples:
     .command("provenance")
     .argument("[label]", "a target, e.g. //models:classifier")
     .description("an in-toto statement (SLSA provenance v1) for the target's outputs: what it was built from, transitively")
+    .addHelpText("after", `
+Examples:
+  kiln provenance //models:classifier --out model.provenance.json
+  kiln provenance --verify model.provenance.json        do the files still match?`)
     .option("--out <file>", "write the statement to a file instead of stdout")
     .option("--sign <key.pem>", "wrap the statement in a DSSE envelope signed with this Ed25519 or ECDSA P-256 private key")
     .option("--verify <statement>", "check a statement: its subjects against the files, its materials against the workspace (exit 1 if any differs)")
@@ -153,6 +222,9 @@ Examples:
     .command("verify")
     .argument("[patterns...]", "targets whose steps to check (default //...)")
     .description("rebuild the steps without the cache, in a fresh copy and fresh sandboxes, and report those whose outputs differ (exit 1)")
+    .addHelpText("after", `
+Example:
+  kiln verify //models/...                are the models' steps reproducible?`)
     .option("-j, --jobs <n>", "steps run at once (default: the number of cores)", parseJobs)
     .addOption(new Option("--sandbox <mode>", "how cmd steps are isolated").choices([...SANDBOX_CHOICES]).default("auto"))
     .action(async (patterns: string[], options: { jobs?: number; sandbox?: SandboxChoice }, command: Command) => {
@@ -164,6 +236,11 @@ Examples:
     .command("release")
     .argument("[label]", "the target to release, e.g. //models:classifier")
     .description("make a release: a directory and a .tar.gz with the target's outputs, provenance, kiln.lock and a manifest; never overwritten")
+    .addHelpText("after", `
+Examples:
+  kiln release //models:classifier --version 1.2.0
+  kiln release --list
+  kiln release --diff 1.1.0 1.2.0         inputs, params and code that differ`)
     .option("--version <X.Y.Z>", "the release's version")
     .option("--out <dir>", "where releases live (default: dist/ in the workspace)")
     .option("--list", "list the releases in --out")
@@ -190,15 +267,66 @@ Examples:
   program
     .command("lock")
     .description("pin every source of WORKSPACE.ts in kiln.lock (path sources are also frozen into a snapshot in the cache)")
+    .addHelpText("after", `
+Examples:
+  kiln lock                               write kiln.lock (commit it)
+  kiln lock --check                       in CI: fail if a source drifted`)
     .option("--check", "write nothing; exit 1 listing every source that differs from kiln.lock")
     .action(async (options: { check?: boolean }, command: Command) => {
       const { runLockCommand } = await import("./lock-command.js");
       process.exitCode = await runLockCommand({ ...command.optsWithGlobals(), ...options });
     });
 
-  program
+  const cache = program
     .command("cache")
-    .description("the shared cache")
+    .description("the local cache (gc, stats) and a shared one (serve)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  kiln cache stats                     entries, size, cap and the hit rate of recent builds
+  kiln cache gc                        trim to the cap (KILN_CACHE_MAX_SIZE, WORKSPACE.ts's cacheMaxSize, else 10G)
+  kiln cache gc --max-size 2G --older-than 30d
+  kiln cache serve --dir /srv/kiln-cache --port 8080`,
+    );
+
+  cache
+    .command("gc")
+    .description("trim the local cache, least recently used first; never what a kept result, a release or a running build needs")
+    .option("--max-size <size>", "keep at most this much, e.g. 10G, 500M (default: the cap)")
+    .option("--older-than <age>", "also remove what was not used for this long, e.g. 30d, 12h")
+    .option("--dry-run", "say what would be removed; remove nothing")
+    .option("--json", "one JSON object on stdout")
+    .addOption(new Option("--auto", "started by a build past the cap").hideHelp())
+    .addHelpText(
+      "after",
+      `
+Builds trim automatically past the cap, in the background. Results hit or stored in the last 15 minutes,
+blobs a kept result refers to and whatever a release pins are never removed.
+
+Examples:
+  kiln cache gc --max-size 5G          make room
+  kiln cache gc --older-than 30d       forget what no build used this month
+  kiln cache gc --dry-run --max-size 1G`,
+    )
+    .action(async (options: import("./cache-command.js").CacheGcOptions, command: Command) => {
+      const { runCacheGc } = await import("./cache-command.js");
+      process.exitCode = await runCacheGc({ ...command.optsWithGlobals(), ...options });
+    });
+
+  cache
+    .command("stats")
+    .description("the local cache: results, blobs, bytes, the cap, releases' pins, and the hit rate of recent builds")
+    .option("--json", "one JSON object on stdout")
+    .addHelpText("after", `
+Example:
+  kiln cache stats --json | jq .recent.hitRate`)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const { runCacheStats } = await import("./cache-command.js");
+      process.exitCode = await runCacheStats({ ...command.optsWithGlobals(), ...options });
+    });
+
+  cache
     .command("serve")
     .description("serve a remote cache (Bazel's HTTP cache protocol) for kiln and Bazel: GET/HEAD/PUT /cas/<sha256>, /ac/<key>")
     .option("--port <port>", "port to listen on", "8080")
@@ -208,6 +336,9 @@ Examples:
     .option("--read-token <token>", "reads need this token or the write token (default: $KILN_CACHE_SERVE_READ_TOKEN)")
     .option("--max-size <size>", "evict least recently used entries past this size, e.g. 50G", "50G")
     .option("--max-body <size>", "largest upload accepted", "4G")
+    .addHelpText("after", `
+Example:
+  KILN_CACHE_SERVE_TOKEN=secret kiln cache serve --dir /srv/kiln-cache --host 0.0.0.0 --port 8080`)
     .action(async (options: import("./cache-serve-command.js").CacheServeOptions) => {
       const { runCacheServe } = await import("./cache-serve-command.js");
       process.exitCode = await runCacheServe(options);
@@ -216,14 +347,23 @@ Examples:
   program
     .command("doctor")
     .description("what this machine gives kiln: the sandbox mode and why, the cache, the remote, watch limits; each with its fix")
+    .option("--remote-cache <url>", "the remote cache to try (default: $KILN_REMOTE_CACHE)")
+    .addHelpText("after", `
+Example:
+  kiln doctor                             run it when a build is slow or not hermetic`)
     .action(async (_options: unknown, command: Command) => {
       const { runDoctor } = await import("./doctor-command.js");
-      process.exitCode = await runDoctor({ cacheDir: (command.optsWithGlobals() as GlobalOptions).cacheDir });
+      const globals = command.optsWithGlobals() as GlobalOptions & { remoteCache?: string };
+      process.exitCode = await runDoctor({ cacheDir: globals.cacheDir, remoteCache: globals.remoteCache });
     });
 
   program
     .command("clean")
     .description(`remove ${OUTPUT_DIR}/ and the workspace state in ${STATE_DIR}/ (with --cache, the local cache too)`)
+    .addHelpText("after", `
+Examples:
+  kiln clean                              outputs and workspace state; the cache stays
+  kiln clean --cache                      the local cache too (every workspace's)`)
     .addOption(new Option("--cache", "also remove the local cache"))
     .action(async (options: { cache?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals() as GlobalOptions;
@@ -236,13 +376,67 @@ Examples:
       }
     });
 
+  program
+    .command("completion")
+    .argument("<shell>", "bash, zsh or fish")
+    .description("print a shell completion script: commands, flags and the labels of the workspace you are in")
+    .addHelpText("after", `
+Examples:
+  source <(kiln completion bash)                 in ~/.bashrc
+  source <(kiln completion zsh)                  in ~/.zshrc
+  kiln completion fish > ~/.config/fish/completions/kiln.fish`)
+    .action(async (shell: string) => {
+      const { completionScript, COMPLETION_SHELLS } = await import("./completion.js");
+      if (!(COMPLETION_SHELLS as readonly string[]).includes(shell)) throw inputError(`kiln completion takes one of ${COMPLETION_SHELLS.join(", ")}, not "${shell}"`);
+      process.stdout.write(completionScript(shell as import("./completion.js").CompletionShell, describeCommands(program), flagsOf(program)));
+    });
+
+  // What the completion scripts call: the workspace's labels, one a line; nothing outside one.
+  program
+    .command("__complete", { hidden: true })
+    .argument("<what>", "labels")
+    .action(async (what: string, _options: unknown, command: Command) => {
+      if (what !== "labels") return;
+      const globals = command.optsWithGlobals() as GlobalOptions;
+      let root: string;
+      try {
+        root = findWorkspaceRoot(process.cwd(), globals.workspace);
+      } catch {
+        return;
+      }
+      const { WorkspaceSession } = await import("../session/workspace-session.js");
+      const { parsePattern } = await import("../workspace/label.js");
+      const session = WorkspaceSession.open(root, undefined);
+      const loaded = await session.load([parsePattern("//...")]);
+      session.save();
+      const labels = [...loaded.graph.targets.keys()].sort();
+      if (labels.length > 0) process.stdout.write(`${labels.join("\n")}\n`);
+    });
+
   return program;
+}
+
+/** The flags of one command, as typed (`--jobs`, `-j`), hidden ones left out. */
+function flagsOf(command: Command): string[] {
+  return command.options.filter((option) => !option.hidden).flatMap((option) => [option.long, option.short].filter((flag): flag is string => flag !== undefined));
+}
+
+/** The program's visible commands for the completion scripts. */
+function describeCommands(program: Command): import("./completion.js").CompletionCommand[] {
+  const describe = (command: Command): import("./completion.js").CompletionCommand => ({
+    name: command.name(),
+    description: command.description().split("\n")[0] ?? "",
+    flags: [...flagsOf(command), "--help"],
+    subcommands: command.commands.filter((sub) => !(sub as unknown as { _hidden?: boolean })._hidden).map(describe),
+    takesLabels: command.registeredArguments.some((argument) => /pattern|label/.test(argument.name())),
+  });
+  return program.commands.filter((command) => !(command as unknown as { _hidden?: boolean })._hidden).map(describe);
 }
 
 /** The no-op fast path first (unless the user asked for work or explanations), then a real build. */
 async function buildOrTest(patterns: string[], options: BuildCommandOptions, mode: "build" | "test", upToDate: UpToDateOutcome): Promise<number> {
   let changes = upToDate.changes;
-  if (options.cache !== false && !options.explain && !options.locked && !options.provenance && !upToDate.checked) {
+  if (options.cache !== false && !options.explain && !options.locked && !options.provenance && !options.profile && !upToDate.checked) {
     const check = tryUpToDate(patterns, options, mode);
     if (check.code !== undefined) return check.code;
     changes = check.changes;

@@ -1,11 +1,19 @@
-/** `kiln query <expr>`: Bazel's query syntax over the target graph, one label a line. */
+/**
+ * `kiln query <expr>`: Bazel's query syntax over the target graph. `--output label` (one a line,
+ * the default), `json` (each target with its rule and the dependencies among the results), or
+ * `graph` (the results' subgraph as Graphviz DOT, as Bazel's --output graph).
+ */
 import { inputError } from "../errors.js";
 import { evaluateQuery, parseQuery, QuerySyntaxError, type QueryGraph } from "../graph/query.js";
+import { attributeValues } from "../graph/target-attributes.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { LabelSyntaxError, parsePattern, patternMatches } from "../workspace/label.js";
 import { didYouMean } from "../graph/suggest.js";
 
-export async function runQueryCommand(expression: string, options: { workspace?: string }): Promise<number> {
+export const QUERY_OUTPUTS = ["label", "json", "graph"] as const;
+export type QueryOutput = (typeof QUERY_OUTPUTS)[number];
+
+export async function runQueryCommand(expression: string, options: { workspace?: string; output?: QueryOutput }): Promise<number> {
   let expr;
   try {
     expr = parseQuery(expression);
@@ -21,6 +29,10 @@ export async function runQueryCommand(expression: string, options: { workspace?:
     allLabels: () => [...targets.keys()],
     depsOf: (label) => targets.get(label)?.deps ?? [],
     kindOf: (label) => targets.get(label)?.spec.rule ?? "",
+    attributeOf: (label, name) => {
+      const target = targets.get(label);
+      return target ? attributeValues(target.spec, name) : [];
+    },
   };
   let labels: string[];
   try {
@@ -36,6 +48,24 @@ export async function runQueryCommand(expression: string, options: { workspace?:
     if (error instanceof QuerySyntaxError || error instanceof LabelSyntaxError) throw inputError(error.message);
     throw error;
   }
-  if (labels.length > 0) process.stdout.write(`${labels.join("\n")}\n`);
+  const selected = new Set(labels);
+  const depsWithin = (label: string) => [...(targets.get(label)?.deps ?? [])].filter((dep) => selected.has(dep)).sort();
+  switch (options.output ?? "label") {
+    case "label":
+      if (labels.length > 0) process.stdout.write(`${labels.join("\n")}\n`);
+      break;
+    case "json":
+      process.stdout.write(`${JSON.stringify(labels.map((label) => ({ label, rule: targets.get(label)!.spec.rule, deps: depsWithin(label) })), null, 2)}\n`);
+      break;
+    case "graph": {
+      const quote = (text: string) => `"${text.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+      const lines = ["digraph query {", "  rankdir=LR;", "  node [shape=box];"];
+      for (const label of labels) lines.push(`  ${quote(label)};`);
+      for (const label of labels) for (const dep of depsWithin(label)) lines.push(`  ${quote(dep)} -> ${quote(label)};`);
+      lines.push("}");
+      process.stdout.write(`${lines.join("\n")}\n`);
+      break;
+    }
+  }
   return 0;
 }

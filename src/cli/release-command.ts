@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { availableParallelism } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { defaultCacheDir, LocalStore } from "../cache/local-store.js";
+import { writeReleasePin } from "../cache/gc/release-pins.js";
 import { inputError } from "../errors.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { outputDir } from "../graph/action-graph.js";
@@ -202,6 +203,20 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
   files.push({ path: PROVENANCE_FILE, content: Buffer.from(formatStatement(statement)) });
   if (signingKey) files.push({ path: SIGNED_PROVENANCE_FILE, content: Buffer.from(envelopeText(statement, signingKey)) });
   if (existsSync(join(session.root, LOCK_FILE))) files.push({ path: LOCK_FILE, content: readFileSync(join(session.root, LOCK_FILE)) });
+
+  // Pinned in the cache first: gc keeps every step the release's provenance walks, its outputs,
+  // and the @source snapshots and downloads it read (their digests are among its dependencies).
+  const sha256s = (descriptors: readonly { digest?: { sha256?: string } }[]) => descriptors.flatMap((d) => (d.digest?.sha256 ? [d.digest.sha256] : []));
+  writeReleasePin(cacheDir, {
+    release: name,
+    // Every step the statement walks (internalParameters.steps), and its logs (the byproducts).
+    keys: ((statement.predicate.buildDefinition.internalParameters.steps ?? []) as unknown as { key: string }[]).map((step) => step.key),
+    blobs: [
+      ...manifest.outputs.map((o) => o.sha256),
+      ...sha256s(statement.predicate.buildDefinition.resolvedDependencies),
+      ...sha256s(statement.predicate.runDetails.byproducts),
+    ],
+  });
 
   // Written under a temp name and renamed: a release is whole or absent.
   mkdirSync(dir, { recursive: true });

@@ -50,13 +50,13 @@ export function isJobCount(value: string): boolean {
 export interface UpToDateRequest {
   mode: "build" | "test";
   patterns: string[];
-  options: { workspace?: string; json?: boolean };
+  options: { workspace?: string; json?: boolean; quiet?: boolean };
 }
 
 /** Options of build and test (and the global ones) that take a value, and those that do not. */
 // The remote cache options too: an up-to-date build never consults the remote cache.
 const VALUE_OPTIONS = new Set(["-j", "--jobs", "-C", "--workspace", "--cache-dir", "--sandbox", "--remote-cache"]);
-const FLAG_OPTIONS = new Set(["-k", "--keep-going", "--json", "--verbose", "--remote-upload"]);
+const FLAG_OPTIONS = new Set(["-k", "--keep-going", "--json", "--verbose", "--remote-upload", "-q", "--quiet"]);
 const SANDBOX_CHOICES = new Set(["auto", "strict", "bwrap", "unshare", "dir"]);
 
 /**
@@ -76,6 +76,7 @@ export function readUpToDateRequest(argv: readonly string[]): UpToDateRequest | 
       request.patterns.push(arg);
     } else if (FLAG_OPTIONS.has(arg)) {
       if (arg === "--json") request.options.json = true;
+      if (arg === "-q" || arg === "--quiet") request.options.quiet = true;
     } else {
       // `--name value`, `--name=value`, or a short option with its value joined (`-j2`, `-Cdir`).
       const joined = arg.startsWith("--") ? arg.indexOf("=") : arg.length > 2 ? 2 : -1;
@@ -116,7 +117,7 @@ export function answerIfUpToDate(argv: readonly string[]): UpToDateOutcome {
  */
 export function tryUpToDate(
   patternTexts: string[],
-  options: { workspace?: string; json?: boolean },
+  options: { workspace?: string; json?: boolean; quiet?: boolean },
   mode: "build" | "test",
 ): { code?: number; changes?: StampChanges } {
   // Date.now(), not performance.now(): the first use of `performance` loads perf_hooks (~0.7 ms).
@@ -150,13 +151,13 @@ export function tryUpToDate(
       out.push(JSON.stringify(event));
     }
     out.push(JSON.stringify(summary));
-  } else {
+  } else if (!options.quiet) {
     if (count > 0) out.push(cachedLine(record.steps.map((s) => s.label)));
     if (record.requestedOutputs.length > 0) {
       out.push("outputs:", ...record.requestedOutputs.map((path) => `  ${relative(process.cwd(), path)}`));
     }
     out.push(formatSummary(summary));
-  }
+  } else out.push(formatSummary(summary));
   process.stdout.write(`${out.join("\n")}\n`);
   return { code: 0 };
 }

@@ -4,12 +4,12 @@
  * lines; with --json the same events as `kiln build --json`, one summary per rebuild. Ctrl-C
  * stops the running build (its commands end) and exits 0.
  */
-import { formatError, KilnError } from "../errors.js";
+import { formatError, inputError, KilnError } from "../errors.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { runWatch } from "../watch/watch-loop.js";
 import { buildRequestOf, type BuildCommandOptions } from "./build-command.js";
-import { BuildReporter, type ReporterMode } from "./reporter.js";
+import { BuildReporter, colorWanted, reporterModeFor, type ReporterMode } from "./reporter.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
 
 export interface WatchCommandOptions extends BuildCommandOptions {
@@ -21,9 +21,11 @@ export interface WatchCommandOptions extends BuildCommandOptions {
 const TRIGGER_PATHS_SHOWN = 3;
 
 export async function runWatchCommand(patternTexts: string[], options: WatchCommandOptions): Promise<number> {
+  // One trace per rebuild would overwrite itself: profile a single build instead.
+  if (options.profile) throw inputError("--profile is for kiln build and kiln test (profile one build: kiln build --profile trace.json)");
   const session = WorkspaceSession.open(process.cwd(), options.workspace);
   const patterns = parsePatterns(patternTexts, currentPackage(session.root, process.cwd()));
-  const mode: ReporterMode = options.json ? "json" : process.stderr.isTTY ? "terminal" : "plain";
+  const mode: ReporterMode = reporterModeFor(options.json === true, process.stderr, process.env);
   const say = (text: string) => process.stderr.write(`${text}\n`);
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -45,7 +47,7 @@ export async function runWatchCommand(patternTexts: string[], options: WatchComm
           const more = trigger.length > TRIGGER_PATHS_SHOWN ? ` and ${trigger.length - TRIGGER_PATHS_SHOWN} more` : "";
           say(`kiln: ${shown}${more} changed; rebuilding`);
         }
-        const reporter = new BuildReporter(mode, process.stdout, process.stderr);
+        const reporter = new BuildReporter(mode, process.stdout, process.stderr, undefined, { quiet: options.quiet, color: colorWanted(process.env), columns: process.stderr.columns });
         return {
           reporter: (event) => reporter.handle(event),
           finished(result, error) {

@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import type { ActionCache } from "../cache/action-cache.js";
 import type { OutputRecord } from "../cache/local-store.js";
-import type { Reporter, SummaryEvent } from "../events.js";
+import type { Reporter, SummaryEvent, Tracer } from "../events.js";
 import { outputDir, type BuildGraph } from "../graph/action-graph.js";
 import { longestPathToSink } from "../graph/cycle.js";
 import { prepareAction, type FinishedDependency, type KeyContext, type PreparedAction } from "../key/action-inputs.js";
@@ -53,6 +53,8 @@ export interface BuildOptions {
   reporter: Reporter;
   /** Aborting stops the build: nothing more starts, running steps are ended. */
   signal: AbortSignal;
+  /** Receives timed slices (key computation, cache lookups, steps) for --profile. */
+  trace?: Tracer;
   /** Watch mode: called with the scheduler once the build starts, to cancel steps an edit made obsolete. */
   onScheduler?: (scheduler: StepCanceller) => void;
 }
@@ -83,7 +85,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   const mayRun = unchanged ? labels.filter((label) => !unchanged.has(label)) : labels;
   const inMayRun = new Set(mayRun);
   const height = longestPathToSink(mayRun, (label) => depsOf(label).filter((d) => inMayRun.has(d)));
-  reporter({ type: "plan", steps: labels.length });
+  reporter({ type: "plan", steps: labels.length, labels, deps: new Map(mayRun.map((label) => [label, depsOf(label)])) });
 
   const finished = new Map<string, FinishedDependency & { outputs: OutputRecord[] }>();
   const results = new Map<string, LastResult>();
@@ -129,8 +131,12 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     let prepared: PreparedAction;
     let hit: Awaited<ReturnType<typeof restoreFromCache>>;
     try {
+      const keyStart = performance.now();
       prepared = await prepareAction(target, keyContext, finished);
+      const lookupStart = performance.now();
+      options.trace?.span("key", label, keyStart, lookupStart);
       hit = options.readCache ? await restoreFromCache(cache, options.keys.statCache, label, outDirOf(label), prepared, options.lastResults.get(label)) : undefined;
+      if (options.readCache) options.trace?.span("lookup", label, lookupStart, performance.now(), { hit: hit ? hit.source : "miss" });
     } catch (error) {
       // The machine's fault, not the step's: a source vanished, the disk is full...
       return fail(label, "", faultExecution(error));
@@ -156,7 +162,9 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
   const run = async (label: string, prepared: PreparedAction, signal: AbortSignal): Promise<RunOutcome> => {
     const target = graph.targets.get(label)!;
     reporter({ type: "started", label });
+    const stepStart = performance.now();
     const execution = await executor.execute({ target, prepared, previousKey: options.lastResults.get(label)?.key }, signal);
+    options.trace?.span("step", label, stepStart, performance.now(), { label, status: execution.ok ? "executed" : "failed", deps: [...target.deps].sort() });
     if (!execution.ok) {
       if (execution.cancelled && !options.signal.aborted) {
         reporter({ type: "skipped", label, because: "an input changed while it ran", cancelled: true });

@@ -34,9 +34,16 @@ export async function restoreFromCache(
   if (builtWithKey && outputsInPlace(outDir, last.outputs, statCache)) restored = { outputs: last.outputs, source: "local" };
   else {
     // Built with this key but out of place: lookup need not stat them again.
-    const hit = await cache.lookup(key, { label, outDir, knownOutOfPlace: builtWithKey, outs: prepared.ingredients.outs });
+    const hit = await cache.lookup(key, { label, outDir, knownOutOfPlace: builtWithKey, outs: prepared.ingredients.outs, ingredients: prepared.ingredients });
     if (!hit) return undefined;
-    cache.materialize(outDir, hit.result.outputs);
+    try {
+      cache.materialize(outDir, hit.result.outputs);
+    } catch (error) {
+      // A blob verified a moment ago is gone: \`kiln cache gc\` (or a person) removed it beside
+      // this build. A miss, so the step runs; it never fails the build.
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
     restored = { outputs: hit.result.outputs, source: hit.source };
   }
   // Where the sources came from, and the BUILD.ts/WORKSPACE.ts/kiln.lock that define the action,

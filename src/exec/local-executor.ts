@@ -20,6 +20,8 @@ import type { StatCache } from "../state/stat-cache.js";
 import { SHARED_INPUT_SIZE } from "../size-thresholds.js";
 import { SANDBOX_PATH, runCmdAction, tail } from "./cmd-action.js";
 import { CommandSpawner } from "./command-spawner.js";
+import { isFileFault } from "../errors.js";
+import { statPath } from "../stat-path.js";
 import { cancelledExecution, faultExecution, type ExecutableAction, type Execution, type Executor } from "./executor.js";
 import { chooseIsolation, type Isolation } from "./isolation.js";
 import type { SandboxChoice, SandboxMode } from "./namespace-sandbox.js";
@@ -63,12 +65,21 @@ export class LocalExecutor implements Executor {
     this.sandboxes = new SandboxPool(join(options.stateDir, "sandbox"));
   }
 
-  /** Runs one action in a sandbox; a sandbox in doubt (a fault, a cancel) is dropped, not reused. */
+  /**
+   * Runs one action in a sandbox; a sandbox in doubt (a fault, a cancel) is dropped, not reused.
+   * A parked sandbox whose manifest proves wrong while it is laid out is dropped and the action
+   * laid out again in a new one, before anything ran.
+   */
   async execute(action: ExecutableAction, signal: AbortSignal): Promise<Execution> {
+    const first = await this.executeOnce(action, signal, false);
+    return first === STALE ? this.executeOnce(action, signal, true) as Promise<Execution> : first;
+  }
+
+  private async executeOnce(action: ExecutableAction, signal: AbortSignal, fresh: boolean): Promise<Execution | typeof STALE> {
     if (signal.aborted) return cancelledExecution(action.target.spec.cmd);
     let sandbox: Sandbox;
     try {
-      sandbox = this.sandboxes.claim(action.target.label);
+      sandbox = this.sandboxes.claim(action.target.label, fresh);
     } catch (error) {
       return faultExecution(error, undefined, "make a sandbox");
     }
@@ -78,6 +89,7 @@ export class LocalExecutor implements Executor {
       reusable = execution.ok || ((execution.fault === undefined || execution.fault === "input") && !execution.cancelled);
       return execution;
     } catch (error) {
+      if (error instanceof StaleSandbox) return STALE;
       return faultExecution(error, action.target.spec.cmd);
     } finally {
       if (reusable) this.sandboxes.release(sandbox);
@@ -104,11 +116,23 @@ export class LocalExecutor implements Executor {
     for (const input of all) needed.add(dirname(input.path));
     if ((target.spec.tools ?? []).length > 0) needed.add(".bin");
     needed.delete(".");
-    sandbox.prepareDirectories(needed);
-    const expected = layOutInputs(sandbox, all, options.statCache);
-    sandbox.removeUnused();
+    const reopened = sandbox.trustedManifest;
+    let expected: ExpectedInput[];
+    try {
+      sandbox.prepareDirectories(needed);
+      expected = layOutInputs(sandbox, all, options.statCache);
+      sandbox.removeUnused();
+    } catch (error) {
+      if (reopened && isFileFault(error)) throw new StaleSandbox();
+      throw error;
+    }
     // A command never runs on a wrong sandbox (see sandbox-check.ts).
     const problems = await checkSandboxInputs(expected, options.statCache);
+    if (reopened) {
+      // The directories kiln writes into itself, not proved by any input's check.
+      const own = [outRelative, ".tmp", ...((target.spec.tools ?? []).length > 0 ? [".bin"] : [])];
+      if (problems.some((problem) => problem.cause === "kiln") || own.some((dir) => !statPath(sandbox.path(dir))?.isDirectory)) throw new StaleSandbox();
+    }
     if (problems.length > 0) {
       const changed = problems.every((problem) => problem.cause === "changed");
       const list = problems.map((problem) => `${problem.path}: ${problem.detail}`).join("; ");
@@ -228,6 +252,10 @@ export class LocalExecutor implements Executor {
     return this.options.blobs.putBlob(logFile, digestBytes(log));
   }
 }
+
+/** A parked sandbox that is not what its manifest says: laid out again in a new one. */
+class StaleSandbox extends Error {}
+const STALE = Symbol("stale sandbox");
 
 /**
  * Lays out an action's inputs: sources copied (or linked when large), dependencies' outputs

@@ -8,8 +8,9 @@
  *   - the sandbox directory at its own path, read-only, with its $OUT and its HOME/TMPDIR writable,
  *   - a private /tmp, /proc and a minimal /dev;
  * nothing else of the workspace, of HOME or of the host, and no network unless the target
- * declares `network: true`. Inputs are read-only inside, so a command cannot change a
- * dependency's output (a hard link to the cache's blob) or a large source it shares.
+ * declares `network: true`. Inputs are read-only inside, and the command has no capabilities
+ * (even when kiln runs as root) to remount them writable, so it cannot change a dependency's
+ * output (a hard link to the cache's blob) or a large source it shares.
  *
  * The argument list is built here, purely; starting it is the spawner's job (command-spawner.ts).
  * Measured on the 2-core machine: ~6 ms per start (bench/RESULTS.md has the per-step cost).
@@ -103,7 +104,9 @@ export interface NamespaceLayout {
 
 /** bwrap's arguments for a command laid out as `layout`; the program and its arguments follow. */
 export function bwrapArguments(layout: NamespaceLayout): string[] {
-  const args = ["--die-with-parent", "--unshare-all"];
+  // --cap-drop ALL: run as root, bwrap otherwise leaves the command every capability, and
+  // `mount -o remount,rw` makes the read-only binds below writable again (seen here).
+  const args = ["--die-with-parent", "--unshare-all", "--cap-drop", "ALL"];
   if (layout.network) args.push("--share-net");
   args.push(...layout.system);
   // /tmp first: a tool or the sandbox may live below it, and must be bound over it, not hidden.

@@ -33,9 +33,14 @@ export class SandboxPool {
     this.parkedDir = join(base, "parked");
   }
 
-  claim(label: string): Sandbox {
+  /** `fresh`: a new sandbox, never a parked or lent one (a retry after a parked one proved stale). */
+  claim(label: string, fresh = false): Sandbox {
     const dir = join(this.base, `${process.pid}-${++sandboxCounter}`);
     const parking = this.parkingOf(label);
+    if (fresh) {
+      ensureDirectory(this.base, this.madeDirs);
+      return Sandbox.create(dir, parking);
+    }
     try {
       renameSync(parking, dir);
       return Sandbox.reopen(dir, parking);

@@ -92,6 +92,11 @@ export class Sandbox {
   private copies = new Set<string>();
   /** Kept links this action uses; the others are removed before the command runs. */
   private usedLinks = new Set<string>();
+  /**
+   * Reopened from parking on its manifest's word, not yet proved by a use: a failure to lay it
+   * out means the manifest lied (the sandbox was changed while parked), not that kiln erred.
+   */
+  trustedManifest = false;
 
   private constructor(
     readonly dir: string,
@@ -122,14 +127,21 @@ export class Sandbox {
   static reopen(dir: string, parking: string): Sandbox {
     try {
       const manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), "utf8")) as Manifest;
-      if (manifest.format === MANIFEST_FORMAT && manifestHolds(dir, manifest)) {
-        return new Sandbox(
+      // Taken at its word, without a stat per entry (an aggregator's names 100,000 directories
+      // and links): what it promises is proved where it matters. Each input is checked before the
+      // command runs (sandbox-check.ts), $OUT is looked at, and a directory, link or spare that
+      // is gone makes laying out fail; the local executor then drops this sandbox and lays the
+      // step out again in a new one (see StaleSandbox in local-executor.ts).
+      if (manifest.format === MANIFEST_FORMAT) {
+        const sandbox = new Sandbox(
           dir,
           parking,
           new Map(manifest.dirs.map(([relative, mtimeMs]) => [relative, mtimeMs ?? undefined])),
           new Map(manifest.links.map(([relative, ino, size, mtimeMs]) => [relative, { ino, size, mtimeMs }])),
           manifest.spares,
         );
+        sandbox.trustedManifest = true;
+        return sandbox;
       }
     } catch {
       // surveyed below
@@ -448,6 +460,7 @@ export class Sandbox {
     this.shared = [];
     this.copies = new Set();
     this.usedLinks = new Set();
+    this.trustedManifest = false;
   }
 
   /** Records the sandbox's state in its manifest, for the build that claims it from parking. */
@@ -465,21 +478,6 @@ export class Sandbox {
   remove(): Promise<void> {
     return rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
-}
-
-/**
- * True if every directory, kept link and spare the manifest names is still there as what it was.
- * A parked sandbox is outside kiln's hands between builds: a copy of the workspace that left out
- * every `kiln-out` directory (a tool honouring `.gitignore`'s `kiln-out/` at any depth), or a
- * cleanup of the user's, leaves a manifest promising directories that are gone, and a step run on
- * its word finds no $OUT or fails to link its inputs. Costs one stat per entry, only when a
- * parked sandbox is claimed; a manifest that does not hold is ignored and the sandbox surveyed.
- */
-function manifestHolds(dir: string, manifest: Manifest): boolean {
-  for (const [relative] of manifest.dirs) if (!statPath(join(dir, relative))?.isDirectory) return false;
-  for (const [relative, ino] of manifest.links) if (statPath(join(dir, relative))?.ino !== ino) return false;
-  for (const relative of manifest.spares) if (!statPath(join(dir, relative))?.isFile) return false;
-  return true;
 }
 
 /**

@@ -19,10 +19,18 @@ const TARGETS: Record<string, { kind: string; deps: string[] }> = {
   "//docs:files": { kind: "files", deps: [] },
 };
 
+/** Attributes for attr(): `tools` of the cmd targets, `params.lr` of the train step. */
+const ATTRIBUTES: Record<string, Record<string, string[]>> = {
+  "//data:split": { tools: ["python3", "jq"], cmd: ["python3 split.py"] },
+  "//tools:fmt": { tools: ["prettier"], cmd: ["prettier --write ."] },
+  "//models:train": { "params.lr": ["0.01"] },
+};
+
 const graph: QueryGraph = {
   allLabels: () => Object.keys(TARGETS),
   depsOf: (label) => TARGETS[label]!.deps,
   kindOf: (label) => TARGETS[label]!.kind,
+  attributeOf: (label, name) => ATTRIBUTES[label]?.[name] ?? [],
 };
 
 function resolvePattern(text: string): string[] {
@@ -47,6 +55,31 @@ function syntaxError(text: string): string {
 }
 
 describe("evaluateQuery", () => {
+  it("somepath(a, b): one shortest dependency path, both ends included, the same every time", () => {
+    // classifier reaches clean directly and through train <- split: the direct edge is shorter.
+    expect(query("somepath(//models:classifier, //data:clean)")).toEqual(["//data:clean", "//models:classifier"]);
+    expect(query("somepath(//models:eval_test, //data/raw:penguins)")).toEqual(["//data/raw:penguins", "//data:clean", "//data:split", "//models:eval_test"]);
+    expect(query("somepath(//data:clean, //models:classifier)")).toEqual([]);
+    expect(query("somepath(//models:train, //models:train)")).toEqual(["//models:train"]);
+    // allpaths, by contrast, has every target on any path.
+    expect(query("allpaths(//models:classifier, //data:clean)")).toEqual(["//data:clean", "//data:split", "//models:classifier", "//models:train"]);
+  });
+
+  it("attr(name, regex, x): targets one of whose attribute values the regex matches", () => {
+    expect(query("attr(tools, python3, //...)")).toEqual(["//data:split"]);
+    expect(query("attr(tools, '.', //...)")).toEqual(["//data:split", "//tools:fmt"]);
+    expect(query("attr(cmd, '^prettier', //...)")).toEqual(["//tools:fmt"]);
+    expect(query("attr(params.lr, '^0\\.01$', deps(//models:classifier))")).toEqual(["//models:train"]);
+    expect(query("attr(tools, python3, //models/...)")).toEqual([]);
+  });
+
+  it("attr() and somepath() report bad arguments at their column", () => {
+    expect(syntaxError("attr(tools, python3)")).toContain("invalid query at column 20: attr(...) is missing an argument");
+    expect(syntaxError("attr('x y', a, //...)")).toContain("invalid query at column 6: expected an attribute name");
+    expect(syntaxError("attr(tools, '(', //...)")).toContain("invalid query at column 13: invalid regular expression");
+    expect(syntaxError("somepath(//a:x //b:y)")).toContain('invalid query at column 16: expected "," or ")" in somepath(...)');
+  });
+
   it("resolves target patterns, sorted", () => {
     expect(query("//...")).toEqual([
       "//data/raw:penguins",
@@ -184,15 +217,15 @@ describe("parseQuery", () => {
   it("reports an unknown function, suggesting the nearest and listing the known ones", () => {
     expect(syntaxError("dep(//a:x)")).toBe(
       [
-        'invalid query at column 1: unknown function "dep" (did you mean deps?); known functions: allpaths, deps, kind, rdeps',
+        'invalid query at column 1: unknown function "dep" (did you mean deps?); known functions: allpaths, attr, deps, kind, rdeps, somepath',
         "  dep(//a:x)",
         "  ^",
       ].join("\n"),
     );
-    expect(syntaxError("//... - somepath(//a:x, //b:y)")).toBe(
+    expect(syntaxError("//... - somepaths(//a:x, //b:y)")).toBe(
       [
-        'invalid query at column 9: unknown function "somepath"; known functions: allpaths, deps, kind, rdeps',
-        "  //... - somepath(//a:x, //b:y)",
+        'invalid query at column 9: unknown function "somepaths" (did you mean somepath?); known functions: allpaths, attr, deps, kind, rdeps, somepath',
+        "  //... - somepaths(//a:x, //b:y)",
         "          ^",
       ].join("\n"),
     );
@@ -338,7 +371,7 @@ describe("parseQuery", () => {
   it("shows multi-line queries on one line so the caret lines up", () => {
     expect(syntaxError("//a:x +\n\tdep(//b:y)")).toBe(
       [
-        'invalid query at column 10: unknown function "dep" (did you mean deps?); known functions: allpaths, deps, kind, rdeps',
+        'invalid query at column 10: unknown function "dep" (did you mean deps?); known functions: allpaths, attr, deps, kind, rdeps, somepath',
         "  //a:x +  dep(//b:y)",
         "           ^",
       ].join("\n"),

@@ -9,7 +9,8 @@
  *   setop   := "+" | "union" | "-" | "except" | "^" | "intersect"
  *   primary := pattern | "(" expr ")"
  *            | deps(expr) | deps(expr, depth) | rdeps(universe, expr) | rdeps(universe, expr, depth)
- *            | kind(regex, expr) | allpaths(from, to)
+ *            | kind(regex, expr) | allpaths(from, to) | somepath(from, to)
+ *            | attr(name, regex, expr)
  * A word is a run of letters, digits and `_ . / : $ * @ ~ -` (not starting with `-`), or any text
  * in single or double quotes; `-` is the except operator only where a word cannot start.
  */
@@ -25,6 +26,11 @@ export interface QueryGraph {
   depsOf(label: string): readonly string[];
   /** The rule that made a target: `"step"`, `"cmd"`, `"files"`, `"test"`, `"dataset"`, or a user rule's name. */
   kindOf(label: string): string;
+  /**
+   * The values of a target's attribute (`cmd`, `outs`, `tools`, `run`, `params.lr`...), as
+   * strings; a list gives one value per element; absent gives none. Used by `attr()`.
+   */
+  attributeOf?(label: string, name: string): readonly string[];
 }
 
 /** A parsed query. `column` is 1-based, counted in characters of the query text. */
@@ -34,6 +40,8 @@ export type QueryExpr =
   | { kind: "rdeps"; universe: QueryExpr; of: QueryExpr; depth?: number }
   | { kind: "kind"; ruleRegex: string; of: QueryExpr }
   | { kind: "allpaths"; from: QueryExpr; to: QueryExpr }
+  | { kind: "somepath"; from: QueryExpr; to: QueryExpr }
+  | { kind: "attr"; name: string; valueRegex: string; of: QueryExpr }
   | { kind: "union" | "except" | "intersect"; left: QueryExpr; right: QueryExpr };
 
 /**
@@ -63,7 +71,7 @@ export class QuerySyntaxError extends Error {
   }
 }
 
-type ParameterKind = "expr" | "depth" | "regex";
+type ParameterKind = "expr" | "depth" | "regex" | "name";
 interface FunctionSignature {
   readonly parameters: readonly ParameterKind[];
   readonly required: number;
@@ -72,6 +80,7 @@ interface FunctionSignature {
 
 const FUNCTIONS: Readonly<Record<string, FunctionSignature>> = {
   allpaths: { parameters: ["expr", "expr"], required: 2, usage: "allpaths(from, to)" },
+  attr: { parameters: ["name", "regex", "expr"], required: 3, usage: "attr(name, regex, expr), e.g. attr(tools, python3, //...)" },
   deps: { parameters: ["expr", "depth"], required: 1, usage: "deps(expr) or deps(expr, depth)" },
   kind: { parameters: ["regex", "expr"], required: 2, usage: "kind(regex, expr)" },
   rdeps: {
@@ -79,6 +88,7 @@ const FUNCTIONS: Readonly<Record<string, FunctionSignature>> = {
     required: 2,
     usage: "rdeps(universe, expr) or rdeps(universe, expr, depth)",
   },
+  somepath: { parameters: ["expr", "expr"], required: 2, usage: "somepath(from, to)" },
 };
 const FUNCTION_NAMES = Object.keys(FUNCTIONS).sort();
 
@@ -106,7 +116,9 @@ export function parseQuery(text: string): QueryExpr {
  * edges (depth 0 is the targets alone); `rdeps(u, x)` is the targets in the transitive closure of
  * `u` that depend on `x`, including `x` itself where it lies in that closure; `kind(regex, x)`
  * keeps targets whose rule name the regex matches anywhere (unanchored, as in Bazel);
- * `allpaths(from, to)` is every target on a dependency path from `from` to `to`, both ends included.
+ * `allpaths(from, to)` is every target on a dependency path from `from` to `to`, both ends included;
+ * `somepath(from, to)` the targets of one such path (a shortest, the same every time);
+ * `attr(name, regex, x)` keeps targets one of whose `name` values the regex matches (unanchored).
  * @returns the selected labels, sorted and unique.
  */
 export function evaluateQuery(
@@ -276,6 +288,13 @@ class QueryParser {
         }
         return Number(token.text);
       }
+      case "name": {
+        const token = this.next();
+        if (token.type !== "word" || !/^[A-Za-z_][A-Za-z0-9_.]*$/.test(token.text)) {
+          throw this.error(token, `expected an attribute name (cmd, outs, tools, run, params.NAME...) but found ${describeToken(token)}`);
+        }
+        return token.text;
+      }
       case "regex": {
         const token = this.next();
         if (token.type !== "word") {
@@ -343,6 +362,10 @@ function buildCall(name: string, args: readonly (QueryExpr | number | string)[])
       return { kind: "kind", ruleRegex: args[0] as string, of: expr(1) };
     case "allpaths":
       return { kind: "allpaths", from: expr(0), to: expr(1) };
+    case "somepath":
+      return { kind: "somepath", from: expr(0), to: expr(1) };
+    case "attr":
+      return { kind: "attr", name: args[0] as string, valueRegex: args[1] as string, of: expr(2) };
     default:
       throw new Error(`no builder for query function ${name}`);
   }
@@ -378,6 +401,13 @@ class QueryEvaluator {
         const ends = [...this.evaluate(expr.to)].filter((label) => fromClosure.has(label));
         const dependants = this.reverseEdges(fromClosure);
         return this.reachable(ends, (label) => dependants.get(label) ?? []);
+      }
+      case "somepath":
+        return this.somePath(this.evaluate(expr.from), this.evaluate(expr.to));
+      case "attr": {
+        const valueRegex = new RegExp(expr.valueRegex);
+        const valuesOf = (label: string) => this.graph.attributeOf?.(label, expr.name) ?? [];
+        return new Set([...this.evaluate(expr.of)].filter((label) => valuesOf(label).some((value) => valueRegex.test(value))));
       }
       case "union": {
         const result = this.evaluate(expr.left);
@@ -421,6 +451,34 @@ class QueryEvaluator {
       frontier = nextFrontier;
     }
     return seen;
+  }
+
+  /**
+   * One dependency path from a target of `from` to a target of `to`, both ends included, or
+   * nothing: breadth first (so a shortest one), starts and neighbours in sorted order (so always
+   * the same one).
+   */
+  private somePath(from: ReadonlySet<string>, to: ReadonlySet<string>): Set<string> {
+    const previous = new Map<string, string | undefined>();
+    let frontier = [...from].sort();
+    for (const label of frontier) previous.set(label, undefined);
+    while (frontier.length > 0) {
+      const nextFrontier: string[] = [];
+      for (const label of frontier) {
+        if (to.has(label)) {
+          const path = new Set<string>();
+          for (let at: string | undefined = label; at !== undefined; at = previous.get(at)) path.add(at);
+          return path;
+        }
+        for (const dependency of [...this.depsOf(label)].sort()) {
+          if (previous.has(dependency)) continue;
+          previous.set(dependency, label);
+          nextFrontier.push(dependency);
+        }
+      }
+      frontier = nextFrontier;
+    }
+    return new Set();
   }
 
   /** Dependant edges (dependency -> its dependants) among the labels of `within`. */

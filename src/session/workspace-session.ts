@@ -8,7 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, statSync } from "node:fs";
-import { isAbsolute, join, posix } from "node:path";
+import { isAbsolute, join, posix, relative } from "node:path";
 import { globSync } from "tinyglobby";
 import { inputError } from "../errors.js";
 import { buildGraph, isLabelReference, outputDir, transitiveClosure, type BuildGraph, type SourceResolver } from "../graph/action-graph.js";
@@ -27,11 +27,14 @@ import { sourceLinkChecker } from "../workspace/source-links.js";
 import { resolveRunReference } from "../exec/run-ref.js";
 import { statPath } from "../stat-path.js";
 import { LocalStore, type OutputRecord } from "../cache/local-store.js";
+import { DEFAULT_CACHE_MAX_BYTES, trimInBackground } from "../cache/gc/auto-trim.js";
+import { recordBuild } from "../cache/gc/build-history.js";
 import { LocalActionCache, TieredCache, type ActionCache } from "../cache/action-cache.js";
 import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { runBuild, type BuildOptions, type BuildOutcome } from "../exec/builder.js";
 import { LocalExecutor } from "../exec/local-executor.js";
-import type { BuildEvent, Reporter } from "../events.js";
+import type { BuildEvent, Reporter, StepStatus, Tracer } from "../events.js";
+import { recordStepStatuses } from "../state/step-statuses.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
@@ -76,6 +79,10 @@ export interface BuildRequest {
   locked?: boolean;
   /** Where url sources and snapshots are read from when not the build's own cache (kiln verify). */
   sourceCacheDir?: string;
+  /** --profile: receives the build's timed slices. */
+  trace?: Tracer;
+  /** The local cache's cap (null: never trimmed); undefined: WORKSPACE.ts's, else 10 GiB. */
+  cacheMaxBytes?: number | null;
   /** Watch mode: gets the build's scheduler, to cancel steps an edit made obsolete. */
   onScheduler?: BuildOptions["onScheduler"];
 }
@@ -322,7 +329,21 @@ export class WorkspaceSession {
    * `interrupted`.
    */
   async build(request: BuildRequest, signal: AbortSignal): Promise<BuildResult> {
+    const trace = request.trace;
+    const loadStart = performance.now();
     const loaded = await this.load(request.patterns);
+    const analysisStart = performance.now();
+    trace?.span("load", "load BUILD.ts files", loadStart, analysisStart, { packages: new Set([...loaded.graph.targets.values()].map((t) => t.pkg)).size });
+    if (trace) this.statCache.onHashed = (path, size, start, end) => trace.span("hash", relative(this.root, path) || path, start, end, { bytes: size });
+    try {
+      return await this.buildLoaded(request, loaded, analysisStart, signal);
+    } finally {
+      this.statCache.onHashed = undefined;
+    }
+  }
+
+  private async buildLoaded(request: BuildRequest, loaded: LoadedWorkspace, analysisStart: number, signal: AbortSignal): Promise<BuildResult> {
+    const trace = request.trace;
     const requested = this.resolvePatterns(loaded, request.patterns, { includeTests: request.mode === "test" });
     // The requested targets and everything they depend on: what needs bundles, tools and stamps.
     const closure = [...transitiveClosure(loaded.graph, requested)];
@@ -342,7 +363,9 @@ export class WorkspaceSession {
     const finished: { label: string; key: string }[] = [];
     const startedOn = new Date().toISOString();
     const run: LastRun["steps"] = {};
+    const statuses = new Map<string, { status: StepStatus; ms: number }>();
     const reporter = (event: BuildEvent) => {
+      if (event.type === "step") statuses.set(event.label, { status: event.status, ms: event.ms });
       if (event.type === "step" && event.status !== "failed") {
         finished.push({ label: event.label, key: event.key });
         run[event.label] = { key: event.key, status: event.status };
@@ -356,6 +379,7 @@ export class WorkspaceSession {
       }
     }
 
+    trace?.span("analysis", "analysis: patterns, closure, step bundles, tools", analysisStart, performance.now(), { targets: closure.length });
     const store = await LocalStore.open(request.cacheDir, this.statCache);
     store.onWarning = (message) => reporter({ type: "warning", message });
     const tempDir = join(this.stateDir, "tmp");
@@ -410,6 +434,7 @@ export class WorkspaceSession {
           reporter,
           signal,
           onScheduler: request.onScheduler,
+          trace,
         });
       } finally {
         await executor.close();
@@ -421,8 +446,16 @@ export class WorkspaceSession {
       this.save();
       await store.close();
       if (sourceStore !== store) await sourceStore.close();
+      // Bounded by default: past the cap, a detached gc trims the cache; this build does not wait.
+      trimInBackground(store.dir, store.bytesInserted, request.cacheMaxBytes !== undefined ? request.cacheMaxBytes : (loaded.manifest.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES));
     }
 
+    try {
+      // For \`kiln cache stats\`' hit rate; the cache's own memory, never worth failing a build over.
+      recordBuild(store.dir, outcome.summary);
+    } catch {
+      // a read-only or full cache dir was reported by the store already
+    }
     const requestedOutputs: string[] = [];
     if (requested.length <= OUTPUTS_LISTED_UP_TO) {
       for (const label of requested) {
@@ -432,6 +465,7 @@ export class WorkspaceSession {
       }
     }
     writeFileAtomic(join(this.stateDir, LAST_RUN_FILE), JSON.stringify({ invocationId: randomUUID(), startedOn, finishedOn: new Date().toISOString(), steps: run } satisfies LastRun));
+    recordStepStatuses(this.stateDir, statuses);
     // The live files and directories of the path sources read: for the stamp and for watch mode.
     const liveSources = new Map([...sourceNames].map((name) => [name, liveFilesOf(this.root, loaded.manifest.sources[name]!)]));
     if (outcome.failed.length === 0 && !outcome.interrupted && request.readCache) {

@@ -44,6 +44,9 @@ const BINARY_SNAPSHOT: SnapshotCodec<Snapshot> = {
 /** A log line: [path, size, mtimeMs, ino, ctimeMs, digest], or `[path]` for a forgotten one. */
 type LoggedEntry = [path: string, size: number, mtimeMs: number, ino: number, ctimeMs: number, digest: string] | [path: string];
 
+/** Files at least this big get a slice of their own in a build's profile. */
+export const LARGE_FILE_BYTES = 1024 * 1024;
+
 export class StatCache {
   private readonly entries = new Map<string, StatEntry>();
   /** Paths remembered or forgotten since the last save. */
@@ -99,6 +102,9 @@ export class StatCache {
     if (this.entries.delete(path)) this.changed.add(path);
   }
 
+  /** Told of each file of LARGE_FILE_BYTES or more this cache hashed (the build's profile). */
+  onHashed?: (path: string, size: number, startMs: number, endMs: number) => void;
+
   /** The content digest of a regular file, hashing only when its identity changed. */
   async digest(path: string, owner: FileOwner = "user"): Promise<{ digest: ContentDigest; size: number }> {
     const statTakenAt = this.clock();
@@ -106,7 +112,9 @@ export class StatCache {
     const stat = statPath(path) ?? statSync(path);
     const known = this.lookup(path, stat);
     if (known) return { digest: known, size: stat.size };
+    const hashStart = performance.now();
     const digest = await digestFileOfSize(path, stat.size);
+    if (this.onHashed && stat.size >= LARGE_FILE_BYTES) this.onHashed(path, stat.size, hashStart, performance.now());
     // A file rewritten while we hashed it would pair new stats with old bytes: re-stat to be sure.
     if (sameStat(stat, statPath(path))) {
       this.remember(path, stat, digest, owner, statTakenAt);

@@ -5,6 +5,7 @@
  * load is reported, each with file:line and the label.
  * The metafile tells which files the evaluation read: the graph cache and watch mode use that set.
  */
+import { parseCacheCap } from "../byte-size.js";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -32,6 +33,8 @@ export interface WorkspaceManifest {
   version: string;
   sources: WorkspaceDeclaration["sources"];
   sandbox?: WorkspaceDeclaration["sandbox"];
+  /** The local cache's cap in bytes from `cacheMaxSize` (null: "off"). */
+  cacheMaxBytes?: number | null;
 }
 
 export interface LoadResult {
@@ -154,6 +157,11 @@ export async function loadPackages(
         if (!WORKSPACE_SANDBOXES.includes(declared.sandbox)) {
           problems.push(inputError(`${WORKSPACE_FILE}: sandbox must be one of ${WORKSPACE_SANDBOXES.map((s) => `"${s}"`).join(", ")}, not ${JSON.stringify(declared.sandbox)}`, { file: WORKSPACE_FILE, line: 1 }));
         } else manifest.sandbox = declared.sandbox;
+      }
+      if (declared.cacheMaxSize !== undefined) {
+        const cap = parseCacheCap(declared.cacheMaxSize);
+        if (cap === undefined) problems.push(inputError(`${WORKSPACE_FILE}: cacheMaxSize must be a size such as "10G" or "500M", or "off", not ${JSON.stringify(declared.cacheMaxSize)}`, { file: WORKSPACE_FILE, line: 1 }));
+        else manifest.cacheMaxBytes = cap;
       }
     }
   }

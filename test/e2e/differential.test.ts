@@ -24,7 +24,8 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { startKilnServer, type RunningServer } from "./remote-servers.js";
+import { join } from "node:path";
+import { BAZEL_REMOTE, startBazelRemote, startKilnServer, type BazelRemote, type RunningServer } from "./remote-servers.js";
 import { DifferentialCase } from "./differential/case.js";
 import { workspaceArbitrary } from "./differential/model.js";
 import { opArbitrary } from "./differential/ops.js";
@@ -43,23 +44,37 @@ const TIME_LIMIT_MS = Number(process.env.KILN_FUZZ_TIME_LIMIT_MS ?? Math.max(4 *
 const WATCH_RUNS = Number(process.env.KILN_FUZZ_WATCH_RUNS ?? 6);
 const WATCH_TIME_LIMIT_MS = Number(process.env.KILN_FUZZ_WATCH_TIME_LIMIT_MS ?? 150_000);
 
-/** One remote cache (`kiln cache serve`) shared by the cases that use one: remote hits across cases are correct hits too. */
+/**
+ * Two remote caches shared by the cases that use one (remote hits across cases are correct hits
+ * too): `kiln cache serve` over Bazel's HTTP protocol, and bazel-remote over REAPI's gRPC (where it
+ * is built), stored uncompressed so tamperRemote's flipped bytes reach kiln.
+ */
 let remote: RunningServer;
+let grpcRemote: BazelRemote | undefined;
 beforeAll(async () => {
   remote = await startKilnServer();
+  if (BAZEL_REMOTE) grpcRemote = await startBazelRemote({ storage: "uncompressed" });
 });
 afterAll(async () => {
   await remote.stop();
+  await grpcRemote?.stop();
 });
+
+type RemoteChoice = "none" | "http" | "grpc";
+function remoteOf(choice: RemoteChoice): { url: string; casDir: string } | undefined {
+  if (choice === "http") return { url: remote.url, casDir: join(remote.root, "cas") };
+  if (choice === "grpc" && grpcRemote) return { url: grpcRemote.grpcUrl, casDir: grpcRemote.casDir };
+  return undefined;
+}
 
 describe("differential: incremental builds equal clean builds", () => {
   it(
     "every build's kiln-out matches the model, and the last matches a clean build of the same tree",
     async () => {
-      // One case in four builds through the remote cache too (removing the local cache then restores from it).
-      const viaRemote = fc.nat({ max: 3 }).map((n) => n === 0);
-      const property = fc.asyncProperty(workspaceArbitrary(), fc.array(opArbitrary(), { maxLength: MAX_OPS }), viaRemote, async (spec, ops, useRemote) => {
-        await new DifferentialCase(spec, useRemote ? remote : undefined).run(ops);
+      // One case in four builds through a remote cache too, HTTP or gRPC (removing the local cache then restores from it).
+      const viaRemote = fc.nat({ max: 7 }).map((n): RemoteChoice => (n === 0 ? "http" : n === 1 ? "grpc" : "none"));
+      const property = fc.asyncProperty(workspaceArbitrary(), fc.array(opArbitrary(), { maxLength: MAX_OPS }), viaRemote, async (spec, ops, choice) => {
+        await new DifferentialCase(spec, remoteOf(choice)).run(ops);
       });
       await fc.assert(property, {
         numRuns: RUNS,
@@ -77,7 +92,7 @@ describe("differential: incremental builds equal clean builds", () => {
     "watch mode: every settled state of kiln watch matches the model, and the last matches a clean build",
     async () => {
       // Ops a user does while watching; removing kiln-out or the cache and killing builds are for the build dimension.
-      const watchOp = opArbitrary().filter((op) => !["removeKilnOut", "removeCache", "killBuild", "noop", "tamperRemote"].includes(op.kind));
+      const watchOp = opArbitrary().filter((op) => !["removeKilnOut", "removeCache", "killBuild", "noop", "tamperRemote", "damageParked"].includes(op.kind));
       const property = fc.asyncProperty(workspaceArbitrary(), fc.array(watchOp, { maxLength: Math.min(MAX_OPS, 8) }), async (spec, ops) => {
         await new DifferentialCase(spec, undefined, true).run(ops);
       });

@@ -142,6 +142,9 @@ function childEnv(env: Record<string, string | undefined> = {}): NodeJS.ProcessE
   delete merged.KILN_REMOTE_UPLOAD;
   delete merged.KILN_REMOTE_CACHE_TOKEN;
   delete merged.KILN_CACHE_DIR;
+  // Nor their cache cap (a small one would start background trims) or gc grace.
+  delete merged.KILN_CACHE_MAX_SIZE;
+  delete merged.KILN_CACHE_GC_GRACE;
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined) delete merged[name];
     else merged[name] = value;
@@ -250,4 +253,21 @@ export async function waitFor(condition: () => boolean, ms: number): Promise<boo
 export async function readPidFile(file: string): Promise<number> {
   await waitFor(() => existsSync(file) && readFileSync(file, "utf8").endsWith("\n"), 20_000);
   return Number(readFileSync(file, "utf8"));
+}
+
+/** Every file of `examples/<name>` except kiln-out/, .kiln/, dist/ and node_modules/, as path -> content (text). */
+export function exampleFiles(name: string): Record<string, string> {
+  const example = join(REPO, "examples", name);
+  const files: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      const rel = path.slice(example.length + 1);
+      if (rel === "kiln-out" || rel === ".kiln" || rel === "dist" || entry.name === "node_modules") continue;
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile()) files[rel] = readFileSync(path, "utf8");
+    }
+  };
+  walk(example);
+  return files;
 }

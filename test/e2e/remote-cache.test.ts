@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeWorkspace, show, warningLines, type Fixture, type JsonRun } from "./harness.js";
 import { statementSchema } from "../../src/lock/statement-schema.js";
 import { readStatementStrictly, VERIFIER_AVAILABLE } from "../provenance/independent-verifier.js";
-import { freePort, makeTestCa, NGINX, startNginx, tamperBlobs, type RunningServer } from "./remote-servers.js";
+import { COUNT_STEP_TS, freePort, makeTestCa, NGINX, startNginx, tamperBlobs, type RunningServer } from "./remote-servers.js";
 
 afterAll(cleanupTempDirs);
 
@@ -22,15 +22,7 @@ function files(): Record<string, string> {
   return {
     "WORKSPACE.ts": `import { workspace } from "kiln";\nexport default workspace({ name: "remote" });\n`,
     "a/in.txt": "hello remote cache\n",
-    "a/count.ts": [
-      `import { readFileSync, writeFileSync } from "node:fs";`,
-      `export function count(ctx: any) {`,
-      `  const text = readFileSync(ctx.srcs.up, "utf8");`,
-      `  ctx.log("counting", text.length);`,
-      `  writeFileSync(ctx.out("n.json"), JSON.stringify({ n: text.length }));`,
-      `}`,
-      ``,
-    ].join("\n"),
+    "a/count.ts": COUNT_STEP_TS,
     "a/BUILD.ts": [
       `import { cmd, step } from "kiln";`,
       `export const upper = cmd({ srcs: ["in.txt"], outs: ["up.txt"], cmd: "echo upper-log; tr a-z A-Z < $SRCS > $OUT/up.txt" });`,

@@ -10,6 +10,17 @@ import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { KILN_BIN, makeTempDir } from "./harness.js";
 
+/** The step both remote cache suites build (a:count): reads :upper's output, logs, writes n.json. */
+export const COUNT_STEP_TS = [
+  `import { readFileSync, writeFileSync } from "node:fs";`,
+  `export function count(ctx: any) {`,
+  `  const text = readFileSync(ctx.srcs.up, "utf8");`,
+  `  ctx.log("counting", text.length);`,
+  `  writeFileSync(ctx.out("n.json"), JSON.stringify({ n: text.length }));`,
+  `}`,
+  ``,
+].join("\n");
+
 export const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
 
 export interface RunningServer {
@@ -187,4 +198,55 @@ export function tamperBlobs(casDir: string): number {
     count++;
   }
   return count;
+}
+
+/**
+ * bazel-remote (tools/reapi/install.sh builds it from the Go module proxy, and `.ci/run` runs
+ * that), a REAPI cache that validates what it is sent: gRPC and Bazel's HTTP protocol on two
+ * ports over one store. Where it is not built, its tests skip off CI and fail in CI.
+ */
+export const BAZEL_REMOTE = ((): string | undefined => {
+  const path = process.env.KILN_BAZEL_REMOTE ?? "/var/cache/kiln-reapi/bazel-remote-v2.6.2/bazel-remote";
+  if (existsSync(path)) return path;
+  if (process.env.CI !== "true") process.stderr.write(`skipping the bazel-remote tests: ${path} is not built (run tools/reapi/install.sh)\n`);
+  return process.env.CI === "true" ? path : undefined;
+})();
+
+export interface BazelRemote extends RunningServer {
+  /** grpc://127.0.0.1:<port> */
+  grpcUrl: string;
+  /** Where it keeps its CAS blobs (sharded, `<hash>-<size>-<n>` files). */
+  casDir: string;
+  /** Everything it logged (one line per request). */
+  log(): string;
+}
+
+/** `uncompressed`: CAS files hold the blobs' bytes as they are (the default zstd frames would detect tampering themselves). */
+export async function startBazelRemote(options: { storage?: "zstd" | "uncompressed"; tls?: { cert: string; key: string } } = {}): Promise<BazelRemote> {
+  const dir = makeTempDir("kiln-bazel-remote-");
+  const [httpPort, grpcPort] = [await freePort(), await freePort()];
+  let child: ChildProcess | undefined;
+  let log = "";
+  const server: BazelRemote = {
+    url: `http://127.0.0.1:${httpPort}`,
+    grpcUrl: `${options.tls ? "grpcs" : "grpc"}://127.0.0.1:${grpcPort}`,
+    port: grpcPort,
+    root: join(dir, "data"),
+    casDir: join(dir, "data", "cas.v2"),
+    log: () => log,
+    async start() {
+      const args = ["--dir", join(dir, "data"), "--max_size", "1", "--http_address", `127.0.0.1:${httpPort}`, "--grpc_address", `127.0.0.1:${grpcPort}`, "--storage_mode", options.storage ?? "zstd"];
+      if (options.tls) args.push("--tls_cert_file", options.tls.cert, "--tls_key_file", options.tls.key);
+      child = spawn(BAZEL_REMOTE!, args, { stdio: ["ignore", "pipe", "pipe"] });
+      child.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
+      child.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString()));
+      await waitForPort(grpcPort, child);
+      await waitForPort(httpPort, child);
+    },
+    async stop() {
+      if (child) await stopChild(child);
+    },
+  };
+  await server.start();
+  return server;
 }

@@ -169,6 +169,28 @@ describe("cmd sandbox", () => {
     expect(f.read("kiln-out/p/second/o2.txt")).toBe("clean\n");
     expect(f.read("p/in.txt")).toBe("clean\n");
   });
+
+  // As root, bwrap leaves the command every capability unless told: `mount -o remount,rw` then
+  // made the read-only binds writable, and a write reached the dependency's output (a hard link to
+  // kiln-out and the store). kiln drops them all.
+  it.runIf(bwrapWorks)("in the namespace sandbox a command has no capabilities, so it cannot remount its inputs writable", async () => {
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/in.txt": "clean\n",
+      "p/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        `export const first = cmd({ srcs: ["in.txt"], outs: ["o.txt"], cmd: "cp $SRCS $OUT/o.txt" });`,
+        `export const second = cmd({ srcs: [":first"], outs: ["caps.txt"], cmd: "grep CapEff /proc/self/status > $OUT/caps.txt; (mount -o remount,rw,bind $PWD; echo evil >> $SRCS) 2>/dev/null; true" });`,
+        ``,
+      ].join("\n"),
+    });
+    const run = await f.build(["--sandbox", "bwrap"]);
+    expect(run.code, show(run)).toBe(0);
+    expect(f.read("kiln-out/p/second/caps.txt")).toBe("CapEff:\t0000000000000000\n");
+    expect(f.read("kiln-out/p/first/o.txt")).toBe("clean\n");
+    const again = await f.build(["--sandbox", "bwrap"]);
+    expect(again.executed, show(again)).toEqual([]);
+  });
 });
 
 /** Two commands that try to write to their inputs: a copied source, then a dependency's output. */

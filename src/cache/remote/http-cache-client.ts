@@ -12,8 +12,7 @@ import type { Agent, IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
-/** The server or the network failed (down, refused, 5xx, timeout, cut off): not a miss. */
-export class RemoteFault extends Error {}
+import { RemoteFault, type BlobRef, type CacheTransport, type Download, type UploadBody } from "./cache-transport.js";
 
 export interface HttpCacheOptions {
   /** The base URL; userinfo, if any, becomes basic auth. */
@@ -28,10 +27,7 @@ export interface HttpCacheOptions {
   maxSockets: number;
 }
 
-/** What a verified download came to. */
-export type Download = "ok" | "missing" | { mismatch: string };
-
-export class HttpCacheClient {
+export class HttpCacheClient implements CacheTransport {
   /** The base URL without credentials: the only form of it ever shown. */
   readonly displayUrl: string;
   /** Why the extra CA file was not used, if it was named but unreadable. */
@@ -75,8 +71,27 @@ export class HttpCacheClient {
     }
   }
 
+  getResult(key: string, _keySize: number, maxBytes: number): Promise<Uint8Array | undefined> {
+    return this.get(`ac/${key}`, maxBytes);
+  }
+
+  putResult(key: string, _keySize: number, encoded: Uint8Array): Promise<void> {
+    return this.put(`ac/${key}`, { bytes: encoded });
+  }
+
+  /** HEAD each: Bazel's HTTP protocol has no batch call. */
+  async findMissing(blobs: readonly BlobRef[]): Promise<Set<string>> {
+    const missing = new Set<string>();
+    for (const blob of blobs) if (!(await this.has(`cas/${blob.hash}`))) missing.add(blob.hash);
+    return missing;
+  }
+
+  putBlob(blob: BlobRef, body: UploadBody): Promise<void> {
+    return this.put(`cas/${blob.hash}`, body);
+  }
+
   /** A small entry (an `/ac/` result) whole, or undefined on 404. */
-  async get(path: string, maxBytes: number): Promise<Buffer | undefined> {
+  private async get(path: string, maxBytes: number): Promise<Buffer | undefined> {
     const response = await this.request("GET", path);
     if (response.statusCode === 404) return drain(response, undefined);
     this.check(response, "GET", path);
@@ -151,7 +166,7 @@ export class HttpCacheClient {
   }
 
   /** True if the server has the entry. */
-  async has(path: string): Promise<boolean> {
+  private async has(path: string): Promise<boolean> {
     const response = await this.request("HEAD", path);
     if (response.statusCode === 404) return drain(response, false);
     this.check(response, "HEAD", path);
@@ -159,7 +174,7 @@ export class HttpCacheClient {
   }
 
   /** Uploads bytes, or a file streamed from disk (never whole in memory). */
-  async put(path: string, body: { bytes: Uint8Array } | { file: string; size: number }): Promise<void> {
+  private async put(path: string, body: UploadBody): Promise<void> {
     const size = "bytes" in body ? body.bytes.length : body.size;
     const response = await this.request("PUT", path, body, { "content-length": size, "content-type": "application/octet-stream" });
     this.check(response, "PUT", path);
@@ -183,7 +198,7 @@ export class HttpCacheClient {
   private request(
     method: string,
     path: string,
-    body?: { bytes: Uint8Array } | { file: string; size: number },
+    body?: UploadBody,
     extraHeaders: OutgoingHttpHeaders = {},
   ): Promise<IncomingMessage> {
     const url = new URL(path, this.base);

@@ -18,11 +18,16 @@ import type { ActionOrigins, ActionResult, LocalStore } from "../local-store.js"
 import type { Json } from "../../api/action-spec.js";
 import { canonicalJson } from "../../key/canonical.js";
 import { digestBytes } from "../../key/digest.js";
-import { HttpCacheClient, RemoteFault } from "./http-cache-client.js";
+import { RemoteFault, type CacheTransport } from "./cache-transport.js";
+import { GrpcCacheClient } from "./grpc-cache-client.js";
+import { HttpCacheClient } from "./http-cache-client.js";
 import { decodeResult, encodeResult, ResultRefused } from "./result-codec.js";
 
 export interface RemoteCacheSettings {
+  /** http(s):// for Bazel's HTTP cache protocol, grpc(s):// for REAPI's gRPC cache services. */
   url: string;
+  /** The REAPI instance name (gRPC only). */
+  instance?: string;
   token?: string;
   /** Write results (CI); otherwise read only. */
   upload: boolean;
@@ -40,7 +45,7 @@ const UPLOADS_AT_ONCE = 4;
 let tempCounter = 0;
 
 export class RemoteCache implements RemoteTier {
-  private readonly client: HttpCacheClient;
+  private readonly client: CacheTransport;
   private tripped = false;
   /** Blobs refused this build (their bytes do not match their digest), by digest. */
   private readonly refusedBlobs = new Set<string>();
@@ -58,26 +63,24 @@ export class RemoteCache implements RemoteTier {
     private readonly local: LocalStore,
     private readonly reporter: Reporter,
   ) {
-    this.client = new HttpCacheClient({
-      url: settings.url,
-      token: settings.token,
-      extraCaFile: settings.extraCaFile,
-      timeoutMs: settings.timeoutMs ?? 15_000,
-      maxSockets: DOWNLOADS_AT_ONCE + UPLOADS_AT_ONCE,
-    });
+    const timeoutMs = settings.timeoutMs ?? 15_000;
+    this.client = /^grpcs?:/.test(settings.url)
+      ? new GrpcCacheClient({ url: settings.url, instance: settings.instance ?? "", token: settings.token, extraCaFile: settings.extraCaFile, timeoutMs })
+      : new HttpCacheClient({ url: settings.url, token: settings.token, extraCaFile: settings.extraCaFile, timeoutMs, maxSockets: DOWNLOADS_AT_ONCE + UPLOADS_AT_ONCE });
     if (this.client.caProblem) reporter({ type: "warning", message: this.client.caProblem });
   }
 
-  async fetch(key: ActionKey, label: string): Promise<ActionResult | undefined> {
+  async fetch(key: ActionKey, label: string, ingredients: KeyIngredients): Promise<ActionResult | undefined> {
     if (this.tripped) return undefined;
     try {
-      const bytes = await this.downloads.run(() => this.client.get(`ac/${key}`, RESULT_LIMIT));
+      const keySize = ingredientsSize(ingredients);
+      const bytes = await this.downloads.run(() => this.client.getResult(key, keySize, RESULT_LIMIT));
       if (!bytes) return undefined;
       let result: ActionResult;
       let logSize: number;
-      let originsDigest: ContentDigest | undefined;
+      let originsRef: { digest: ContentDigest; size: number } | undefined;
       try {
-        ({ result, logSize, originsDigest } = decodeResult(key, bytes, this.settings.signingKey));
+        ({ result, logSize, origins: originsRef } = decodeResult(key, bytes, this.settings.signingKey));
       } catch (error) {
         if (!(error instanceof ResultRefused)) throw error;
         this.refuseResult(key, label, error.message);
@@ -87,14 +90,14 @@ export class RemoteCache implements RemoteTier {
         ...result.outputs.map((output) => ({ digest: output.digest, size: output.size as number | undefined, what: output.name })),
         ...(result.log ? [{ digest: result.log, size: logSize as number | undefined, what: "its log" }] : []),
         // The key is the SHA-256 of the canonical ingredients: they are the blob named by the key.
-        { digest: key as string as ContentDigest, size: undefined, what: "its key's ingredients" },
+        { digest: key as string as ContentDigest, size: keySize, what: "its key's ingredients" },
       ];
       const outcomes = await Promise.all(blobs.map((blob) => this.fetchBlob(blob.digest, blob.size, label, blob.what)));
       if (!outcomes.every(Boolean)) return undefined;
-      const ingredients = JSON.parse(readFileSync(this.local.blobPath(key as string as ContentDigest), "utf8")) as KeyIngredients;
       // Provenance's record: a hit without it is still a hit (the outputs are verified), only
       // its provenance is incomplete, as for a result stored by an older kiln.
-      const origins = originsDigest && (await this.fetchBlob(originsDigest, undefined, label, "its provenance record", "its provenance will be incomplete")) ? readOrigins(this.local.blobPath(originsDigest)) : undefined;
+      const origins = originsRef && (await this.fetchBlob(originsRef.digest, originsRef.size, label, "its provenance record", "its provenance will be incomplete")) ? readOrigins(this.local.blobPath(originsRef.digest)) : undefined;
+      // The downloaded ingredients blob hashes to the key, so it holds exactly these ingredients.
       this.local.putAction(key, result, ingredients, origins);
       return result;
     } catch (error) {
@@ -141,32 +144,31 @@ export class RemoteCache implements RemoteTier {
   }
 
   private async uploadNow(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins: ActionOrigins | undefined): Promise<void> {
-    const blobs: ContentDigest[] = [...result.outputs.map((output) => output.digest), ...(result.log ? [result.log] : [])];
-    for (const digest of blobs) {
-      if (this.present.has(digest)) continue;
-      if (!(await this.client.has(`cas/${digest}`))) {
-        const file = this.local.blobPath(digest);
-        await this.client.put(`cas/${digest}`, { file, size: statSync(file).size });
-      }
-      this.present.add(digest);
-    }
     // The ingredients are the blob named by the key (the key is their SHA-256).
-    if (!this.present.has(key)) {
-      if (!(await this.client.has(`cas/${key}`))) await this.client.put(`cas/${key}`, { bytes: Buffer.from(encodeIngredients(ingredients)) });
-      this.present.add(key);
+    const encodedIngredients = Buffer.from(encodeIngredients(ingredients));
+    const logSize = result.log ? statSync(this.local.blobPath(result.log)).size : 0;
+    const blobs = new Map<string, { size: number; body: () => { bytes: Uint8Array } | { file: string; size: number } }>();
+    for (const digest of [...result.outputs.map((output) => output.digest), ...(result.log ? [result.log] : [])]) {
+      const file = this.local.blobPath(digest);
+      const size = statSync(file).size;
+      blobs.set(digest, { size, body: () => ({ file, size }) });
     }
+    blobs.set(key, { size: encodedIngredients.length, body: () => ({ bytes: encodedIngredients }) });
     // The origins (provenance's record) as a blob named in the result's metadata.
-    let originsDigest: ContentDigest | undefined;
+    let originsRef: { digest: ContentDigest; size: number } | undefined;
     if (origins) {
       const bytes = Buffer.from(canonicalJson(origins as unknown as Json));
-      originsDigest = digestBytes(bytes);
-      if (!this.present.has(originsDigest)) {
-        if (!(await this.client.has(`cas/${originsDigest}`))) await this.client.put(`cas/${originsDigest}`, { bytes });
-        this.present.add(originsDigest);
-      }
+      originsRef = { digest: digestBytes(bytes), size: bytes.length };
+      blobs.set(originsRef.digest, { size: bytes.length, body: () => ({ bytes }) });
     }
-    const logSize = result.log ? statSync(this.local.blobPath(result.log)).size : 0;
-    await this.client.put(`ac/${key}`, { bytes: encodeResult(key, result, logSize, this.settings.signingKey, originsDigest) });
+    const unknown = [...blobs].filter(([hash]) => !this.present.has(hash)).map(([hash, { size }]) => ({ hash, size }));
+    const missing = await this.client.findMissing(unknown);
+    for (const { hash } of unknown) {
+      const blob = blobs.get(hash)!;
+      if (missing.has(hash)) await this.client.putBlob({ hash, size: blob.size }, blob.body());
+      this.present.add(hash);
+    }
+    await this.client.putResult(key, encodedIngredients.length, encodeResult(key, result, logSize, this.settings.signingKey, originsRef));
   }
 
   async close(): Promise<void> {
@@ -235,6 +237,11 @@ function readOrigins(path: string): ActionOrigins | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The size of the blob a key names (its encoded ingredients), which REAPI's digests carry. */
+function ingredientsSize(ingredients: KeyIngredients): number {
+  return Buffer.byteLength(encodeIngredients(ingredients));
 }
 
 /** At most `size` tasks at once, the rest in order. */

@@ -39,8 +39,8 @@ describe("ActionResult encoding", () => {
   });
 
   it("names the blob of the action's origins, so provenance survives the remote; the signature covers it", () => {
-    const origins = "a".repeat(64) as never;
-    expect(decodeResult(KEY, encodeResult(KEY, result, 99, undefined, origins))).toEqual({ result, logSize: 99, originsDigest: origins });
+    const origins = { digest: "a".repeat(64) as never, size: 321 };
+    expect(decodeResult(KEY, encodeResult(KEY, result, 99, undefined, origins))).toEqual({ result, logSize: 99, origins });
     const signed = fromBinary(ActionResultSchema, encodeResult(KEY, result, 99, "secret", origins));
     // Another origins blob named under a valid signature: refused as forged.
     const metadata = signed.executionMetadata!.auxiliaryMetadata.find((any) => any.typeUrl.endsWith("ResultMetadata"))!;

@@ -40,19 +40,20 @@ export interface DecodedResult {
   result: ActionResult;
   logSize: number;
   /** The CAS blob holding the action's origins (provenance), when the uploader recorded them. */
-  originsDigest?: ContentDigest;
+  origins?: { digest: ContentDigest; size: number };
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Encodes a result; with a signing key, signs it (see `signature`). */
-export function encodeResult(key: string, result: ActionResult, logSize: number, signingKey?: string, originsDigest?: ContentDigest): Uint8Array {
+export function encodeResult(key: string, result: ActionResult, logSize: number, signingKey?: string, origins?: { digest: ContentDigest; size: number }): Uint8Array {
   const started = result.createdAt - Math.round(result.ms);
   const metadata = create(ResultMetadataSchema, {
     previousKey: result.previousKey ?? "",
     sandbox: result.sandbox ?? "",
     network: result.network === true,
-    originsDigest: originsDigest ?? "",
+    originsDigest: origins?.digest ?? "",
+    originsSize: BigInt(origins?.size ?? 0),
   });
   const message = create(ActionResultSchema, {
     outputFiles: result.outputs.map((output) =>
@@ -130,7 +131,10 @@ export function decodeResult(key: string, bytes: Uint8Array, signingKey?: string
   if (metadata?.sandbox === "bwrap" || metadata?.sandbox === "unshare" || metadata?.sandbox === "dir") result.sandbox = metadata.sandbox;
   if (metadata?.network) result.network = true;
   const decoded: DecodedResult = { result, logSize };
-  if (metadata?.originsDigest && HEX64.test(metadata.originsDigest)) decoded.originsDigest = metadata.originsDigest as ContentDigest;
+  const originsSize = Number(metadata?.originsSize ?? 0n);
+  if (metadata?.originsDigest && HEX64.test(metadata.originsDigest) && Number.isSafeInteger(originsSize)) {
+    decoded.origins = { digest: metadata.originsDigest as ContentDigest, size: originsSize };
+  }
   return decoded;
 }
 

@@ -298,11 +298,4 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-/** "50G", "500M", "1T", "1024": bytes (binary units). */
-export function parseSize(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?$/i.exec(text.trim());
-  if (!match) return undefined;
-  const units: Record<string, number> = { "": 1, B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
-  const unit = (match[2] ?? "").toUpperCase().charAt(0);
-  return Math.floor(Number(match[1]) * units[unit]!);
-}
+export { parseSize } from "../../byte-size.js";

@@ -4,7 +4,7 @@
  * with what the model computes; at the end, a clean build of a copy of the tree (fresh cache, no
  * kiln-out, no .kiln) must produce the same kiln-out, byte for byte.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { collect, parseJsonRun, removeTree, runKiln, spawnKiln, WORKSPACE_TS, type JsonRun } from "../harness.js";
@@ -36,7 +36,7 @@ export class DifferentialCase {
 
   constructor(
     spec: WorkspaceSpec,
-    private readonly remote?: { url: string; root: string },
+    private readonly remote?: { url: string; casDir: string },
     private readonly watch = false,
   ) {
     this.model = new Model(spec);
@@ -182,6 +182,13 @@ export class DifferentialCase {
         this.log.push(step);
         removeTree(this.cache);
         return this.buildAndCheck(op.jobs, step);
+      case "damageParked": {
+        const damaged = damageParkedSandboxes(join(this.ws, ".kiln", "sandbox", "parked"), op.seed);
+        this.log.push(`${step}: ${damaged.join(", ") || "nothing parked"}`);
+        removeTree(join(this.ws, "kiln-out"));
+        removeTree(this.cache);
+        return this.buildAndCheck(op.jobs, step);
+      }
       case "tamperRemote": {
         // Every lookup of the next build goes to the remote and has its blobs refused: each step
         // must then build exactly as a local miss would, and later builds stay comparable.
@@ -189,7 +196,7 @@ export class DifferentialCase {
           this.log.push(`${step}: no remote, only a build`);
           return this.buildAndCheck(op.jobs, step, { expectNoneExecuted: true });
         }
-        const altered = tamperBlobs(join(this.remote.root, "cas"));
+        const altered = tamperBlobs(this.remote.casDir);
         this.log.push(`${step}: ${altered} blobs altered`);
         removeTree(join(this.ws, "kiln-out"));
         removeTree(this.cache);
@@ -396,4 +403,33 @@ class SettlingWatch {
     if (this.child.exitCode === null) this.child.kill("SIGINT");
     return this.exited;
   }
+}
+
+/**
+ * Removes from each parked sandbox every entry whose position in a listing of it is a multiple of
+ * a seeded stride (directories with what they hold, files, links), leaving its manifest in place
+ * and now wrong, as a copy or cleanup that skipped some of `.kiln/` would. Returns what it removed.
+ */
+function damageParkedSandboxes(parked: string, seed: number): string[] {
+  const removed: string[] = [];
+  let sandboxes: string[];
+  try {
+    sandboxes = readdirSync(parked);
+  } catch {
+    return removed;
+  }
+  const stride = 2 + (seed % 5);
+  for (const name of sandboxes) {
+    const dir = join(parked, name);
+    const entries = readdirSync(dir, { recursive: true, withFileTypes: true })
+      .map((entry) => join(entry.parentPath, entry.name))
+      .filter((path) => !path.endsWith(".kiln-sandbox.json"))
+      .sort();
+    entries.forEach((path, i) => {
+      if ((i + seed) % stride !== 0) return;
+      rmSync(path, { recursive: true, force: true });
+      removed.push(relative(parked, path));
+    });
+  }
+  return removed;
 }

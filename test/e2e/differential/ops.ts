@@ -29,6 +29,11 @@ export type Op =
   | { kind: "editBuild"; target: number; jobs: Jobs }
   | { kind: "removeKilnOut"; jobs: Jobs }
   | { kind: "removeCache"; jobs: Jobs }
+  /**
+   * Parked sandboxes changed behind kiln's back (every `seed`-chosen directory, link or copy gone
+   * from each), then a build with no local cache or kiln-out, so every step runs in one.
+   */
+  | { kind: "damageParked"; seed: number; jobs: Jobs }
   /** With a remote: alter every blob on the server (same size), then build with no local cache or kiln-out. */
   | { kind: "tamperRemote"; jobs: Jobs }
   /** A build killed with SIGKILL after `delayMs`; the next build must be correct. */
@@ -72,6 +77,7 @@ export function opArbitrary(): fc.Arbitrary<Op> {
     { kind: "editBuild", weight: 2, arbitrary: fc.record({ kind: fc.constant("editBuild"), target: fc.nat({ max: 7 }), jobs }) },
     { kind: "removeKilnOut", weight: 1, arbitrary: fc.record({ kind: fc.constant("removeKilnOut"), jobs }) },
     { kind: "removeCache", weight: 1, arbitrary: fc.record({ kind: fc.constant("removeCache"), jobs }) },
+    { kind: "damageParked", weight: 1, arbitrary: fc.record({ kind: fc.constant("damageParked"), seed: fc.nat(), jobs }) },
     { kind: "tamperRemote", weight: 1, arbitrary: fc.record({ kind: fc.constant("tamperRemote"), jobs }) },
     { kind: "killBuild", weight: 2, arbitrary: fc.record({ kind: fc.constant("killBuild"), delayMs: fc.integer({ min: 5, max: 400 }), jobs }) },
     { kind: "noop", weight: 1, arbitrary: fc.record({ kind: fc.constant("noop"), jobs }) },

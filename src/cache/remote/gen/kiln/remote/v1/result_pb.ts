@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file kiln/remote/v1/result.proto.
  */
 export const file_kiln_remote_v1_result: GenFile = /*@__PURE__*/
-  fileDesc("ChtraWxuL3JlbW90ZS92MS9yZXN1bHQucHJvdG8SDmtpbG4ucmVtb3RlLnYxImAKDlJlc3VsdE1ldGFkYXRhEhQKDHByZXZpb3VzX2tleRgBIAEoCRIPCgdzYW5kYm94GAIgASgJEg8KB25ldHdvcmsYAyABKAgSFgoOb3JpZ2luc19kaWdlc3QYBCABKAkiIAoJU2lnbmF0dXJlEhMKC2htYWNfc2hhMjU2GAEgASgMYgZwcm90bzM");
+  fileDesc("ChtraWxuL3JlbW90ZS92MS9yZXN1bHQucHJvdG8SDmtpbG4ucmVtb3RlLnYxInYKDlJlc3VsdE1ldGFkYXRhEhQKDHByZXZpb3VzX2tleRgBIAEoCRIPCgdzYW5kYm94GAIgASgJEg8KB25ldHdvcmsYAyABKAgSFgoOb3JpZ2luc19kaWdlc3QYBCABKAkSFAoMb3JpZ2luc19zaXplGAUgASgEIiAKCVNpZ25hdHVyZRITCgtobWFjX3NoYTI1NhgBIAEoDGIGcHJvdG8z");
 
 /**
  * What kiln keeps beside a result that REAPI has no field for.
@@ -29,7 +29,7 @@ export type ResultMetadata = Message<"kiln.remote.v1.ResultMetadata"> & {
   previousKey: string;
 
   /**
-   * How a cmd step was isolated: "bwrap" or "dir"; empty for step functions.
+   * How a cmd step was isolated: "bwrap", "unshare" or "dir"; empty for step functions.
    *
    * @generated from field: string sandbox = 2;
    */
@@ -50,6 +50,13 @@ export type ResultMetadata = Message<"kiln.remote.v1.ResultMetadata"> & {
    * @generated from field: string origins_digest = 4;
    */
   originsDigest: string;
+
+  /**
+   * Its size in bytes (a gRPC cache names a blob by digest and size).
+   *
+   * @generated from field: uint64 origins_size = 5;
+   */
+  originsSize: bigint;
 };
 
 /**

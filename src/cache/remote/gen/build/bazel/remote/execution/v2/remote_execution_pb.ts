@@ -1,6 +1,8 @@
 // The part of the Remote Execution API (bazelbuild/remote-apis,
 // build/bazel/remote/execution/v2/remote_execution.proto, Apache-2.0) that kiln's remote cache
-// reads and writes: an `/ac/` entry of Bazel's HTTP cache protocol is an ActionResult.
+// reads and writes: an `/ac/` entry of Bazel's HTTP cache protocol is an ActionResult, and over
+// gRPC (a grpc:// remote cache) the ActionCache, ContentAddressableStorage and Capabilities
+// services below.
 // Package, message names and field numbers are the official ones, so Bazel, bazel-remote and any
 // other REAPI tool decode what kiln writes; fields kiln never uses are left out (a decoder keeps
 // them as unknown fields). Regenerate src/cache/remote/gen/ with `npm run protos`.
@@ -9,17 +11,19 @@
 // @generated from file build/bazel/remote/execution/v2/remote_execution.proto (package build.bazel.remote.execution.v2, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Any, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_any, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Status } from "../../../../../google/rpc/status_pb.js";
+import { file_google_rpc_status } from "../../../../../google/rpc/status_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file build/bazel/remote/execution/v2/remote_execution.proto.
  */
 export const file_build_bazel_remote_execution_v2_remote_execution: GenFile = /*@__PURE__*/
-  fileDesc("CjZidWlsZC9iYXplbC9yZW1vdGUvZXhlY3V0aW9uL3YyL3JlbW90ZV9leGVjdXRpb24ucHJvdG8SH2J1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIiKgoGRGlnZXN0EgwKBGhhc2gYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAyKeBQoWRXhlY3V0ZWRBY3Rpb25NZXRhZGF0YRIOCgZ3b3JrZXIYASABKAkSNAoQcXVldWVkX3RpbWVzdGFtcBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoWd29ya2VyX3N0YXJ0X3RpbWVzdGFtcBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPgoad29ya2VyX2NvbXBsZXRlZF90aW1lc3RhbXAYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj8KG2lucHV0X2ZldGNoX3N0YXJ0X3RpbWVzdGFtcBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQwofaW5wdXRfZmV0Y2hfY29tcGxldGVkX3RpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPQoZZXhlY3V0aW9uX3N0YXJ0X3RpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQQodZXhlY3V0aW9uX2NvbXBsZXRlZF90aW1lc3RhbXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkEKHW91dHB1dF91cGxvYWRfc3RhcnRfdGltZXN0YW1wGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJFCiFvdXRwdXRfdXBsb2FkX2NvbXBsZXRlZF90aW1lc3RhbXAYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKEmF1eGlsaWFyeV9tZXRhZGF0YRgLIAMoCzIULmdvb2dsZS5wcm90b2J1Zi5Bbnki5wIKDEFjdGlvblJlc3VsdBJBCgxvdXRwdXRfZmlsZXMYAiADKAsyKy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLk91dHB1dEZpbGUSEQoJZXhpdF9jb2RlGAQgASgFEhIKCnN0ZG91dF9yYXcYBSABKAwSPgoNc3Rkb3V0X2RpZ2VzdBgGIAEoCzInLmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRGlnZXN0EhIKCnN0ZGVycl9yYXcYByABKAwSPgoNc3RkZXJyX2RpZ2VzdBgIIAEoCzInLmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRGlnZXN0ElMKEmV4ZWN1dGlvbl9tZXRhZGF0YRgJIAEoCzI3LmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRXhlY3V0ZWRBY3Rpb25NZXRhZGF0YUoECAEQAiKCAQoKT3V0cHV0RmlsZRIMCgRwYXRoGAEgASgJEjcKBmRpZ2VzdBgCIAEoCzInLmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRGlnZXN0EhUKDWlzX2V4ZWN1dGFibGUYBCABKAgSEAoIY29udGVudHMYBSABKAxKBAgDEARiBnByb3RvMw", [file_google_protobuf_any, file_google_protobuf_timestamp]);
+  fileDesc("CjZidWlsZC9iYXplbC9yZW1vdGUvZXhlY3V0aW9uL3YyL3JlbW90ZV9leGVjdXRpb24ucHJvdG8SH2J1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIiKgoGRGlnZXN0EgwKBGhhc2gYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAyKeBQoWRXhlY3V0ZWRBY3Rpb25NZXRhZGF0YRIOCgZ3b3JrZXIYASABKAkSNAoQcXVldWVkX3RpbWVzdGFtcBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoWd29ya2VyX3N0YXJ0X3RpbWVzdGFtcBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPgoad29ya2VyX2NvbXBsZXRlZF90aW1lc3RhbXAYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEj8KG2lucHV0X2ZldGNoX3N0YXJ0X3RpbWVzdGFtcBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQwofaW5wdXRfZmV0Y2hfY29tcGxldGVkX3RpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPQoZZXhlY3V0aW9uX3N0YXJ0X3RpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASQQodZXhlY3V0aW9uX2NvbXBsZXRlZF90aW1lc3RhbXAYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkEKHW91dHB1dF91cGxvYWRfc3RhcnRfdGltZXN0YW1wGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBJFCiFvdXRwdXRfdXBsb2FkX2NvbXBsZXRlZF90aW1lc3RhbXAYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKEmF1eGlsaWFyeV9tZXRhZGF0YRgLIAMoCzIULmdvb2dsZS5wcm90b2J1Zi5Bbnki5wIKDEFjdGlvblJlc3VsdBJBCgxvdXRwdXRfZmlsZXMYAiADKAsyKy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLk91dHB1dEZpbGUSEQoJZXhpdF9jb2RlGAQgASgFEhIKCnN0ZG91dF9yYXcYBSABKAwSPgoNc3Rkb3V0X2RpZ2VzdBgGIAEoCzInLmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRGlnZXN0EhIKCnN0ZGVycl9yYXcYByABKAwSPgoNc3RkZXJyX2RpZ2VzdBgIIAEoCzInLmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRGlnZXN0ElMKEmV4ZWN1dGlvbl9tZXRhZGF0YRgJIAEoCzI3LmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRXhlY3V0ZWRBY3Rpb25NZXRhZGF0YUoECAEQAiKCAQoKT3V0cHV0RmlsZRIMCgRwYXRoGAEgASgJEjcKBmRpZ2VzdBgCIAEoCzInLmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRGlnZXN0EhUKDWlzX2V4ZWN1dGFibGUYBCABKAgSEAoIY29udGVudHMYBSABKAxKBAgDEAQiigIKFkdldEFjdGlvblJlc3VsdFJlcXVlc3QSFQoNaW5zdGFuY2VfbmFtZRgBIAEoCRI+Cg1hY3Rpb25fZGlnZXN0GAIgASgLMicuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5EaWdlc3QSFQoNaW5saW5lX3N0ZG91dBgDIAEoCBIVCg1pbmxpbmVfc3RkZXJyGAQgASgIEhsKE2lubGluZV9vdXRwdXRfZmlsZXMYBSADKAkSTgoPZGlnZXN0X2Z1bmN0aW9uGAYgASgOMjUuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5EaWdlc3RGdW5jdGlvbi5WYWx1ZSKOAgoZVXBkYXRlQWN0aW9uUmVzdWx0UmVxdWVzdBIVCg1pbnN0YW5jZV9uYW1lGAEgASgJEj4KDWFjdGlvbl9kaWdlc3QYAiABKAsyJy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdBJECg1hY3Rpb25fcmVzdWx0GAMgASgLMi0uYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5BY3Rpb25SZXN1bHQSTgoPZGlnZXN0X2Z1bmN0aW9uGAUgASgOMjUuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5EaWdlc3RGdW5jdGlvbi5WYWx1ZUoECAQQBSK/AQoXRmluZE1pc3NpbmdCbG9ic1JlcXVlc3QSFQoNaW5zdGFuY2VfbmFtZRgBIAEoCRI9CgxibG9iX2RpZ2VzdHMYAiADKAsyJy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdBJOCg9kaWdlc3RfZnVuY3Rpb24YAyABKA4yNS5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdEZ1bmN0aW9uLlZhbHVlImEKGEZpbmRNaXNzaW5nQmxvYnNSZXNwb25zZRJFChRtaXNzaW5nX2Jsb2JfZGlnZXN0cxgCIAMoCzInLmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRGlnZXN0IqwCChdCYXRjaFVwZGF0ZUJsb2JzUmVxdWVzdBIVCg1pbnN0YW5jZV9uYW1lGAEgASgJElIKCHJlcXVlc3RzGAIgAygLMkAuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5CYXRjaFVwZGF0ZUJsb2JzUmVxdWVzdC5SZXF1ZXN0Ek4KD2RpZ2VzdF9mdW5jdGlvbhgFIAEoDjI1LmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuRGlnZXN0RnVuY3Rpb24uVmFsdWUaVgoHUmVxdWVzdBI3CgZkaWdlc3QYASABKAsyJy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdBIMCgRkYXRhGAIgASgMSgQIAxAEItoBChhCYXRjaFVwZGF0ZUJsb2JzUmVzcG9uc2USVQoJcmVzcG9uc2VzGAEgAygLMkIuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5CYXRjaFVwZGF0ZUJsb2JzUmVzcG9uc2UuUmVzcG9uc2UaZwoIUmVzcG9uc2USNwoGZGlnZXN0GAEgASgLMicuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5EaWdlc3QSIgoGc3RhdHVzGAIgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXMivgEKFUJhdGNoUmVhZEJsb2JzUmVxdWVzdBIVCg1pbnN0YW5jZV9uYW1lGAEgASgJEjgKB2RpZ2VzdHMYAiADKAsyJy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdBJOCg9kaWdlc3RfZnVuY3Rpb24YBCABKA4yNS5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdEZ1bmN0aW9uLlZhbHVlSgQIAxAEIuoBChZCYXRjaFJlYWRCbG9ic1Jlc3BvbnNlElMKCXJlc3BvbnNlcxgBIAMoCzJALmJ1aWxkLmJhemVsLnJlbW90ZS5leGVjdXRpb24udjIuQmF0Y2hSZWFkQmxvYnNSZXNwb25zZS5SZXNwb25zZRp7CghSZXNwb25zZRI3CgZkaWdlc3QYASABKAsyJy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdBIMCgRkYXRhGAIgASgMEiIKBnN0YXR1cxgDIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSgQIBBAFIi8KFkdldENhcGFiaWxpdGllc1JlcXVlc3QSFQoNaW5zdGFuY2VfbmFtZRgBIAEoCSJkChJTZXJ2ZXJDYXBhYmlsaXRpZXMSTgoSY2FjaGVfY2FwYWJpbGl0aWVzGAEgASgLMjIuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5DYWNoZUNhcGFiaWxpdGllcyIyCg5EaWdlc3RGdW5jdGlvbiIgCgVWYWx1ZRILCgdVTktOT1dOEAASCgoGU0hBMjU2EAEiNwodQWN0aW9uQ2FjaGVVcGRhdGVDYXBhYmlsaXRpZXMSFgoOdXBkYXRlX2VuYWJsZWQYASABKAgi+AEKEUNhY2hlQ2FwYWJpbGl0aWVzEk8KEGRpZ2VzdF9mdW5jdGlvbnMYASADKA4yNS5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkRpZ2VzdEZ1bmN0aW9uLlZhbHVlEmgKIGFjdGlvbl9jYWNoZV91cGRhdGVfY2FwYWJpbGl0aWVzGAIgASgLMj4uYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5BY3Rpb25DYWNoZVVwZGF0ZUNhcGFiaWxpdGllcxIiChptYXhfYmF0Y2hfdG90YWxfc2l6ZV9ieXRlcxgEIAEoA0oECAMQBDKJAgoLQWN0aW9uQ2FjaGUSeQoPR2V0QWN0aW9uUmVzdWx0EjcuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5HZXRBY3Rpb25SZXN1bHRSZXF1ZXN0Gi0uYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5BY3Rpb25SZXN1bHQSfwoSVXBkYXRlQWN0aW9uUmVzdWx0EjouYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5VcGRhdGVBY3Rpb25SZXN1bHRSZXF1ZXN0Gi0uYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5BY3Rpb25SZXN1bHQyswMKGUNvbnRlbnRBZGRyZXNzYWJsZVN0b3JhZ2UShwEKEEZpbmRNaXNzaW5nQmxvYnMSOC5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkZpbmRNaXNzaW5nQmxvYnNSZXF1ZXN0GjkuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5GaW5kTWlzc2luZ0Jsb2JzUmVzcG9uc2UShwEKEEJhdGNoVXBkYXRlQmxvYnMSOC5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkJhdGNoVXBkYXRlQmxvYnNSZXF1ZXN0GjkuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5CYXRjaFVwZGF0ZUJsb2JzUmVzcG9uc2USgQEKDkJhdGNoUmVhZEJsb2JzEjYuYnVpbGQuYmF6ZWwucmVtb3RlLmV4ZWN1dGlvbi52Mi5CYXRjaFJlYWRCbG9ic1JlcXVlc3QaNy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkJhdGNoUmVhZEJsb2JzUmVzcG9uc2UyjwEKDENhcGFiaWxpdGllcxJ/Cg9HZXRDYXBhYmlsaXRpZXMSNy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLkdldENhcGFiaWxpdGllc1JlcXVlc3QaMy5idWlsZC5iYXplbC5yZW1vdGUuZXhlY3V0aW9uLnYyLlNlcnZlckNhcGFiaWxpdGllc2IGcHJvdG8z", [file_google_protobuf_any, file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * A content digest: lowercase hex SHA-256 and size in bytes.
@@ -192,4 +196,466 @@ export type OutputFile = Message<"build.bazel.remote.execution.v2.OutputFile"> &
  */
 export const OutputFileSchema: GenMessage<OutputFile> = /*@__PURE__*/
   messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 3);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.GetActionResultRequest
+ */
+export type GetActionResultRequest = Message<"build.bazel.remote.execution.v2.GetActionResultRequest"> & {
+  /**
+   * @generated from field: string instance_name = 1;
+   */
+  instanceName: string;
+
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.Digest action_digest = 2;
+   */
+  actionDigest?: Digest | undefined;
+
+  /**
+   * @generated from field: bool inline_stdout = 3;
+   */
+  inlineStdout: boolean;
+
+  /**
+   * @generated from field: bool inline_stderr = 4;
+   */
+  inlineStderr: boolean;
+
+  /**
+   * @generated from field: repeated string inline_output_files = 5;
+   */
+  inlineOutputFiles: string[];
+
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.DigestFunction.Value digest_function = 6;
+   */
+  digestFunction: DigestFunction_Value;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.GetActionResultRequest.
+ * Use `create(GetActionResultRequestSchema)` to create a new message.
+ */
+export const GetActionResultRequestSchema: GenMessage<GetActionResultRequest> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 4);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.UpdateActionResultRequest
+ */
+export type UpdateActionResultRequest = Message<"build.bazel.remote.execution.v2.UpdateActionResultRequest"> & {
+  /**
+   * @generated from field: string instance_name = 1;
+   */
+  instanceName: string;
+
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.Digest action_digest = 2;
+   */
+  actionDigest?: Digest | undefined;
+
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.ActionResult action_result = 3;
+   */
+  actionResult?: ActionResult | undefined;
+
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.DigestFunction.Value digest_function = 5;
+   */
+  digestFunction: DigestFunction_Value;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.UpdateActionResultRequest.
+ * Use `create(UpdateActionResultRequestSchema)` to create a new message.
+ */
+export const UpdateActionResultRequestSchema: GenMessage<UpdateActionResultRequest> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 5);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.FindMissingBlobsRequest
+ */
+export type FindMissingBlobsRequest = Message<"build.bazel.remote.execution.v2.FindMissingBlobsRequest"> & {
+  /**
+   * @generated from field: string instance_name = 1;
+   */
+  instanceName: string;
+
+  /**
+   * @generated from field: repeated build.bazel.remote.execution.v2.Digest blob_digests = 2;
+   */
+  blobDigests: Digest[];
+
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.DigestFunction.Value digest_function = 3;
+   */
+  digestFunction: DigestFunction_Value;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.FindMissingBlobsRequest.
+ * Use `create(FindMissingBlobsRequestSchema)` to create a new message.
+ */
+export const FindMissingBlobsRequestSchema: GenMessage<FindMissingBlobsRequest> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 6);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.FindMissingBlobsResponse
+ */
+export type FindMissingBlobsResponse = Message<"build.bazel.remote.execution.v2.FindMissingBlobsResponse"> & {
+  /**
+   * @generated from field: repeated build.bazel.remote.execution.v2.Digest missing_blob_digests = 2;
+   */
+  missingBlobDigests: Digest[];
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.FindMissingBlobsResponse.
+ * Use `create(FindMissingBlobsResponseSchema)` to create a new message.
+ */
+export const FindMissingBlobsResponseSchema: GenMessage<FindMissingBlobsResponse> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 7);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.BatchUpdateBlobsRequest
+ */
+export type BatchUpdateBlobsRequest = Message<"build.bazel.remote.execution.v2.BatchUpdateBlobsRequest"> & {
+  /**
+   * @generated from field: string instance_name = 1;
+   */
+  instanceName: string;
+
+  /**
+   * @generated from field: repeated build.bazel.remote.execution.v2.BatchUpdateBlobsRequest.Request requests = 2;
+   */
+  requests: BatchUpdateBlobsRequest_Request[];
+
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.DigestFunction.Value digest_function = 5;
+   */
+  digestFunction: DigestFunction_Value;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.BatchUpdateBlobsRequest.
+ * Use `create(BatchUpdateBlobsRequestSchema)` to create a new message.
+ */
+export const BatchUpdateBlobsRequestSchema: GenMessage<BatchUpdateBlobsRequest> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 8);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.BatchUpdateBlobsRequest.Request
+ */
+export type BatchUpdateBlobsRequest_Request = Message<"build.bazel.remote.execution.v2.BatchUpdateBlobsRequest.Request"> & {
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.Digest digest = 1;
+   */
+  digest?: Digest | undefined;
+
+  /**
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.BatchUpdateBlobsRequest.Request.
+ * Use `create(BatchUpdateBlobsRequest_RequestSchema)` to create a new message.
+ */
+export const BatchUpdateBlobsRequest_RequestSchema: GenMessage<BatchUpdateBlobsRequest_Request> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 8, 0);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.BatchUpdateBlobsResponse
+ */
+export type BatchUpdateBlobsResponse = Message<"build.bazel.remote.execution.v2.BatchUpdateBlobsResponse"> & {
+  /**
+   * @generated from field: repeated build.bazel.remote.execution.v2.BatchUpdateBlobsResponse.Response responses = 1;
+   */
+  responses: BatchUpdateBlobsResponse_Response[];
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.BatchUpdateBlobsResponse.
+ * Use `create(BatchUpdateBlobsResponseSchema)` to create a new message.
+ */
+export const BatchUpdateBlobsResponseSchema: GenMessage<BatchUpdateBlobsResponse> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 9);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.BatchUpdateBlobsResponse.Response
+ */
+export type BatchUpdateBlobsResponse_Response = Message<"build.bazel.remote.execution.v2.BatchUpdateBlobsResponse.Response"> & {
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.Digest digest = 1;
+   */
+  digest?: Digest | undefined;
+
+  /**
+   * @generated from field: google.rpc.Status status = 2;
+   */
+  status?: Status | undefined;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.BatchUpdateBlobsResponse.Response.
+ * Use `create(BatchUpdateBlobsResponse_ResponseSchema)` to create a new message.
+ */
+export const BatchUpdateBlobsResponse_ResponseSchema: GenMessage<BatchUpdateBlobsResponse_Response> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 9, 0);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.BatchReadBlobsRequest
+ */
+export type BatchReadBlobsRequest = Message<"build.bazel.remote.execution.v2.BatchReadBlobsRequest"> & {
+  /**
+   * @generated from field: string instance_name = 1;
+   */
+  instanceName: string;
+
+  /**
+   * @generated from field: repeated build.bazel.remote.execution.v2.Digest digests = 2;
+   */
+  digests: Digest[];
+
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.DigestFunction.Value digest_function = 4;
+   */
+  digestFunction: DigestFunction_Value;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.BatchReadBlobsRequest.
+ * Use `create(BatchReadBlobsRequestSchema)` to create a new message.
+ */
+export const BatchReadBlobsRequestSchema: GenMessage<BatchReadBlobsRequest> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 10);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.BatchReadBlobsResponse
+ */
+export type BatchReadBlobsResponse = Message<"build.bazel.remote.execution.v2.BatchReadBlobsResponse"> & {
+  /**
+   * @generated from field: repeated build.bazel.remote.execution.v2.BatchReadBlobsResponse.Response responses = 1;
+   */
+  responses: BatchReadBlobsResponse_Response[];
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.BatchReadBlobsResponse.
+ * Use `create(BatchReadBlobsResponseSchema)` to create a new message.
+ */
+export const BatchReadBlobsResponseSchema: GenMessage<BatchReadBlobsResponse> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 11);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.BatchReadBlobsResponse.Response
+ */
+export type BatchReadBlobsResponse_Response = Message<"build.bazel.remote.execution.v2.BatchReadBlobsResponse.Response"> & {
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.Digest digest = 1;
+   */
+  digest?: Digest | undefined;
+
+  /**
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+
+  /**
+   * @generated from field: google.rpc.Status status = 3;
+   */
+  status?: Status | undefined;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.BatchReadBlobsResponse.Response.
+ * Use `create(BatchReadBlobsResponse_ResponseSchema)` to create a new message.
+ */
+export const BatchReadBlobsResponse_ResponseSchema: GenMessage<BatchReadBlobsResponse_Response> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 11, 0);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.GetCapabilitiesRequest
+ */
+export type GetCapabilitiesRequest = Message<"build.bazel.remote.execution.v2.GetCapabilitiesRequest"> & {
+  /**
+   * @generated from field: string instance_name = 1;
+   */
+  instanceName: string;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.GetCapabilitiesRequest.
+ * Use `create(GetCapabilitiesRequestSchema)` to create a new message.
+ */
+export const GetCapabilitiesRequestSchema: GenMessage<GetCapabilitiesRequest> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 12);
+
+/**
+ * Fields 2 to 5 (execution capabilities, API versions) are not read by kiln.
+ *
+ * @generated from message build.bazel.remote.execution.v2.ServerCapabilities
+ */
+export type ServerCapabilities = Message<"build.bazel.remote.execution.v2.ServerCapabilities"> & {
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.CacheCapabilities cache_capabilities = 1;
+   */
+  cacheCapabilities?: CacheCapabilities | undefined;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.ServerCapabilities.
+ * Use `create(ServerCapabilitiesSchema)` to create a new message.
+ */
+export const ServerCapabilitiesSchema: GenMessage<ServerCapabilities> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 13);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.DigestFunction
+ */
+export type DigestFunction = Message<"build.bazel.remote.execution.v2.DigestFunction"> & {
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.DigestFunction.
+ * Use `create(DigestFunctionSchema)` to create a new message.
+ */
+export const DigestFunctionSchema: GenMessage<DigestFunction> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 14);
+
+/**
+ * @generated from enum build.bazel.remote.execution.v2.DigestFunction.Value
+ */
+export enum DigestFunction_Value {
+  /**
+   * @generated from enum value: UNKNOWN = 0;
+   */
+  UNKNOWN = 0,
+
+  /**
+   * @generated from enum value: SHA256 = 1;
+   */
+  SHA256 = 1,
+}
+
+/**
+ * Describes the enum build.bazel.remote.execution.v2.DigestFunction.Value.
+ */
+export const DigestFunction_ValueSchema: GenEnum<DigestFunction_Value> = /*@__PURE__*/
+  enumDesc(file_build_bazel_remote_execution_v2_remote_execution, 14, 0);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.ActionCacheUpdateCapabilities
+ */
+export type ActionCacheUpdateCapabilities = Message<"build.bazel.remote.execution.v2.ActionCacheUpdateCapabilities"> & {
+  /**
+   * @generated from field: bool update_enabled = 1;
+   */
+  updateEnabled: boolean;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.ActionCacheUpdateCapabilities.
+ * Use `create(ActionCacheUpdateCapabilitiesSchema)` to create a new message.
+ */
+export const ActionCacheUpdateCapabilitiesSchema: GenMessage<ActionCacheUpdateCapabilities> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 15);
+
+/**
+ * @generated from message build.bazel.remote.execution.v2.CacheCapabilities
+ */
+export type CacheCapabilities = Message<"build.bazel.remote.execution.v2.CacheCapabilities"> & {
+  /**
+   * @generated from field: repeated build.bazel.remote.execution.v2.DigestFunction.Value digest_functions = 1;
+   */
+  digestFunctions: DigestFunction_Value[];
+
+  /**
+   * @generated from field: build.bazel.remote.execution.v2.ActionCacheUpdateCapabilities action_cache_update_capabilities = 2;
+   */
+  actionCacheUpdateCapabilities?: ActionCacheUpdateCapabilities | undefined;
+
+  /**
+   * @generated from field: int64 max_batch_total_size_bytes = 4;
+   */
+  maxBatchTotalSizeBytes: bigint;
+};
+
+/**
+ * Describes the message build.bazel.remote.execution.v2.CacheCapabilities.
+ * Use `create(CacheCapabilitiesSchema)` to create a new message.
+ */
+export const CacheCapabilitiesSchema: GenMessage<CacheCapabilities> = /*@__PURE__*/
+  messageDesc(file_build_bazel_remote_execution_v2_remote_execution, 16);
+
+/**
+ * @generated from service build.bazel.remote.execution.v2.ActionCache
+ */
+export const ActionCache: GenService<{
+  /**
+   * @generated from rpc build.bazel.remote.execution.v2.ActionCache.GetActionResult
+   */
+  getActionResult: {
+    methodKind: "unary";
+    input: typeof GetActionResultRequestSchema;
+    output: typeof ActionResultSchema;
+  },
+  /**
+   * @generated from rpc build.bazel.remote.execution.v2.ActionCache.UpdateActionResult
+   */
+  updateActionResult: {
+    methodKind: "unary";
+    input: typeof UpdateActionResultRequestSchema;
+    output: typeof ActionResultSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_build_bazel_remote_execution_v2_remote_execution, 0);
+
+/**
+ * Large blobs go through google.bytestream.ByteStream instead of the batch calls.
+ *
+ * @generated from service build.bazel.remote.execution.v2.ContentAddressableStorage
+ */
+export const ContentAddressableStorage: GenService<{
+  /**
+   * @generated from rpc build.bazel.remote.execution.v2.ContentAddressableStorage.FindMissingBlobs
+   */
+  findMissingBlobs: {
+    methodKind: "unary";
+    input: typeof FindMissingBlobsRequestSchema;
+    output: typeof FindMissingBlobsResponseSchema;
+  },
+  /**
+   * @generated from rpc build.bazel.remote.execution.v2.ContentAddressableStorage.BatchUpdateBlobs
+   */
+  batchUpdateBlobs: {
+    methodKind: "unary";
+    input: typeof BatchUpdateBlobsRequestSchema;
+    output: typeof BatchUpdateBlobsResponseSchema;
+  },
+  /**
+   * @generated from rpc build.bazel.remote.execution.v2.ContentAddressableStorage.BatchReadBlobs
+   */
+  batchReadBlobs: {
+    methodKind: "unary";
+    input: typeof BatchReadBlobsRequestSchema;
+    output: typeof BatchReadBlobsResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_build_bazel_remote_execution_v2_remote_execution, 1);
+
+/**
+ * @generated from service build.bazel.remote.execution.v2.Capabilities
+ */
+export const Capabilities: GenService<{
+  /**
+   * @generated from rpc build.bazel.remote.execution.v2.Capabilities.GetCapabilities
+   */
+  getCapabilities: {
+    methodKind: "unary";
+    input: typeof GetCapabilitiesRequestSchema;
+    output: typeof ServerCapabilitiesSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_build_bazel_remote_execution_v2_remote_execution, 2);
 
