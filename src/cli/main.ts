@@ -206,7 +206,9 @@ Examples:
     .addHelpText("after", `
 Examples:
   kiln provenance //models:classifier --out model.provenance.json
-  kiln provenance --verify model.provenance.json        do the files still match?`)
+  kiln provenance --verify model.provenance.json        do the outputs, data and code still match?
+  kiln provenance //models:classifier --sign key.pem --out model.dsse.json
+  kiln provenance --verify model.dsse.json --key key.pub.pem   signed by that key, and still matching?`)
     .option("--out <file>", "write the statement to a file instead of stdout")
     .option("--sign <key.pem>", "wrap the statement in a DSSE envelope signed with this Ed25519 or ECDSA P-256 private key")
     .option("--verify <statement>", "check a statement: its subjects against the files, its materials against the workspace (exit 1 if any differs)")
@@ -254,7 +256,14 @@ Examples:
   program
     .command("metrics")
     .description("the metrics files targets declare (metrics: [...] on a step)")
+    .addHelpText("after", `
+Example:
+  kiln metrics diff //models:classifier   how the metrics moved since the build before`)
     .command("diff")
+    .addHelpText("after", `
+Examples:
+  kiln metrics diff //models:classifier              previous build -> last build
+  kiln metrics diff //models:classifier 1.0.0 last   a release -> the last build`)
     .argument("<label>", "a target that declares metrics, e.g. //models:classifier")
     .argument("[builds...]", "two builds: last, previous, or a release version (default: previous last)")
     .option("--out <dir>", "where releases live (default: dist/ in the workspace)")
