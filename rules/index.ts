@@ -22,6 +22,12 @@ const outs = z.array(outName).refine((list) => new Set(list).size === list.lengt
 const runRef = z.string().regex(/^[^#]+#[A-Za-z_$][A-Za-z0-9_$]*$/, 'run is "./module.ts#exportName"');
 const env = z.union([z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()), z.array(z.string())]);
 const join = z.strictObject({ left: srcName, right: srcName });
+/** Outputs holding metrics (JSON): each must be one of `outs`. */
+const metrics = z.array(outName).optional();
+const metricsAreOutputs: [(a: { outs: string[]; metrics?: string[] }) => boolean, { message: string; path: string[] }] = [
+  (a) => (a.metrics ?? []).every((m) => a.outs.includes(m)),
+  { message: "every file in metrics must be one of outs", path: ["metrics"] },
+];
 
 function toLists(srcs: Record<string, string | string[]>): Record<string, string[]> {
   return Object.fromEntries(Object.entries(srcs).map(([name, refs]) => [name, typeof refs === "string" ? [refs] : refs]));
@@ -42,7 +48,8 @@ export const step = defineRule(
     params: z.json().optional(),
     env: env.optional(),
     joins: z.array(join).optional(),
-  }),
+    metrics,
+  }).refine(...metricsAreOutputs),
   (a) => ({
     rule: "step",
     action: "step",
@@ -52,6 +59,7 @@ export const step = defineRule(
     params: a.params ?? null,
     ...splitEnv(a.env),
     ...(a.joins ? { joins: a.joins } : {}),
+    ...(a.metrics ? { metrics: [...a.metrics].sort() } : {}),
   }),
 );
 
@@ -66,7 +74,8 @@ export const cmd = defineRule(
     env: env.optional(),
     /** Keep the network inside the namespace sandbox (downloads): less hermetic, and results say so. */
     network: z.boolean().default(false),
-  }),
+    metrics,
+  }).refine(...metricsAreOutputs),
   (a) => ({
     rule: "cmd",
     action: "cmd",
@@ -75,6 +84,7 @@ export const cmd = defineRule(
     cmd: a.cmd,
     tools: [...a.tools].sort(),
     ...(a.network ? { network: true } : {}),
+    ...(a.metrics ? { metrics: [...a.metrics].sort() } : {}),
     ...splitEnv(a.env),
   }),
 );

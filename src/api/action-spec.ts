@@ -44,6 +44,11 @@ export interface ActionSpec {
   passEnv?: string[];
   /** A test: run by `kiln test`, skipped by `kiln build` unless named explicitly. */
   test?: boolean;
+  /**
+   * Outputs that hold metrics (JSON), compared by `kiln release --diff` and `kiln metrics diff`.
+   * Not in the key: naming a file a metric changes no output.
+   */
+  metrics?: string[];
   /** Analysis-time facts: a dataset's index, a step's joins. */
   index?: DatasetIndex;
   joins?: JoinDeclaration[];

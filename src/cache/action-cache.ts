@@ -111,8 +111,8 @@ export class LocalActionCache implements ActionCache {
 export interface RemoteTier {
   /** A verified result with all its blobs now in the local store (and the result too), or a miss. */
   fetch(key: ActionKey, label: string, ingredients: KeyIngredients): Promise<ActionResult | undefined>;
-  /** Queues an upload of a result stored locally (a no-op unless uploads are on). */
-  upload(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): void;
+  /** Queues an upload of a result stored locally, with its origins for provenance (a no-op unless uploads are on). */
+  upload(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void;
   close(): Promise<void>;
 }
 
@@ -136,7 +136,7 @@ export class TieredCache implements ActionCache {
 
   store(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void {
     this.local.store(key, result, ingredients, origins);
-    this.remote.upload(key, result, ingredients);
+    this.remote.upload(key, result, ingredients, origins);
   }
 
   // A remote hit's blobs are in the local store already: everything else is the local tier's.

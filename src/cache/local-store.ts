@@ -56,6 +56,12 @@ export interface ActionOrigins {
   sources: Record<string, { kind: "url" | "path"; location: string; sha256: string; size: number; files?: number }>;
   /** For a step: the files its code digest covers (workspace-relative, or absolute outside it), with digests. */
   code?: [string, string][];
+  /**
+   * The files that define the action, as they were when it was keyed: its package's BUILD.ts,
+   * WORKSPACE.ts and (for an action reading `@source`s) kiln.lock. Provenance lists them as
+   * materials; absent in results stored before they were recorded.
+   */
+  definition?: [string, string][];
 }
 
 /** Default cache location: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln. */
@@ -291,11 +297,12 @@ export class LocalStore {
 
   /**
    * On a cache hit: the same bytes were read from a source described differently (a path source
-   * that became a url with the same sha256); provenance then names the source as it is now.
+   * that became a url with the same sha256), or the action was defined by other bytes of BUILD.ts,
+   * WORKSPACE.ts or kiln.lock (a comment edited); provenance then names them as they are now.
    */
   refreshOrigins(key: string, origins: ActionOrigins): void {
     const stored = this.getOrigins(key);
-    if (stored && JSON.stringify(stored.sources) === JSON.stringify(origins.sources)) return;
+    if (stored && JSON.stringify(stored.sources) === JSON.stringify(origins.sources) && JSON.stringify(stored.definition) === JSON.stringify(origins.definition)) return;
     const index = this.index;
     if (!index) return;
     this.writes.push(index.put(`or/${key}`, origins).catch((error: unknown) => this.writeFailed(error)));

@@ -206,11 +206,16 @@ Examples:
     .addHelpText("after", `
 Examples:
   kiln provenance //models:classifier --out model.provenance.json
-  kiln provenance --verify model.provenance.json        do the files still match?`)
+  kiln provenance --verify model.provenance.json        do the outputs, data and code still match?
+  kiln provenance //models:classifier --sign key.pem --out model.dsse.json
+  kiln provenance --verify model.dsse.json --key key.pub.pem   signed by that key, and still matching?`)
     .option("--out <file>", "write the statement to a file instead of stdout")
-    .option("--verify <statement>", "check each subject of a statement against the file on disk (exit 1 if any differs)")
+    .option("--sign <key.pem>", "wrap the statement in a DSSE envelope signed with this Ed25519 or ECDSA P-256 private key")
+    .option("--verify <statement>", "check a statement: its subjects against the files, its materials against the workspace (exit 1 if any differs)")
+    .option("--key <public.pem>", "with --verify: the public key a signed statement (DSSE envelope) must verify with")
+    .option("--subjects-only", "with --verify: check only the subjects (the output files), not the materials")
     .option("--dir <dir>", "with --verify: where subjects' paths start (default: the workspace root, else the statement's directory)")
-    .action(async (label: string | undefined, options: { out?: string; verify?: string; dir?: string }, command: Command) => {
+    .action(async (label: string | undefined, options: { out?: string; verify?: string; dir?: string; sign?: string; key?: string; subjectsOnly?: boolean }, command: Command) => {
       const { runProvenanceCommand } = await import("./provenance-command.js");
       process.exitCode = await runProvenanceCommand(label, { ...command.optsWithGlobals(), ...options });
     });
@@ -242,9 +247,30 @@ Examples:
     .option("--out <dir>", "where releases live (default: dist/ in the workspace)")
     .option("--list", "list the releases in --out")
     .option("--diff <releases...>", "what differs (inputs, params, code) between two releases: --diff 1.0.0 1.1.0")
-    .action(async (label: string | undefined, options: { version?: string; out?: string; list?: boolean; diff?: string[] }, command: Command) => {
+    .option("--sign <key.pem>", "also sign the release's statements (DSSE) with this Ed25519 or ECDSA P-256 private key")
+    .action(async (label: string | undefined, options: { version?: string; out?: string; list?: boolean; diff?: string[]; sign?: string }, command: Command) => {
       const { runReleaseCommand } = await import("./release-command.js");
       process.exitCode = await runReleaseCommand(label, { ...command.optsWithGlobals(), ...options });
+    });
+
+  program
+    .command("metrics")
+    .description("the metrics files targets declare (metrics: [...] on a step)")
+    .addHelpText("after", `
+Example:
+  kiln metrics diff //models:classifier   how the metrics moved since the build before`)
+    .command("diff")
+    .addHelpText("after", `
+Examples:
+  kiln metrics diff //models:classifier              previous build -> last build
+  kiln metrics diff //models:classifier 1.0.0 last   a release -> the last build`)
+    .argument("<label>", "a target that declares metrics, e.g. //models:classifier")
+    .argument("[builds...]", "two builds: last, previous, or a release version (default: previous last)")
+    .option("--out <dir>", "where releases live (default: dist/ in the workspace)")
+    .description("what changed in the target's metrics between two builds (each leaf, old -> new, and the change)")
+    .action(async (label: string, builds: string[], options: { out?: string }, command: Command) => {
+      const { runMetricsDiff } = await import("./metrics-command.js");
+      process.exitCode = await runMetricsDiff(label, builds, { ...command.optsWithGlobals(), ...options });
     });
 
   program

@@ -17,14 +17,24 @@ import { outputDir } from "../graph/action-graph.js";
 import { LOCK_FILE } from "../lock/lockfile.js";
 import type { Statement } from "../lock/provenance.js";
 import { diffStatements } from "../lock/release-diff.js";
+import { diffMetrics } from "../lock/metrics-diff.js";
+import type { Json } from "../api/action-spec.js";
 import { deterministicTarGz, type TarEntry } from "../lock/tar.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { parseLabel } from "../workspace/label.js";
-import { formatStatement, statementFor } from "./provenance-command.js";
+import { digestBytes } from "../key/digest.js";
+import { readSigningKey, signEnvelope } from "../lock/dsse.js";
+import type { KeyObject } from "node:crypto";
+import { formatStatement, readKeyFile, statementFor } from "./provenance-command.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
 
 export const RELEASE_MANIFEST = "release.json";
 export const PROVENANCE_FILE = "provenance.json";
+/** With `--sign`: the same statement in a DSSE envelope, beside the plain one (which diff and why --since read). */
+export const SIGNED_PROVENANCE_FILE = "provenance.dsse.json";
+/** Beside the archive: a statement whose subject is the .tar.gz itself (`.dsse.json` too with --sign). */
+export const ARCHIVE_STATEMENT_SUFFIX = ".provenance.json";
+export const SIGNED_ARCHIVE_STATEMENT_SUFFIX = ".provenance.dsse.json";
 
 export interface ReleaseManifest {
   format: "kiln.release/1";
@@ -36,6 +46,8 @@ export interface ReleaseManifest {
   /** The key of the action that made the outputs. */
   key: string;
   outputs: { path: string; sha256: string; size: number }[];
+  /** The outputs the target declares as metrics (`metrics` on the step), by path: `--diff` compares them. */
+  metrics?: string[];
 }
 
 interface ReleaseOptions {
@@ -46,6 +58,7 @@ interface ReleaseOptions {
   list?: boolean;
   diff?: string[];
   sandbox?: SandboxChoice;
+  sign?: string;
 }
 
 const VERSION = /^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/;
@@ -76,6 +89,26 @@ export function findRelease(dir: string, which: string, label?: string): { dir: 
   );
 }
 
+/** A metrics file of a release, parsed; undefined when it is not there or not JSON. */
+export function readReleaseMetrics(release: { dir: string }, path: string): Json | undefined {
+  try {
+    return JSON.parse(readFileSync(join(release.dir, path), "utf8")) as Json;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The metrics lines of `--diff`: each metrics file either release declares, compared leaf by leaf. */
+function releaseMetricsDiff(before: { dir: string; manifest: ReleaseManifest }, after: { dir: string; manifest: ReleaseManifest }): string[] {
+  const files = [...new Set([...(before.manifest.metrics ?? []), ...(after.manifest.metrics ?? [])])].sort();
+  const lines = files.flatMap((file) => diffMetrics(file, readReleaseMetrics(before, file), readReleaseMetrics(after, file)));
+  return files.length > 0 && lines.length === 0 ? [`metrics: the same (${files.join(", ")})`] : lines;
+}
+
+function envelopeText(statement: Statement, key: KeyObject): string {
+  return `${JSON.stringify(signEnvelope(Buffer.from(formatStatement(statement)), key), null, 2)}\n`;
+}
+
 export function readReleaseStatement(release: { dir: string }): Statement {
   return JSON.parse(readFileSync(join(release.dir, PROVENANCE_FILE), "utf8")) as Statement;
 }
@@ -97,8 +130,10 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
     const before = findRelease(dir, a);
     const after = findRelease(dir, b);
     const lines = diffStatements(readReleaseStatement(before), readReleaseStatement(after));
+    const metrics = releaseMetricsDiff(before, after);
     process.stdout.write(`${before.manifest.name} -> ${after.manifest.name}:\n`);
     process.stdout.write(lines.length > 0 ? `${lines.map((l) => `  ${l}`).join("\n")}\n` : "  the same build: no input, param or code differs\n");
+    if (metrics.length > 0) process.stdout.write(`${metrics.map((l) => `  ${l}`).join("\n")}\n`);
     return 0;
   }
 
@@ -110,11 +145,15 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
   if (pattern?.kind !== "label") throw inputError(`kiln release takes one label (//pkg:name), not the pattern ${labelText}`);
   const label = pattern.label;
   const { pkg, name: target } = parseLabel(label);
-  const { manifest: workspace } = await session.load([pattern]);
+  const { manifest: workspace, graph } = await session.load([pattern]);
   const name = `${workspace.name}-${target}-${options.version}`;
   const final = join(dir, name);
   const archive = `${final}.tar.gz`;
-  for (const path of [final, archive]) {
+  const archiveStatement = `${archive}${ARCHIVE_STATEMENT_SUFFIX}`;
+  const signedArchiveStatement = `${archive}${SIGNED_ARCHIVE_STATEMENT_SUFFIX}`;
+  // Read the key before building: a wrong key file is the request's fault (exit 2), found at once.
+  const signingKey = options.sign ? readSigningKey(readKeyFile(options.sign), options.sign) : undefined;
+  for (const path of [final, archive, archiveStatement, signedArchiveStatement]) {
     if (existsSync(path)) throw inputError(`release ${name} already exists (${relative(process.cwd(), path)}); a release is never overwritten: choose another --version`);
   }
 
@@ -158,9 +197,11 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
     label,
     key: last.key,
     outputs: last.outputs.map((o) => ({ path: `${outDir}/${o.name}`, sha256: o.digest, size: o.size })),
+    ...(graph.targets.get(label)?.spec.metrics ? { metrics: graph.targets.get(label)!.spec.metrics!.map((m) => `${outDir}/${m}`) } : {}),
   };
   files.push({ path: RELEASE_MANIFEST, content: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) });
   files.push({ path: PROVENANCE_FILE, content: Buffer.from(formatStatement(statement)) });
+  if (signingKey) files.push({ path: SIGNED_PROVENANCE_FILE, content: Buffer.from(envelopeText(statement, signingKey)) });
   if (existsSync(join(session.root, LOCK_FILE))) files.push({ path: LOCK_FILE, content: readFileSync(join(session.root, LOCK_FILE)) });
 
   // Pinned in the cache first: gc keeps every step the release's provenance walks, its outputs,
@@ -168,8 +209,13 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
   const sha256s = (descriptors: readonly { digest?: { sha256?: string } }[]) => descriptors.flatMap((d) => (d.digest?.sha256 ? [d.digest.sha256] : []));
   writeReleasePin(cacheDir, {
     release: name,
-    keys: sha256s(statement.predicate.runDetails.byproducts),
-    blobs: [...manifest.outputs.map((o) => o.sha256), ...sha256s(statement.predicate.buildDefinition.resolvedDependencies)],
+    // Every step the statement walks (internalParameters.steps), and its logs (the byproducts).
+    keys: ((statement.predicate.buildDefinition.internalParameters.steps ?? []) as unknown as { key: string }[]).map((step) => step.key),
+    blobs: [
+      ...manifest.outputs.map((o) => o.sha256),
+      ...sha256s(statement.predicate.buildDefinition.resolvedDependencies),
+      ...sha256s(statement.predicate.runDetails.byproducts),
+    ],
   });
 
   // Written under a temp name and renamed: a release is whole or absent.
@@ -183,10 +229,18 @@ export async function runReleaseCommand(labelText: string | undefined, options: 
   const directories = new Set<string>();
   for (const file of files) for (let d = file.path.lastIndexOf("/"); d > 0; d = file.path.lastIndexOf("/", d - 1)) directories.add(`${name}/${file.path.slice(0, d)}/`);
   const tarEntries: TarEntry[] = [{ path: `${name}/` }, ...[...directories].map((path) => ({ path })), ...files.map((f) => ({ path: `${name}/${f.path}`, content: f.content }))];
-  writeFileSync(`${temp}.tar.gz`, deterministicTarGz(tarEntries));
+  const tarGz = deterministicTarGz(tarEntries);
+  writeFileSync(`${temp}.tar.gz`, tarGz);
+  // The archive as a subject: a consumer checks the download before unpacking anything.
+  const ofArchive: Statement = { ...statement, subject: [{ name: `${name}.tar.gz`, digest: { sha256: digestBytes(tarGz) } }] };
+  writeFileSync(`${temp}.tar.gz${ARCHIVE_STATEMENT_SUFFIX}`, formatStatement(ofArchive));
+  if (signingKey) writeFileSync(`${temp}.tar.gz${SIGNED_ARCHIVE_STATEMENT_SUFFIX}`, envelopeText(ofArchive, signingKey));
   renameSync(temp, final);
   renameSync(`${temp}.tar.gz`, archive);
+  renameSync(`${temp}.tar.gz${ARCHIVE_STATEMENT_SUFFIX}`, archiveStatement);
+  if (signingKey) renameSync(`${temp}.tar.gz${SIGNED_ARCHIVE_STATEMENT_SUFFIX}`, signedArchiveStatement);
   process.stdout.write(`release ${name}: ${relative(process.cwd(), final)}/ and ${relative(process.cwd(), archive)}\n`);
+  process.stdout.write(`  provenance of the archive: ${relative(process.cwd(), signingKey ? signedArchiveStatement : archiveStatement)}${signingKey ? " (signed)" : ""}\n`);
   for (const output of manifest.outputs) process.stdout.write(`  ${output.path}  sha256 ${output.sha256}\n`);
   return 0;
 }

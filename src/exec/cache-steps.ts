@@ -46,9 +46,10 @@ export async function restoreFromCache(
     }
     restored = { outputs: hit.result.outputs, source: hit.source };
   }
-  // Only for actions reading @sources (where they came from may differ this time): a hit
-  // otherwise needs no store access at all.
-  if (Object.keys(prepared.origins.sources).length > 0) cache.refreshOrigins(key, prepared.origins);
+  // Where the sources came from, and the BUILD.ts/WORKSPACE.ts/kiln.lock that define the action,
+  // may differ this time with the same key: provenance names them as this build read them (the
+  // store writes only when they differ).
+  cache.refreshOrigins(key, prepared.origins);
   return restored;
 }
 

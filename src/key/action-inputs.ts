@@ -115,6 +115,7 @@ export async function prepareAction(
     origins.code = module.files.map(([file, digest]) => [portableCodePath(context.root, file), digest] as [string, string]);
   }
   origins.deps.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  origins.definition = await definitionFiles(target, context, Object.keys(origins.sources).length > 0);
   const env = sandboxEnvFor(spec.env, spec.passEnv, context.hostEnv);
   const ingredients: KeyIngredients = {
     format: KEY_FORMAT,
@@ -133,6 +134,24 @@ export async function prepareAction(
   const prepared: PreparedAction = { key: computeKey(ingredients), ingredients, named, origins };
   if (stepCode) prepared.stepCode = stepCode;
   return prepared;
+}
+
+/**
+ * The files that define `target` (for provenance, not the key: a comment edited in BUILD.ts must
+ * not rerun a step): its package's BUILD.ts, WORKSPACE.ts and, when it reads sources, kiln.lock,
+ * each digested through the stat cache. A file that is not there (no kiln.lock yet) is left out.
+ */
+async function definitionFiles(target: GraphTarget, context: KeyContext, readsSources: boolean): Promise<[string, string][]> {
+  const names = [target.pkg === "" ? "BUILD.ts" : `${target.pkg}/BUILD.ts`, "WORKSPACE.ts", ...(readsSources ? ["kiln.lock"] : [])];
+  const files: [string, string][] = [];
+  for (const name of names.sort()) {
+    try {
+      files.push([name, (await context.statCache.digest(join(context.root, name))).digest]);
+    } catch {
+      // not there: nothing to name
+    }
+  }
+  return files;
 }
 
 /**

@@ -22,11 +22,17 @@ export interface ActionRecord {
   result: ActionResult;
   /** Absent for results stored by a kiln before origins were recorded. */
   origins?: ActionOrigins;
+  /**
+   * Where the action ran ("local", "remote:<endpoint>"), when the result says: each step of the
+   * statement carries it as `ranOn`. Left to the executor that records it (remote execution).
+   */
+  ranOn?: string;
 }
 
 export interface ResourceDescriptor {
   name?: string;
   uri?: string;
+  mediaType?: string;
   digest?: Record<string, string>;
   annotations?: Record<string, Json>;
 }
@@ -44,7 +50,7 @@ export interface Statement {
     };
     runDetails: {
       builder: { id: string; version: Record<string, string> };
-      metadata: { invocationId: string; startedOn?: string; finishedOn?: string };
+      metadata?: { invocationId: string; startedOn?: string; finishedOn?: string };
       byproducts: ResourceDescriptor[];
     };
   };
@@ -89,11 +95,53 @@ export function outputPaths(record: ActionRecord): { path: string; digest: strin
   return record.result.outputs.map((o) => ({ path: `${dir}/${o.name}`, digest: o.digest, size: o.size }));
 }
 
-/** The transitive inputs that are not outputs of another action: files, source files, code. */
-export function resolvedDependencies(walk: Walk): ResourceDescriptor[] {
+/** An npm package a step's code imports, as its package.json and the workspace's package-lock.json say. */
+export interface NpmPackage {
+  name: string;
+  version: string;
+  /** package-lock.json's `integrity` (the tarball's digest), as algorithm and hex. */
+  integrity?: { algorithm: string; hex: string };
+}
+
+/** The git commit the workspace is at when the statement is made (lock/git-state.ts). */
+export interface GitState {
+  commit: string;
+  /** `origin`'s URL without user information (a token in it must not reach a statement). */
+  remote?: string;
+  /** Uncommitted changes in the tree: the commit alone does not describe it. */
+  dirty: boolean;
+}
+
+/** What the statement needs of the world beyond the cache's records, looked up by the caller. */
+export interface MaterialContext {
+  /** The package behind a code file `node_modules/<name>/package.json` with that digest, if it is installed. */
+  npmPackage?: (path: string, digest: string) => NpmPackage | undefined;
+  git?: GitState;
+}
+
+const NPM_MANIFEST = /^node_modules\/((?:@[^/]+\/)?[^/]+)\/package\.json$/;
+
+/** `pkg:npm/<name>@<version>`, a scope's `@` percent-encoded as the purl spec asks. */
+export function npmPurl(name: string, version: string): string {
+  return `pkg:npm/${name.replace(/^@/, "%40")}@${version}`;
+}
+
+/** The git commit as a material: `git+<remote>@<sha>` (SPDX / SLSA's VCS form) where there is a remote. */
+export function gitMaterial(git: GitState): ResourceDescriptor {
+  const name = git.remote ? `git+${git.remote}@${git.commit}` : `git@${git.commit}`;
+  return { name, ...(git.remote ? { uri: name } : {}), digest: { gitCommit: git.commit }, annotations: { kind: "git", dirty: git.dirty } };
+}
+
+/**
+ * The transitive inputs that are not outputs of another action, each once: source files, each
+ * `@source` (a url source with its `uri`; its files in the sandbox are not listed again), code
+ * files (npm packages as purls with the lockfile's integrity), the BUILD.ts, WORKSPACE.ts and
+ * kiln.lock that defined the actions, the tools `cmd` steps named, and the git commit.
+ */
+export function resolvedDependencies(walk: Walk, materials: MaterialContext = {}): ResourceDescriptor[] {
   const byName = new Map<string, ResourceDescriptor>();
   const add = (descriptor: ResourceDescriptor & { name: string }) => {
-    const key = `${descriptor.name}\0${descriptor.digest?.sha256 ?? ""}`;
+    const key = `${descriptor.name}\0${descriptor.digest?.sha256 ?? descriptor.digest?.sha512 ?? ""}`;
     if (!byName.has(key)) byName.set(key, descriptor);
   };
   for (const action of walk.actions) {
@@ -110,12 +158,28 @@ export function resolvedDependencies(walk: Walk): ResourceDescriptor[] {
       if (path.startsWith(`${OUTPUT_ROOT}/`)) continue;
       const external = /^external\/([^/]+)\//.exec(path);
       if (external) {
-        const source = sources[external[1]!];
-        add({ name: path, digest: { sha256: digest }, annotations: { source: `@${external[1]}`, ...(source ? { location: source.location } : {}) } });
+        // The `@name` entry above names the source and its digest (a directory's covers its listing).
+        if (sources[external[1]!]) continue;
+        add({ name: path, digest: { sha256: digest }, annotations: { source: `@${external[1]}` } });
       } else add({ name: path, digest: { sha256: digest }, annotations: { kind: "file" } });
     }
-    for (const [path, digest] of action.origins?.code ?? []) add({ name: path, digest: { sha256: digest }, annotations: { kind: "code", step: action.ingredients.label } });
+    for (const [path, digest] of action.origins?.code ?? []) {
+      const manifest = NPM_MANIFEST.exec(path);
+      const npm = manifest ? materials.npmPackage?.(path, digest) : undefined;
+      if (npm) {
+        const purl = npmPurl(npm.name, npm.version);
+        add({
+          name: purl,
+          uri: purl,
+          digest: npm.integrity ? { [npm.integrity.algorithm]: npm.integrity.hex } : { sha256: digest },
+          annotations: { kind: "npm", packageJson: { path, sha256: digest }, ...(npm.integrity ? {} : { digestOf: "package.json" }) },
+        });
+      } else add({ name: path, digest: { sha256: digest }, annotations: { kind: "code", step: action.ingredients.label } });
+    }
+    for (const [path, digest] of action.origins?.definition ?? []) add({ name: path, digest: { sha256: digest }, annotations: { kind: "definition" } });
+    for (const [name, version] of action.ingredients.tools) add({ name: `tool:${name}`, uri: `pkg:generic/${encodeURIComponent(name)}`, annotations: { kind: "tool", version } });
   }
+  if (materials.git) add(gitMaterial(materials.git) as ResourceDescriptor & { name: string });
   return [...byName.values()].sort((a, b) => (a.name! < b.name! ? -1 : a.name! > b.name! ? 1 : 0));
 }
 
@@ -125,7 +189,10 @@ export interface StatementContext {
   nodeVersion: string;
   platform: string;
   /** The last build's times and, per label, the key it ended with and whether it ran or was restored. */
-  run?: { startedOn: string; finishedOn: string; steps: Record<string, { key: string; status: "executed" | "cached" }> };
+  run?: { invocationId?: string; startedOn: string; finishedOn: string; steps: Record<string, { key: string; status: "executed" | "cached" }> };
+  /** The invocationId when the last build gave none (made before builds had one, or another build's key). */
+  invocationId: string;
+  materials?: MaterialContext;
   /**
    * false (releases): no times and no cached/executed status, so the statement depends only on
    * what was built from what and the same release made twice is the same bytes.
@@ -139,6 +206,11 @@ export function provenanceStatement(walk: Walk, context: StatementContext): Stat
   const i = head.ingredients;
   const run = context.run?.steps[i.label]?.key === head.key ? context.run : undefined;
   const executedAt = (record: ActionRecord) => new Date(record.result.createdAt).toISOString();
+  const runOf = (a: ActionRecord) => {
+    const status = run?.steps[a.ingredients.label];
+    // null: the last build did not produce this key (the result is an earlier build's).
+    return { cached: status?.key === a.key ? status.status === "cached" : null, executedAt: executedAt(a), ms: Math.round(a.result.ms) };
+  };
   const steps = walk.actions.map((a) => ({
     label: a.ingredients.label,
     key: a.key,
@@ -150,6 +222,8 @@ export function provenanceStatement(walk: Walk, context: StatementContext): Stat
     // could reach the network or the whole machine is less reproducible, and says so here.
     ...(a.result.sandbox ? { sandbox: a.result.sandbox } : {}),
     ...(a.ingredients.network || a.result.network ? { network: true } : {}),
+    ...(a.ranOn ? { ranOn: a.ranOn } : {}),
+    ...(context.times === false ? {} : runOf(a)),
   }));
   return {
     _type: STATEMENT_TYPE,
@@ -168,23 +242,31 @@ export function provenanceStatement(walk: Walk, context: StatementContext): Stat
           steps,
           ...(walk.incomplete.length > 0 ? { incomplete: walk.incomplete } : {}),
         },
-        resolvedDependencies: resolvedDependencies(walk),
+        resolvedDependencies: resolvedDependencies(walk, context.materials),
       },
       runDetails: {
         builder: { id: KILN_BUILDER_ID, version: { kiln: context.kilnVersion, node: context.nodeVersion, platform: context.platform } },
-        metadata:
-          context.times === false
-            ? { invocationId: head.key }
-            : { invocationId: head.key, startedOn: run?.startedOn ?? executedAt(head), finishedOn: run?.finishedOn ?? executedAt(head) },
-        byproducts: walk.actions.map((a) => {
-          const status = run?.steps[a.ingredients.label];
-          const cached = status?.key === a.key ? status.status === "cached" : null;
-          // An action key is the SHA-256 of the action's canonical ingredients: its digest.
-          return {
-            name: a.ingredients.label,
-            digest: { sha256: a.key },
-            ...(context.times === false ? {} : { annotations: { cached, executedAt: executedAt(a), ms: Math.round(a.result.ms) } }),
-          };
+        // A release's statement has no run: no times, no id, so the same release is the same bytes.
+        ...(context.times === false
+          ? {}
+          : {
+              metadata: {
+                invocationId: run?.invocationId ?? context.invocationId,
+                startedOn: run?.startedOn ?? executedAt(head),
+                finishedOn: run?.finishedOn ?? executedAt(head),
+              },
+            }),
+        // The artifacts a run leaves beside its outputs: each step's log, a blob in the cache.
+        byproducts: walk.actions.flatMap((a) => {
+          if (!a.result.log) return [];
+          return [
+            {
+              name: `log of ${a.ingredients.label}`,
+              digest: { sha256: a.result.log },
+              mediaType: "text/plain",
+              annotations: { step: a.ingredients.label, key: a.key },
+            },
+          ];
         }),
       },
     },

@@ -22,6 +22,9 @@ function dependencies(statement: Statement): Map<string, ResourceDescriptor> {
   return new Map(statement.predicate.buildDefinition.resolvedDependencies.map((d) => [d.name ?? d.uri ?? "", d]));
 }
 
+/** How a diff line names a resolved dependency, by its `annotations.kind` (lock/provenance.ts); others are inputs. */
+const KIND_NAMES: Record<string, string> = { code: "code file", definition: "definition", npm: "package", tool: "tool", git: "commit" };
+
 /** Lines saying what changed from `before` to `after`; empty when the builds are the same. */
 export function diffStatements(before: Statement, after: Statement): string[] {
   const lines: string[] = [];
@@ -42,7 +45,7 @@ export function diffStatements(before: Statement, after: Statement): string[] {
   for (const name of [...new Set([...da.keys(), ...db.keys()])].sort()) {
     const x = da.get(name);
     const y = db.get(name);
-    const kind = (x ?? y)!.annotations?.kind === "code" ? "code file" : "input";
+    const kind = KIND_NAMES[String((x ?? y)!.annotations?.kind)] ?? "input";
     if (!x) lines.push(`${kind} added: ${name} (sha256 ${y!.digest?.sha256?.slice(0, 12)})`);
     else if (!y) lines.push(`${kind} removed: ${name}`);
     else if (x.digest?.sha256 !== y.digest?.sha256 || x.uri !== y.uri) {

@@ -14,6 +14,7 @@ export const resourceDescriptorSchema = z
   .object({
     name: z.string().optional(),
     uri: z.string().optional(),
+    mediaType: z.string().optional(),
     digest: z.record(z.string(), z.string()).optional(),
     annotations: z.record(z.string(), json).optional(),
   })

@@ -6,6 +6,7 @@
  * own. Nothing here exits the process or handles signals: a build is stopped through its
  * AbortSignal and reports through its reporter.
  */
+import { randomUUID } from "node:crypto";
 import { mkdirSync, statSync } from "node:fs";
 import { isAbsolute, join, posix, relative } from "node:path";
 import { globSync } from "tinyglobby";
@@ -45,6 +46,8 @@ import { liveFilesOf, type ResolvedSource } from "../lock/sources.js";
 
 /** What the last build did, for `kiln provenance` (runDetails): when, and which steps ran or were cached. */
 export interface LastRun {
+  /** A fresh id per build, so provenance's invocationId differs between rebuilds (SLSA asks it be unique). */
+  invocationId?: string;
   startedOn: string;
   finishedOn: string;
   steps: Record<string, { key: string; status: "executed" | "cached" }>;
@@ -461,7 +464,7 @@ export class WorkspaceSession {
         for (const record of outcome.outputs.get(label) ?? []) requestedOutputs.push(join(dir, record.name));
       }
     }
-    writeFileAtomic(join(this.stateDir, LAST_RUN_FILE), JSON.stringify({ startedOn, finishedOn: new Date().toISOString(), steps: run } satisfies LastRun));
+    writeFileAtomic(join(this.stateDir, LAST_RUN_FILE), JSON.stringify({ invocationId: randomUUID(), startedOn, finishedOn: new Date().toISOString(), steps: run } satisfies LastRun));
     recordStepStatuses(this.stateDir, statuses);
     // The live files and directories of the path sources read: for the stamp and for watch mode.
     const liveSources = new Map([...sourceNames].map((name) => [name, liveFilesOf(this.root, loaded.manifest.sources[name]!)]));

@@ -23,6 +23,7 @@ import {
   type RunResult,
 } from "./harness.js";
 import { statementSchema } from "../../src/lock/statement-schema.js";
+import { readStatementStrictly, VERIFIER_AVAILABLE } from "../provenance/independent-verifier.js";
 
 afterAll(cleanupTempDirs);
 
@@ -399,11 +400,77 @@ describe("examples/penguins as a distribution: lock, provenance, why, a url sour
     expect(statement.subject.map((s) => s.name).sort()).toEqual(["kiln-out/models/classifier/metrics.json", "kiln-out/models/classifier/model.json"]);
     const deps = new Map(statement.predicate.buildDefinition.resolvedDependencies.map((d) => [d.name, d]));
     expect(deps.get("@penguins")).toMatchObject({ digest: { sha256: dataDigest() }, annotations: { kind: "path", location: "data/penguins.json" } });
-    expect(deps.get("external/penguins/penguins.json")?.digest).toEqual({ sha256: dataDigest() });
+    // The table is listed once, as @penguins (not again as the file a sandbox sees).
+    expect([...deps.keys()].filter((name) => name?.includes("penguins.json"))).toEqual([]);
     expect(deps.get("models/train.ts")?.annotations).toMatchObject({ kind: "code", step: "//models:classifier" });
-    const steps = (statement.predicate.runDetails.byproducts ?? []).map((b) => b.name).sort();
-    expect(steps).toEqual(["//data:penguins", "//features:matrix", "//features:split", "//models:classifier"]);
+    // Every BUILD.ts on the path, WORKSPACE.ts and kiln.lock, with the digests they had.
+    for (const file of ["WORKSPACE.ts", "kiln.lock", "data/BUILD.ts", "features/BUILD.ts", "models/BUILD.ts"]) {
+      expect(deps.get(file), file).toMatchObject({ digest: { sha256: createHash("sha256").update(f.read(file)).digest("hex") }, annotations: { kind: "definition" } });
+    }
+    expect(deps.has("reports/BUILD.ts")).toBe(false);
+    // npm packages as purls with package-lock.json's integrity, not as node_modules/<pkg>/package.json.
+    const zod = JSON.parse(readFileSync(join(REPO, "node_modules/zod/package.json"), "utf8")) as { version: string };
+    const zodLock = (JSON.parse(readFileSync(join(REPO, "package-lock.json"), "utf8")) as { packages: Record<string, { integrity: string }> }).packages["node_modules/zod"]!;
+    expect(deps.get(`pkg:npm/zod@${zod.version}`)).toMatchObject({
+      uri: `pkg:npm/zod@${zod.version}`,
+      digest: { sha512: Buffer.from(zodLock.integrity.replace(/^sha512-/, ""), "base64").toString("hex") },
+    });
+    expect([...deps.keys()].filter((name) => name?.startsWith("node_modules/"))).toEqual([]);
+    expect(new Set(deps.keys()).size).toBe(statement.predicate.buildDefinition.resolvedDependencies.length);
+    // Byproducts are real artifacts: each step's log, a blob in the cache by its digest.
+    const logs = statement.predicate.runDetails.byproducts ?? [];
+    expect(logs.length).toBeGreaterThan(0);
+    for (const log of logs) {
+      const digest = log.digest!.sha256!;
+      expect(createHash("sha256").update(readFileSync(join(f.cache, "cas", digest.slice(0, 2), digest))).digest("hex")).toBe(digest);
+    }
     expect(JSON.parse(f.read("kiln-out/models/classifier.provenance.json"))).toEqual(statement);
+  });
+
+  it("Is this the data it was trained on? --verify, run from elsewhere with -C, catches one edited value (both digests, exit 1)", async () => {
+    const statementFile = join(makeTempDir(), "statement.json");
+    expect((await f.kiln(["provenance", "//models:classifier", "--out", statementFile])).code).toBe(0);
+    const elsewhere = makeTempDir();
+    const clean = await f.kiln(["provenance", "--verify", statementFile, "-C", f.ws], { cwd: elsewhere, noWorkspaceFlag: true });
+    expect(clean.code, show(clean)).toBe(0);
+    expect(clean.stdout).toContain("all 2 subjects match");
+    expect(clean.stdout).toMatch(/all \d+ materials in the workspace match/);
+    const original = f.read("data/penguins.json");
+    f.write({ "data/penguins.json": original.replace('"Beak Length (mm)": 39.1,', '"Beak Length (mm)": 39.2,') });
+    expect(f.read("data/penguins.json")).not.toBe(original);
+    const edited = createHash("sha256").update(f.read("data/penguins.json")).digest("hex");
+    try {
+      const drift = await f.kiln(["provenance", "--verify", statementFile, "-C", f.ws], { cwd: elsewhere, noWorkspaceFlag: true });
+      expect(drift.code, show(drift)).toBe(1);
+      expect(drift.stdout).toContain(`DRIFT     @penguins (data/penguins.json)\n    statement sha256 ${dataDigest()}\n    on disk   sha256 ${edited}`);
+      expect(drift.stdout).toMatch(/^1 of \d+ materials differ from the workspace/m);
+      const subjects = await f.kiln(["provenance", "--verify", statementFile, "--subjects-only", "-C", f.ws], { cwd: elsewhere, noWorkspaceFlag: true });
+      expect(subjects.code, show(subjects)).toBe(0);
+      expect(subjects.stdout).not.toContain("materials");
+      // A new statement is still the last build's: it says so, naming the file.
+      const stale = await f.kiln(["provenance", "//models:classifier"]);
+      expect(stale.code, show(stale)).toBe(0);
+      expect(stale.stderr).toContain("this statement describes the last build of //models:classifier, not the tree as it is: 1 of its materials changed since (@penguins = data/penguins.json)");
+    } finally {
+      f.write({ "data/penguins.json": original });
+    }
+    const fresh = await f.kiln(["provenance", "//models:classifier"]);
+    expect(fresh.stderr).not.toContain("not the tree");
+
+    // A comment edited in BUILD.ts reruns nothing, and the statement then names the BUILD.ts of
+    // this build: no drift is reported for a tree that was just built.
+    const models = f.read("models/BUILD.ts");
+    f.write({ "models/BUILD.ts": `// a comment\n${models}` });
+    try {
+      const build = await f.build(["//models:classifier"]);
+      expect(build.executed).toEqual([]);
+      const after = await f.kiln(["provenance", "//models:classifier"]);
+      expect(after.stderr, show(after)).not.toContain("not the tree");
+      const deps = statementSchema.parse(JSON.parse(after.stdout)).predicate.buildDefinition.resolvedDependencies;
+      expect(deps.find((d) => d.name === "models/BUILD.ts")?.digest?.sha256).toBe(createHash("sha256").update(f.read("models/BUILD.ts")).digest("hex"));
+    } finally {
+      f.write({ "models/BUILD.ts": models });
+    }
   });
 
   it("Can I reproduce this run? kiln verify rebuilds every step without the cache: all identical", async () => {
@@ -433,6 +500,49 @@ describe("examples/penguins as a distribution: lock, provenance, why, a url sour
     // The model in the workspace is the one released: same digest.
     const here = await f.kiln(["provenance", "--verify", statement, "--dir", f.ws]);
     expect(here.code, show(here)).toBe(0);
+  });
+
+  it.runIf(VERIFIER_AVAILABLE)("in-toto's own protos read every statement strictly (no unknown field): the target's, the release's, the archive's", async () => {
+    const file = join(makeTempDir(), "statement.json");
+    expect((await f.kiln(["provenance", "//models:classifier", "--out", file])).code).toBe(0);
+    const release = join(f.ws, "dist", "penguins-classifier-1.0.0");
+    for (const statement of [file, join(release, "provenance.json"), `${release}.tar.gz.provenance.json`]) {
+      const read = readStatementStrictly(statement);
+      expect(read, statement).toMatchObject({ status: 0, output: expect.stringMatching(/^ok [12] \d+ \d+$/) });
+    }
+    const archive = statementSchema.parse(JSON.parse(readFileSync(`${release}.tar.gz.provenance.json`, "utf8")));
+    expect(archive.subject).toEqual([{ name: "penguins-classifier-1.0.0.tar.gz", digest: { sha256: createHash("sha256").update(readFileSync(`${release}.tar.gz`)).digest("hex") } }]);
+  });
+
+  it("How did the metrics move? release --diff and kiln metrics diff compare the declared metrics.json", async () => {
+    const metricsOf = () => JSON.parse(f.read("kiln-out/models/classifier/metrics.json")) as { accuracy: number };
+    const before = metricsOf().accuracy;
+    const original = f.read("models/BUILD.ts");
+    f.write({ "models/BUILD.ts": original.replace("epochs: 500", "epochs: 5") });
+    try {
+      const made = await f.kiln(["release", "//models:classifier", "--version", "1.1.0"]);
+      expect(made.code, show(made)).toBe(0);
+      const after = metricsOf().accuracy;
+      expect(after).not.toBe(before);
+      const line = `metric kiln-out/models/classifier/metrics.json accuracy: ${Number(before.toPrecision(6))} -> ${Number(after.toPrecision(6))}`;
+      const diff = await f.kiln(["release", "--diff", "1.0.0", "1.1.0"]);
+      expect(diff.code, show(diff)).toBe(0);
+      expect(diff.stdout).toContain("//models:classifier params.epochs: 500 -> 5");
+      expect(diff.stdout).toContain(line);
+      expect(diff.stdout).not.toContain("metric kiln-out/models/classifier/metrics.json nTest:"); // unchanged leaves are not listed
+      // Between builds: the previous one (epochs 500, from the cache) and the last.
+      const builds = await f.kiln(["metrics", "diff", "//models:classifier"]);
+      expect(builds.code, show(builds)).toBe(0);
+      expect(builds.stdout).toMatch(/^\/\/models:classifier: previous \([0-9a-f]{12}\) -> last \([0-9a-f]{12}\):$/m);
+      expect(builds.stdout).toContain(line);
+      const release = await f.kiln(["metrics", "diff", "//models:classifier", "1.0.0", "last"]);
+      expect(release.stdout).toContain(line);
+      const none = await f.kiln(["metrics", "diff", "//features:split"]);
+      expect(none.code, show(none)).toBe(2);
+      expect(none.stderr).toContain("//features:split declares no metrics");
+    } finally {
+      f.write({ "models/BUILD.ts": original });
+    }
   });
 
   it("the same table as a source.url from a local HTTP server gives the same keys: everything is cached", async () => {

@@ -10,6 +10,8 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeWorkspace, show, warningLines, type Fixture, type JsonRun } from "./harness.js";
+import { statementSchema } from "../../src/lock/statement-schema.js";
+import { readStatementStrictly, VERIFIER_AVAILABLE } from "../provenance/independent-verifier.js";
 import { COUNT_STEP_TS, freePort, makeTestCa, NGINX, startNginx, tamperBlobs, type RunningServer } from "./remote-servers.js";
 
 afterAll(cleanupTempDirs);
@@ -90,6 +92,26 @@ describe.runIf(NGINX)("remote cache over nginx (WebDAV)", () => {
     expect(why.code, show(why)).toBe(0);
     const logPath = /log: (\S+)/.exec(why.stdout)?.[1];
     expect(logPath && readFileSync(logPath, "utf8"), show(why)).toContain("upper-log");
+
+    // And provenance's record: B's statement, every step a remote hit, is as complete as A's.
+    const statementOf = async (fx: Fixture) => {
+      const run = await fx.kiln(["provenance", "//b:final"]);
+      expect(run.code, show(run)).toBe(0);
+      return statementSchema.parse(JSON.parse(run.stdout));
+    };
+    const [fromA, fromB] = [await statementOf(a), await statementOf(b)];
+    expect(fromB.predicate.buildDefinition.internalParameters).not.toHaveProperty("incomplete");
+    const stepsOf = (s: typeof fromA) => (s.predicate.buildDefinition.internalParameters!.steps as { label: string; key: string }[]).map((step) => [step.label, step.key]);
+    expect(stepsOf(fromB).map(([label]) => label).sort()).toEqual(LABELS);
+    expect(stepsOf(fromB)).toEqual(stepsOf(fromA));
+    expect(fromB.predicate.buildDefinition.resolvedDependencies).toEqual(fromA.predicate.buildDefinition.resolvedDependencies);
+    expect(fromB.predicate.buildDefinition.resolvedDependencies.map((d) => d.name)).toEqual(expect.arrayContaining(["a/in.txt", "a/count.ts", "a/BUILD.ts", "b/BUILD.ts", "WORKSPACE.ts"]));
+    expect(fromB.subject).toEqual(fromA.subject);
+    if (VERIFIER_AVAILABLE) {
+      const file = join(b.ws, "..", "statement.json");
+      writeFileSync(file, JSON.stringify(fromB));
+      expect(readStatementStrictly(file)).toMatchObject({ status: 0 });
+    }
 
     // Now local: with the remote gone, B's next build is local hits (no-op), not a warning.
     await nginx.stop();

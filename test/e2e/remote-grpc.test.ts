@@ -76,6 +76,11 @@ describe.runIf(BAZEL_REMOTE)("remote cache over gRPC (bazel-remote)", () => {
       const why = await b.kiln(["why", "//a:upper"]);
       const logPath = /log: (\S+)/.exec(why.stdout)?.[1];
       expect(logPath && readFileSync(logPath, "utf8"), show(why)).toContain("upper-log");
+
+      // And provenance: B's statement (every step a remote hit) is as complete as A's.
+      const [fromA, fromB] = await Promise.all([a, b].map(async (fx) => JSON.parse((await fx.kiln(["provenance", "//b:final"])).stdout)));
+      expect(fromB.predicate.buildDefinition.internalParameters).not.toHaveProperty("incomplete");
+      expect(fromB.predicate.buildDefinition.resolvedDependencies).toEqual(fromA.predicate.buildDefinition.resolvedDependencies);
     } finally {
       await server.stop();
     }

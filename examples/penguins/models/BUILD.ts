@@ -4,6 +4,8 @@ import { step, test } from "kiln";
 export const classifier = step({
   srcs: { matrix: "//features:matrix" },
   outs: ["model.json", "metrics.json"],
+  // `kiln release --diff` and `kiln metrics diff` compare it between builds.
+  metrics: ["metrics.json"],
   run: "./train.ts#train",
   params: { learningRate: 0.1, epochs: 500, l2: 0.001 },
 });

@@ -8,13 +8,16 @@
  * of the build is local only. A blob or result that fails verification is refused and reported
  * once; its step builds locally. Loaded only when a remote cache is configured.
  */
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { encodeIngredients, type ActionKey, type KeyIngredients } from "../../key/action-key.js";
 import type { ContentDigest } from "../../key/digest.js";
 import type { Reporter } from "../../events.js";
 import type { RemoteTier } from "../action-cache.js";
-import type { ActionResult, LocalStore } from "../local-store.js";
+import type { ActionOrigins, ActionResult, LocalStore } from "../local-store.js";
+import type { Json } from "../../api/action-spec.js";
+import { canonicalJson } from "../../key/canonical.js";
+import { digestBytes } from "../../key/digest.js";
 import { RemoteFault, type CacheTransport } from "./cache-transport.js";
 import { GrpcCacheClient } from "./grpc-cache-client.js";
 import { HttpCacheClient } from "./http-cache-client.js";
@@ -75,8 +78,9 @@ export class RemoteCache implements RemoteTier {
       if (!bytes) return undefined;
       let result: ActionResult;
       let logSize: number;
+      let originsRef: { digest: ContentDigest; size: number } | undefined;
       try {
-        ({ result, logSize } = decodeResult(key, bytes, this.settings.signingKey));
+        ({ result, logSize, origins: originsRef } = decodeResult(key, bytes, this.settings.signingKey));
       } catch (error) {
         if (!(error instanceof ResultRefused)) throw error;
         this.refuseResult(key, label, error.message);
@@ -90,8 +94,11 @@ export class RemoteCache implements RemoteTier {
       ];
       const outcomes = await Promise.all(blobs.map((blob) => this.fetchBlob(blob.digest, blob.size, label, blob.what)));
       if (!outcomes.every(Boolean)) return undefined;
+      // Provenance's record: a hit without it is still a hit (the outputs are verified), only
+      // its provenance is incomplete, as for a result stored by an older kiln.
+      const origins = originsRef && (await this.fetchBlob(originsRef.digest, originsRef.size, label, "its provenance record", "its provenance will be incomplete")) ? readOrigins(this.local.blobPath(originsRef.digest)) : undefined;
       // The downloaded ingredients blob hashes to the key, so it holds exactly these ingredients.
-      this.local.putAction(key, result, ingredients);
+      this.local.putAction(key, result, ingredients, origins);
       return result;
     } catch (error) {
       if (!(error instanceof RemoteFault)) throw error;
@@ -101,27 +108,27 @@ export class RemoteCache implements RemoteTier {
   }
 
   /** True when the blob is in the local store, verified. */
-  private async fetchBlob(digest: ContentDigest, size: number | undefined, label: string, what: string): Promise<boolean> {
+  private async fetchBlob(digest: ContentDigest, size: number | undefined, label: string, what: string, ifRefused = `building ${label} locally`): Promise<boolean> {
     if (await this.local.hasValidBlob(digest)) return true;
     const temp = join(this.local.dir, "tmp", `${process.pid}-r${++tempCounter}`);
     const outcome = await this.downloads.run(() => this.client.download(digest, size, temp, INGREDIENTS_LIMIT));
     if (outcome === "missing") return false;
     if (outcome !== "ok") {
-      this.refuseBlob(digest, `remote cache blob ${digest.slice(0, 12)} (${what} of ${label}) does not match its digest: ${outcome.mismatch}; refused, building ${label} locally`);
+      this.refuseBlob(digest, `remote cache blob ${digest.slice(0, 12)} (${what} of ${label}) does not match its digest: ${outcome.mismatch}; refused, ${ifRefused}`);
       return false;
     }
     this.local.insertBlob(temp, digest);
     return true;
   }
 
-  upload(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): void {
+  upload(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins?: ActionOrigins): void {
     if (!this.settings.upload) return;
     if (this.tripped) {
       this.notUploaded++;
       return;
     }
     const task = this.uploads
-      .run(() => (this.tripped ? Promise.reject(new Skipped()) : this.uploadNow(key, result, ingredients)))
+      .run(() => (this.tripped ? Promise.reject(new Skipped()) : this.uploadNow(key, result, ingredients, origins)))
       .catch((error: unknown) => {
         if (error instanceof Skipped) this.notUploaded++;
         else if (error instanceof RemoteFault) {
@@ -136,7 +143,7 @@ export class RemoteCache implements RemoteTier {
     this.pending.add(task);
   }
 
-  private async uploadNow(key: ActionKey, result: ActionResult, ingredients: KeyIngredients): Promise<void> {
+  private async uploadNow(key: ActionKey, result: ActionResult, ingredients: KeyIngredients, origins: ActionOrigins | undefined): Promise<void> {
     // The ingredients are the blob named by the key (the key is their SHA-256).
     const encodedIngredients = Buffer.from(encodeIngredients(ingredients));
     const logSize = result.log ? statSync(this.local.blobPath(result.log)).size : 0;
@@ -147,6 +154,13 @@ export class RemoteCache implements RemoteTier {
       blobs.set(digest, { size, body: () => ({ file, size }) });
     }
     blobs.set(key, { size: encodedIngredients.length, body: () => ({ bytes: encodedIngredients }) });
+    // The origins (provenance's record) as a blob named in the result's metadata.
+    let originsRef: { digest: ContentDigest; size: number } | undefined;
+    if (origins) {
+      const bytes = Buffer.from(canonicalJson(origins as unknown as Json));
+      originsRef = { digest: digestBytes(bytes), size: bytes.length };
+      blobs.set(originsRef.digest, { size: bytes.length, body: () => ({ bytes }) });
+    }
     const unknown = [...blobs].filter(([hash]) => !this.present.has(hash)).map(([hash, { size }]) => ({ hash, size }));
     const missing = await this.client.findMissing(unknown);
     for (const { hash } of unknown) {
@@ -154,7 +168,7 @@ export class RemoteCache implements RemoteTier {
       if (missing.has(hash)) await this.client.putBlob({ hash, size: blob.size }, blob.body());
       this.present.add(hash);
     }
-    await this.client.putResult(key, encodedIngredients.length, encodeResult(key, result, logSize, this.settings.signingKey));
+    await this.client.putResult(key, encodedIngredients.length, encodeResult(key, result, logSize, this.settings.signingKey, originsRef));
   }
 
   async close(): Promise<void> {
@@ -207,6 +221,23 @@ export class RemoteCache implements RemoteTier {
 }
 
 class Skipped extends Error {}
+
+/**
+ * Origins read back from their blob (verified against its digest, so they are what the uploader
+ * stored; a signed result names the digest, so with a signing key they are vouched for too).
+ * A blob without their shape is ignored: provenance then reports the step incomplete.
+ */
+function readOrigins(path: string): ActionOrigins | undefined {
+  try {
+    const value = JSON.parse(readFileSync(path, "utf8")) as ActionOrigins;
+    const pairs = (list: unknown) => list === undefined || (Array.isArray(list) && list.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === "string")));
+    if (typeof value !== "object" || value === null || !pairs(value.deps) || value.deps === undefined) return undefined;
+    if (typeof value.sources !== "object" || value.sources === null || !pairs(value.code) || !pairs(value.definition)) return undefined;
+    return value;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The size of the blob a key names (its encoded ingredients), which REAPI's digests carry. */
 function ingredientsSize(ingredients: KeyIngredients): number {

@@ -38,6 +38,16 @@ describe("ActionResult encoding", () => {
     expect(decodeResult(KEY, bytes)).toEqual({ result, logSize: 99 });
   });
 
+  it("names the blob of the action's origins, so provenance survives the remote; the signature covers it", () => {
+    const origins = { digest: "a".repeat(64) as never, size: 321 };
+    expect(decodeResult(KEY, encodeResult(KEY, result, 99, undefined, origins))).toEqual({ result, logSize: 99, origins });
+    const signed = fromBinary(ActionResultSchema, encodeResult(KEY, result, 99, "secret", origins));
+    // Another origins blob named under a valid signature: refused as forged.
+    const metadata = signed.executionMetadata!.auxiliaryMetadata.find((any) => any.typeUrl.endsWith("ResultMetadata"))!;
+    metadata.value = new Uint8Array(Buffer.from(Buffer.from(metadata.value).toString("latin1").replace("a".repeat(64), "b".repeat(64)), "latin1"));
+    expect(refusal(() => decodeResult(KEY, toBinary(ActionResultSchema, signed), "secret"))).toBe("forged");
+  });
+
   it("a signed entry is still a valid ActionResult, and verifies with the same key only", () => {
     const bytes = encodeResult(KEY, result, 99, "secret");
     expect(fromBinary(ActionResultSchema, bytes).outputFiles).toHaveLength(2);

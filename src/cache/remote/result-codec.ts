@@ -4,8 +4,8 @@
  * holds Bazel's and kiln's entries. Mapping: each output is an OutputFile whose path is its name
  * in the target's output directory; the step's combined log is stdout_digest; timings are
  * execution_{start,completed}_timestamp; what REAPI has no field for (previous key, sandbox,
- * network) is a kiln.remote.v1.ResultMetadata packed in an Any in auxiliary_metadata, and so is
- * the signature. The key's ingredients need no field: the action key IS the SHA-256 of their
+ * network, and the digest of the CAS blob holding the action's origins, which provenance walks)
+ * is a kiln.remote.v1.ResultMetadata packed in an Any in auxiliary_metadata, and so is the signature. The key's ingredients need no field: the action key IS the SHA-256 of their
  * canonical encoding, so they are the CAS blob named by the key itself.
  * Pure: bytes in, bytes out; the HMAC uses node:crypto.
  */
@@ -39,17 +39,21 @@ export class ResultRefused extends Error {
 export interface DecodedResult {
   result: ActionResult;
   logSize: number;
+  /** The CAS blob holding the action's origins (provenance), when the uploader recorded them. */
+  origins?: { digest: ContentDigest; size: number };
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Encodes a result; with a signing key, signs it (see `signature`). */
-export function encodeResult(key: string, result: ActionResult, logSize: number, signingKey?: string): Uint8Array {
+export function encodeResult(key: string, result: ActionResult, logSize: number, signingKey?: string, origins?: { digest: ContentDigest; size: number }): Uint8Array {
   const started = result.createdAt - Math.round(result.ms);
   const metadata = create(ResultMetadataSchema, {
     previousKey: result.previousKey ?? "",
     sandbox: result.sandbox ?? "",
     network: result.network === true,
+    originsDigest: origins?.digest ?? "",
+    originsSize: BigInt(origins?.size ?? 0),
   });
   const message = create(ActionResultSchema, {
     outputFiles: result.outputs.map((output) =>
@@ -126,7 +130,12 @@ export function decodeResult(key: string, bytes: Uint8Array, signingKey?: string
   if (metadata?.previousKey && HEX64.test(metadata.previousKey)) result.previousKey = metadata.previousKey;
   if (metadata?.sandbox === "bwrap" || metadata?.sandbox === "unshare" || metadata?.sandbox === "dir") result.sandbox = metadata.sandbox;
   if (metadata?.network) result.network = true;
-  return { result, logSize };
+  const decoded: DecodedResult = { result, logSize };
+  const originsSize = Number(metadata?.originsSize ?? 0n);
+  if (metadata?.originsDigest && HEX64.test(metadata.originsDigest) && Number.isSafeInteger(originsSize)) {
+    decoded.origins = { digest: metadata.originsDigest as ContentDigest, size: originsSize };
+  }
+  return decoded;
 }
 
 function digestOf(hash: string, size: number): Digest {

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file kiln/remote/v1/result.proto.
  */
 export const file_kiln_remote_v1_result: GenFile = /*@__PURE__*/
-  fileDesc("ChtraWxuL3JlbW90ZS92MS9yZXN1bHQucHJvdG8SDmtpbG4ucmVtb3RlLnYxIkgKDlJlc3VsdE1ldGFkYXRhEhQKDHByZXZpb3VzX2tleRgBIAEoCRIPCgdzYW5kYm94GAIgASgJEg8KB25ldHdvcmsYAyABKAgiIAoJU2lnbmF0dXJlEhMKC2htYWNfc2hhMjU2GAEgASgMYgZwcm90bzM");
+  fileDesc("ChtraWxuL3JlbW90ZS92MS9yZXN1bHQucHJvdG8SDmtpbG4ucmVtb3RlLnYxInYKDlJlc3VsdE1ldGFkYXRhEhQKDHByZXZpb3VzX2tleRgBIAEoCRIPCgdzYW5kYm94GAIgASgJEg8KB25ldHdvcmsYAyABKAgSFgoOb3JpZ2luc19kaWdlc3QYBCABKAkSFAoMb3JpZ2luc19zaXplGAUgASgEIiAKCVNpZ25hdHVyZRITCgtobWFjX3NoYTI1NhgBIAEoDGIGcHJvdG8z");
 
 /**
  * What kiln keeps beside a result that REAPI has no field for.
@@ -41,6 +41,22 @@ export type ResultMetadata = Message<"kiln.remote.v1.ResultMetadata"> & {
    * @generated from field: bool network = 3;
    */
   network: boolean;
+
+  /**
+   * SHA-256 of the CAS blob holding the action's origins (kiln's ActionOrigins as canonical JSON:
+   * the dependencies' keys, the sources read, the code and definition files), so a result
+   * restored from the remote has complete provenance. Empty when the uploader recorded none.
+   *
+   * @generated from field: string origins_digest = 4;
+   */
+  originsDigest: string;
+
+  /**
+   * Its size in bytes (a gRPC cache names a blob by digest and size).
+   *
+   * @generated from field: uint64 origins_size = 5;
+   */
+  originsSize: bigint;
 };
 
 /**
