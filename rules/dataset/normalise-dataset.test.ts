@@ -184,7 +184,7 @@ describe("reading the source", () => {
     const source = join(dir, "hashed.csv");
     writeFileSync(source, content);
     const summary = await normaliseDatasetFile(source, { format: "csv", schema: z.toJSONSchema(z.object({ a: z.int() })) }, join(dir, "h.jsonl"));
-    expect(summary).toEqual({ rows: 1, sourceDigest: createHash("sha256").update(content).digest("hex") });
+    expect(summary).toEqual({ rows: 1, sourceDigest: createHash("sha256").update(content).digest("hex"), ranges: 1 });
   });
 });
 

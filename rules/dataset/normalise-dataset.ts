@@ -3,62 +3,43 @@
  * parsed), turn it into rows batch by batch, validate each batch, write the valid rows, and fail
  * with a count and a sample of the problems if any row was wrong. Memory is a chunk of text or
  * one Parquet row group in, one row group out, whatever the file's size.
+ *
+ * A large CSV or JSON Lines source written as JSON Lines is first tried in byte ranges on worker
+ * threads (parallel-ranges.ts); that path gives the same bytes or gives up, and then this
+ * sequential one runs, so messages and row numbers always come from here.
  */
-import { z } from "zod";
 import { digestFile } from "../../src/key/file-digest.js";
-import { columnsOf, sourceColumnsProblem, type ColumnSpec } from "./columns.js";
+import { sourceColumnsProblem, type ColumnSpec } from "./columns.js";
+import { planDataset, textRows, writeValidRows, type DatasetSummary } from "./dataset-pass.js";
 import { DatasetError, ProblemLog } from "./errors.js";
 import { JsonlSink } from "./jsonl-sink.js";
+import { normaliseInRanges, type ParallelOptions } from "./parallel-ranges.js";
 import { openParquet } from "./parquet-file.js";
 import { ParquetSink } from "./parquet-sink.js";
 import { DEFAULT_MAX_ERRORS, type DatasetParams } from "./params.js";
 import { readSourceText } from "./source-text.js";
-import { csvRows, jsonArrayRows, jsonLinesRows, type RowBatch } from "./text-rows.js";
-import { RowValidator } from "./validate-rows.js";
+import type { RowBatch } from "./text-rows.js";
 
-export interface DatasetSummary {
-  rows: number;
-  /** SHA-256 of the source's bytes as parsed. */
-  sourceDigest: string;
-}
+export type { DatasetSummary } from "./dataset-pass.js";
 
-export async function normaliseDatasetFile(sourcePath: string, params: DatasetParams, outPath: string): Promise<DatasetSummary> {
-  let schema: z.ZodType;
-  try {
-    schema = z.fromJSONSchema(params.schema);
-  } catch (error) {
-    throw new DatasetError(`the dataset schema could not be rebuilt from JSON Schema: ${(error as Error).message}`);
-  }
-  const columns = columnsOf(params.schema);
-  const index = params.index;
-  // The schema says whether the data carries the index: a column it does not declare is numbered.
-  const assignIndex = index !== undefined && !(columns ?? []).some((column) => column.name === index.column);
+export async function normaliseDatasetFile(sourcePath: string, params: DatasetParams, outPath: string, parallel: ParallelOptions = {}): Promise<DatasetSummary> {
+  const plan = planDataset(params);
+  const inRanges = await normaliseInRanges(sourcePath, params, plan, outPath, parallel);
+  if ("summary" in inRanges) return inRanges.summary;
+
   const problems = new ProblemLog(params.maxErrors ?? DEFAULT_MAX_ERRORS);
   let header: readonly string[] | undefined;
-  const validator = new RowValidator({ schema, ...(index ? { index } : {}), assignIndex, problems, header: () => header });
-
-  const { batches, digest } = await openRows(sourcePath, params, columns, problems, (names) => (header = names));
+  const { batches, digest } = await openRows(sourcePath, params, plan.columns, problems, (names) => (header = names));
   const keyValue: Record<string, string> = { "kiln.schema.sha256": params.schemaDigest ?? "" };
-  const sink = params.out === "parquet" ? new ParquetSink(outPath, requireColumns(columns), assignIndex ? index!.column : undefined, keyValue) : new JsonlSink(outPath);
-  let rowsRead = 0;
-  let stopReadingAt: number | undefined;
-  for await (const batch of batches) {
-    rowsRead = batch.rowsRead;
-    const { rows, stop } = validator.validate(batch);
-    await sink.write(rows);
-    if (stop) {
-      stopReadingAt = validator.rowsRead;
-      break;
-    }
-  }
-  if (problems.count > 0) {
-    await sink.close().catch(() => undefined);
-    throw new DatasetError(problems.describe(stopReadingAt ?? rowsRead));
-  }
+  const sink =
+    params.out === "parquet"
+      ? new ParquetSink(outPath, requireColumns(plan.columns), plan.assignIndex ? params.index!.column : undefined, keyValue)
+      : new JsonlSink(outPath);
+  const rows = await writeValidRows(batches, params, plan, problems, sink, () => header);
   const sourceDigest = await digest();
   keyValue["kiln.source.sha256"] = sourceDigest;
   await sink.close();
-  return { rows: sink.rows, sourceDigest };
+  return { rows, sourceDigest, ranges: 1, ...(inRanges.sequentialBecause ? { sequentialBecause: inRanges.sequentialBecause } : {}) };
 }
 
 function requireColumns(columns: ColumnSpec[] | undefined): ColumnSpec[] {
@@ -94,17 +75,5 @@ async function openRows(
     return { batches: batches(), digest: async () => (await digestFile(sourcePath)).digest };
   }
   const text = readSourceText(sourcePath);
-  const digest = async () => text.digest();
-  switch (params.format) {
-    case "csv":
-      return { batches: csvRows(text.chunks, columns, { nulls: new Set(params.nulls ?? [""]), problems, onHeader: (layout) => onHeader(layout.header) }), digest };
-    case "jsonl":
-      return { batches: jsonLinesRows(text.chunks, problems), digest };
-    case "json":
-      return { batches: jsonArrayRows(text.chunks, problems), digest };
-    default: {
-      const unknownFormat: never = params.format;
-      throw new DatasetError(`unknown dataset format ${JSON.stringify(unknownFormat)} (expected csv, json, jsonl or parquet)`);
-    }
-  }
+  return { batches: textRows(text.chunks, params, columns, problems, onHeader), digest: async () => text.digest() };
 }

@@ -13,8 +13,10 @@ export async function runDataset(ctx: StepContext): Promise<void> {
   const params = ctx.params as DatasetParams;
   const source = ctx.srcs.data as string;
   try {
-    const { rows, sourceDigest } = await normaliseDatasetFile(source, params, ctx.out(outputName(params.out)));
-    ctx.log(`${basename(source)}: ${rows} rows valid (source sha256 ${sourceDigest})`);
+    const summary = await normaliseDatasetFile(source, params, ctx.out(outputName(params.out)));
+    ctx.log(`${basename(source)}: ${summary.rows} rows valid (source sha256 ${summary.sourceDigest})`);
+    if (summary.ranges > 1) ctx.log(`parsed in ${summary.ranges} byte ranges on worker threads`);
+    else if (summary.sequentialBecause) ctx.log(`parsed in one pass: ${summary.sequentialBecause}`);
   } catch (error) {
     if (!(error instanceof DatasetError)) throw error;
     const plain = new Error(`${basename(source)}: ${error.message}`);

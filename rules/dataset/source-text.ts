@@ -49,6 +49,33 @@ export function readSourceText(path: string): SourceText {
   };
 }
 
+/** Bytes [start, end) of a file. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Decoded text of byte ranges of a file, read in order as one stream and not hashed: a worker's
+ * share of a source (parallel-ranges.ts), its ranges starting on line starts. `leadingBom` says
+ * whether the first range starts the file, where a byte order mark is left out; anywhere else a
+ * U+FEFF is text, as the whole file's decoder would see it.
+ */
+export async function* readTextRanges(path: string, ranges: readonly ByteRange[], leadingBom: boolean): AsyncGenerator<string> {
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: !leadingBom });
+  for (const range of ranges) {
+    if (range.end <= range.start) continue;
+    let offset = range.start;
+    for await (const bytes of createReadStream(path, { start: range.start, end: range.end - 1, highWaterMark: CHUNK_BYTES })) {
+      const text = decode(decoder, bytes as Buffer, offset);
+      for (let start = 0; start < text.length; start += PIECE_CHARS) yield text.slice(start, start + PIECE_CHARS);
+      offset += (bytes as Buffer).length;
+    }
+  }
+  const rest = decode(decoder, undefined, ranges.at(-1)?.end ?? 0);
+  if (rest.length > 0) yield rest;
+}
+
 function decode(decoder: TextDecoder, bytes: Buffer | undefined, offset: number): string {
   try {
     return bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });

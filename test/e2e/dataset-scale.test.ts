@@ -1,12 +1,15 @@
 /**
  * A dataset at scale through the real CLI: a generated CSV of 1M rows (10M with KILN_TEST_LONG=1)
- * built into Parquet by `dataset`, then summed by a step through ctx.readParquet, with the peak
+ * built into Parquet by `dataset` (and into JSON Lines, parsed in byte ranges on worker threads,
+ * checked byte for byte), then summed by a step through ctx.readParquet, with the peak
  * RSS of the build measured by GNU time (the largest single process: kiln or its step runner)
  * and asserted. pyarrow/DuckDB check the file kiln wrote. Bad rows fail with file, row, line,
  * column and field, and no stack trace.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream, existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, collect, KILN_BIN, makeWorkspace, show, stackLines, WORKSPACE_TS } from "./harness.js";
@@ -28,6 +31,14 @@ export const trips = dataset({
   schema: z.object({ id: z.int(), vendor: z.enum(["CMT", "VTS", "DDS"]), zone: z.string(), fare: z.number() }),
   index: { column: "id", entity: "trip" },
   out: "parquet",
+});
+
+// The same rows as JSON Lines: a large CSV written as JSONL is parsed in byte ranges on worker threads.
+export const rows = dataset({
+  src: "trips.csv",
+  format: "csv",
+  schema: z.object({ id: z.int(), vendor: z.enum(["CMT", "VTS", "DDS"]), zone: z.string(), fare: z.number() }),
+  index: { column: "id", entity: "trip" },
 });
 
 export const fares = step({ srcs: { trips: ":trips" }, outs: ["total.json"], run: "./fares.ts#total" });
@@ -53,12 +64,21 @@ function tripLine(i: number): string {
   return `${i},${["CMT", "VTS", "DDS"][i % 3]},${String(i % 263).padStart(3, "0")},${((i * 7919) % 9000) / 100 + 2.5}\n`;
 }
 
-async function writeTrips(path: string, rows: number): Promise<number> {
+/** Row i as the dataset's JSON Lines must hold it: the schema's keys in order, numbers as JSON. */
+function tripJson(i: number): string {
+  const [id, vendor, zone, fare] = tripLine(i).trimEnd().split(",");
+  return `{"id":${id},"vendor":"${vendor}","zone":"${zone}","fare":${Number(fare)}}\n`;
+}
+
+/** Writes the CSV; returns the sum of its fares and the SHA-256 of the JSON Lines it must become. */
+async function writeTrips(path: string, rows: number): Promise<{ fare: number; jsonlDigest: string }> {
   const out = createWriteStream(path);
+  const jsonl = createHash("sha256");
   let text = "id,vendor,zone,fare\n";
   let fare = 0;
   for (let i = 1; i <= rows; i++) {
     text += tripLine(i);
+    jsonl.update(tripJson(i));
     fare += ((i * 7919) % 9000) / 100 + 2.5;
     if (text.length > 1 << 20) {
       if (!out.write(text)) await new Promise((resolve) => out.once("drain", resolve));
@@ -66,7 +86,13 @@ async function writeTrips(path: string, rows: number): Promise<number> {
     }
   }
   await new Promise((resolve) => out.end(text, () => resolve(undefined)));
-  return fare;
+  return { fare, jsonlDigest: jsonl.digest("hex") };
+}
+
+async function fileDigest(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 /** `kiln build --json //...` under GNU time; its peak RSS in MB. */
@@ -82,10 +108,10 @@ async function measuredBuild(ws: string, cache: string): Promise<{ code: number 
 
 describe(`a ${ROWS.toLocaleString("en")}-row CSV dataset`, () => {
   it(
-    "validates into Parquet in bounded memory, and a step reads one column of it",
+    "validates into Parquet and JSON Lines (in byte ranges) in bounded memory, and a step reads one column",
     async () => {
       const f = makeWorkspace({ "WORKSPACE.ts": WORKSPACE_TS, "data/BUILD.ts": BUILD_TS, "data/fares.ts": FARES_TS });
-      const expectedFare = await writeTrips(join(f.ws, "data", "trips.csv"), ROWS);
+      const { fare: expectedFare, jsonlDigest } = await writeTrips(join(f.ws, "data", "trips.csv"), ROWS);
       const run = await measuredBuild(f.ws, f.cache);
       expect(run.code, show({ ...run, signal: null })).toBe(0);
       console.log(`dataset-scale: ${ROWS} rows, peak RSS of the build ${run.peakMb.toFixed(0)} MB`);
@@ -94,6 +120,15 @@ describe(`a ${ROWS.toLocaleString("en")}-row CSV dataset`, () => {
       const total = JSON.parse(readFileSync(f.out("data", "fares", "total.json"), "utf8"));
       expect(total.rows).toBe(ROWS);
       expect(total.fare).toBeCloseTo(expectedFare, 0);
+
+      // The JSON Lines copy: every row, in order, byte for byte, whether or not it was parsed in ranges.
+      expect(await fileDigest(f.out("data", "rows", "rows.jsonl"))).toBe(jsonlDigest);
+      const why = await f.kiln(["why", "//data:rows"]);
+      const logPath = /log: (\S+)/.exec(why.stdout)?.[1];
+      expect(logPath, show(why)).toBeDefined();
+      const log = readFileSync(logPath!, "utf8");
+      expect(log).toContain(`trips.csv: ${ROWS} rows valid`);
+      if (availableParallelism() > 1) expect(log).toMatch(/parsed in [2-4] byte ranges on worker threads/);
 
       // DuckDB, a reader kiln did not write, sees the same table (skipped only off CI, where it is missing).
       if (READERS_AVAILABLE) {
