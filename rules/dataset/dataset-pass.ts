@@ -8,6 +8,7 @@ import { columnsOf, type ColumnSpec } from "./columns.js";
 import { DatasetError, type ProblemLog } from "./errors.js";
 import type { JsonlSink } from "./jsonl-sink.js";
 import type { DatasetParams } from "./params.js";
+import type { OpenedParquet } from "./parquet-file.js";
 import type { ParquetSink } from "./parquet-sink.js";
 import { csvRows, jsonArrayRows, jsonLinesRows, type Row, type RowBatch } from "./text-rows.js";
 import { RowValidator } from "./validate-rows.js";
@@ -95,5 +96,16 @@ export function textRows(
       return jsonArrayRows(chunks, problems);
     default:
       throw new DatasetError(`unknown dataset format ${JSON.stringify(params.format)} (expected csv, json, jsonl or parquet)`);
+  }
+}
+
+/** Row batches of a Parquet file (row groups [first, end) when given), numbered from the file's first row; closes the file. */
+export async function* parquetRows(file: OpenedParquet, groups?: { first: number; end: number }): AsyncGenerator<RowBatch> {
+  try {
+    for await (const group of file.batches(groups ? { groups } : {})) {
+      yield { rows: group.rows, numbers: group.rows.map((_, i) => group.rowStart + i + 1), rowsRead: group.rowStart + group.rows.length };
+    }
+  } finally {
+    await file.close();
   }
 }

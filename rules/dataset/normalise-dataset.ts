@@ -10,7 +10,7 @@
  */
 import { digestFile } from "../../src/key/file-digest.js";
 import { sourceColumnsProblem, type ColumnSpec } from "./columns.js";
-import { planDataset, textRows, writeValidRows, type DatasetSummary } from "./dataset-pass.js";
+import { parquetRows, planDataset, textRows, writeValidRows, type DatasetSummary } from "./dataset-pass.js";
 import { DatasetError, ProblemLog } from "./errors.js";
 import { JsonlSink } from "./jsonl-sink.js";
 import { normaliseInRanges, type ParallelOptions } from "./parallel-ranges.js";
@@ -61,18 +61,9 @@ async function openRows(
       await file.close();
       throw new DatasetError(problem);
     }
-    async function* batches(): AsyncGenerator<RowBatch> {
-      try {
-        for await (const group of file.batches()) {
-          yield { rows: group.rows, numbers: group.rows.map((_, i) => group.rowStart + i + 1), rowsRead: group.rowStart + group.rows.length };
-        }
-      } finally {
-        await file.close();
-      }
-    }
     // Parquet is read from the footer, in row groups: not one front-to-back pass to hash as it
     // goes. Its digest is one sequential read (~1.4 GB/s from the page cache).
-    return { batches: batches(), digest: async () => (await digestFile(sourcePath)).digest };
+    return { batches: parquetRows(file), digest: async () => (await digestFile(sourcePath)).digest };
   }
   const text = readSourceText(sourcePath);
   return { batches: textRows(text.chunks, params, columns, problems, onHeader), digest: async () => text.digest() };

@@ -134,6 +134,58 @@ describe("JSON Lines in ranges", () => {
   });
 });
 
+describe("Parquet in runs of row groups", () => {
+  /** Trips as Parquet in row groups of `group` rows (hyparquet-writer, as a pipeline would write them). */
+  async function tripsParquet(n: number, group: number, fare = (i: number) => i / 4): Promise<string> {
+    const { ParquetWriter, fileWriter } = await import("hyparquet-writer");
+    const path = join(dir, `trips-${++serial}.parquet`);
+    const writer = new ParquetWriter({
+      writer: fileWriter(path),
+      schema: [
+        { name: "root", num_children: 3 },
+        { name: "id", type: "INT64", repetition_type: "REQUIRED" },
+        { name: "vendor", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
+        { name: "fare", type: "DOUBLE", repetition_type: "REQUIRED" },
+      ],
+    });
+    for (let start = 1; start <= n; start += group) {
+      const ids = Array.from({ length: Math.min(group, n - start + 1) }, (_, k) => start + k);
+      await writer.write({
+        columnData: [
+          { name: "id", data: ids.map(BigInt) },
+          { name: "vendor", data: ids.map((i) => (i % 9 === 0 ? null : `V${i % 3}`)) },
+          { name: "fare", data: ids.map(fare) },
+        ],
+        rowGroupSize: ids.length,
+      });
+    }
+    await writer.finish();
+    return path;
+  }
+  const schema = z.object({ id: z.int(), vendor: z.string().nullable(), fare: z.number() });
+  const params = (index: string): DatasetParams => ({ format: "parquet", schema: z.toJSONSchema(schema), index: { column: index, entity: "trip" } });
+
+  it("writes the one pass's bytes, with the index from the data or numbered by kiln", async () => {
+    const path = await tripsParquet(3000, 250);
+    for (const [index, threads] of [["id", 2], ["id", 3], ["row", 4]] as const) {
+      const one = await normalise(path, params(index), 1);
+      const ranged = await normalise(path, params(index), threads);
+      expect(ranged.ranges, ranged.because).toBe(threads);
+      expect(ranged.text).toBe(one.text);
+    }
+  });
+
+  it("reports a bad value as the one pass does, and parses one row group in one pass", async () => {
+    const bad = await tripsParquet(3000, 250, (i) => (i === 2900 ? -1 : i));
+    const strict = { ...params("id"), schema: z.toJSONSchema(schema.extend({ fare: z.number().nonnegative() })) };
+    const one = await normalise(bad, strict, 1);
+    expect(one.error).toMatch(/^DatasetError: row 2900: field "fare": /);
+    expect(await normalise(bad, strict, 2)).toEqual(one);
+    const single = await normalise(await tripsParquet(500, 1000), params("id"), 2);
+    expect(single.because).toBe("it has one row group");
+  });
+});
+
 describe("any CSV, any thread count", () => {
   // Cells drawn to hit what ranges get wrong: quotes, doubled quotes, commas and newlines inside
   // quotes, CRLF, blank lines, multibyte text, ids out of order or repeated.

@@ -1,16 +1,17 @@
 /**
- * A large CSV or JSON Lines source parsed in byte ranges side by side, one worker thread a
- * range, as DuckDB and polars read CSV: on 2 cores a 1M-row CSV took half the time of one pass.
+ * A large source parsed in parts side by side, one worker thread a part, as DuckDB and polars
+ * read CSV: on 2 cores a 1M-row CSV took half the time of one pass. A CSV or JSON Lines file is
+ * split into byte ranges at line starts; a Parquet file into runs of whole row groups.
  *
  * The output must be the bytes one pass writes, whatever the thread count (the count is not in
  * the key), so this path gives up, and the caller parses in one pass, whenever it cannot be sure:
- *   - a range starts at a line start; for CSV, this thread counts quotes while the workers run,
- *     and a start inside a quoted field (a field with a newline in it) discards the attempt;
- *   - any problem in any range (a bad row, bad UTF-8, a header that does not fit) gives up at
- *     once, so that every message, with its row and line numbers, comes from the one pass;
- *   - index values must rise within each range and from range to range (range-bounds.ts),
- *     which proves them unique; rows numbered by kiln (an assigned index) need the rows before
- *     them counted, so they are parsed in one pass.
+ *   - for CSV, this thread counts quotes while the workers run, and a range start inside a
+ *     quoted field (a field with a newline in it) discards the attempt;
+ *   - any problem in any part (a bad row, bad UTF-8, a header or columns that do not fit) gives
+ *     up at once, so that every message, with its row and line numbers, comes from the one pass;
+ *   - index values must rise within each part and from part to part (range-bounds.ts), which
+ *     proves them unique; rows numbered by kiln (an assigned index) need the rows before them
+ *     counted, so text is then parsed in one pass (Parquet's groups say how many rows they hold).
  * Each worker writes its rows to a part file beside the output; this thread hashes the source
  * meanwhile (the digest is of the whole file, read once here) and joins the parts in order.
  *
@@ -24,11 +25,13 @@ import { availableParallelism } from "node:os";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { planDataset, textRows, writeValidRows, type DatasetPlan, type DatasetSummary } from "./dataset-pass.js";
+import { sourceColumnsProblem } from "./columns.js";
+import { parquetRows, planDataset, textRows, writeValidRows, type DatasetPlan, type DatasetSummary } from "./dataset-pass.js";
 import { DatasetError, ProblemLog } from "./errors.js";
 import { JsonlSink } from "./jsonl-sink.js";
 import type { DatasetParams } from "./params.js";
-import { QuoteParity, RisingKeys, spansOverlap, tentativeStarts, type KeySpan } from "./range-bounds.js";
+import { openParquet, type OpenedParquet } from "./parquet-file.js";
+import { groupRuns, QuoteParity, RisingKeys, spansOverlap, tentativeStarts, type KeySpan } from "./range-bounds.js";
 import { readTextRanges, type ByteRange } from "./source-text.js";
 
 export interface ParallelOptions {
@@ -46,39 +49,31 @@ const MAX_LINE_SEARCH = 1 << 20;
 
 export type RangesOutcome = { summary: DatasetSummary } | { sequentialBecause?: string };
 
+/** What one worker parses: byte ranges of a text source (each from a line start), or row groups. */
+type RangeSource = { kind: "text"; ranges: ByteRange[]; leadingBom: boolean } | { kind: "parquet"; groups: { first: number; end: number } };
+
 interface RangeTask {
   kind: typeof WORKER_KIND;
   sourcePath: string;
   params: DatasetParams;
-  /** Bytes parsed, in order: the CSV header first for every range but the first. */
-  ranges: ByteRange[];
-  leadingBom: boolean;
+  source: RangeSource;
   partPath: string;
 }
 
 type RangeReply = { ok: true; rows: number; keys: KeySpan } | { ok: false; reason: string };
 
 export async function normaliseInRanges(sourcePath: string, params: DatasetParams, plan: DatasetPlan, outPath: string, options: ParallelOptions): Promise<RangesOutcome> {
-  if ((params.format !== "csv" && params.format !== "jsonl") || params.out === "parquet") return {};
+  if (params.format === "json" || params.out === "parquet") return {};
   const threads = options.threads ?? Math.min(availableParallelism(), MAX_DEFAULT_THREADS);
   const size = (await stat(sourcePath)).size;
   if (threads < 2 || size < (options.minBytes ?? DEFAULT_MIN_PARALLEL_BYTES)) return {};
-  if (plan.assignIndex) return { sequentialBecause: "rows numbered by kiln are counted in one pass" };
+  const split = params.format === "parquet" ? await splitRowGroups(sourcePath, threads, plan) : await splitText(sourcePath, size, threads, params.format === "csv", plan);
+  if (typeof split === "string") return { sequentialBecause: split };
 
-  const layout = await rangeLayout(sourcePath, size, threads, params.format === "csv");
-  if (typeof layout === "string") return { sequentialBecause: layout };
-  const parts = layout.starts.length + 1;
-  const partPaths = Array.from({ length: parts }, (_, i) => `${outPath}.part-${i}`);
-  const bounds = [0, ...layout.starts, size];
-  const workers = bounds.slice(0, -1).map((start, i) => {
-    const own = { start, end: bounds[i + 1]! };
-    const ranges = i > 0 && layout.headerEnd > 0 ? [{ start: 0, end: layout.headerEnd }, own] : [own];
-    const task: RangeTask = { kind: WORKER_KIND, sourcePath, params, ranges, leadingBom: ranges[0]!.start === 0, partPath: partPaths[i]! };
-    return new RangeWorker(task);
-  });
+  const partPaths = split.sources.map((_, i) => `${outPath}.part-${i}`);
+  const workers = split.sources.map((source, i) => new RangeWorker({ kind: WORKER_KIND, sourcePath, params, source, partPath: partPaths[i]! }));
   try {
-    // The header line too: a header with a newline inside quotes does not end where its line does.
-    const scan = scanSource(sourcePath, params.format === "csv" ? [layout.headerEnd, ...layout.starts] : []);
+    const scan = scanSource(sourcePath, split.quoteStarts);
     const replies = Promise.all(workers.map((worker) => worker.reply));
     // Whichever fails first ends the attempt: a start inside quotes, or a range that gave up.
     const firstFailure = Promise.race([
@@ -92,15 +87,50 @@ export async function normaliseInRanges(sourcePath: string, params: DatasetParam
     const failed = results.find((r) => !r.ok);
     if (failed !== undefined && !failed.ok) return { sequentialBecause: failed.reason };
     const spans = results.map((r) => (r.ok ? r.keys : null));
-    const overlap = params.index ? spansOverlap(spans) : undefined;
+    const overlap = params.index && !plan.assignIndex ? spansOverlap(spans) : undefined;
     if (overlap !== undefined) return { sequentialBecause: overlap };
     await joinParts(partPaths, outPath);
     const rows = results.reduce((sum, r) => sum + (r.ok ? r.rows : 0), 0);
-    return { summary: { rows, sourceDigest: digest, ranges: parts } };
+    return { summary: { rows, sourceDigest: digest, ranges: workers.length } };
   } finally {
     await Promise.all(workers.map((worker) => worker.stop()));
     await Promise.all(partPaths.map((path) => rm(path, { force: true })));
   }
+}
+
+type Split = { sources: RangeSource[]; quoteStarts: number[] } | string;
+
+/** A text source in byte ranges from line starts; for CSV, every range but the first reads the header line first. */
+async function splitText(path: string, size: number, parts: number, csv: boolean, plan: DatasetPlan): Promise<Split> {
+  if (plan.assignIndex) return "rows numbered by kiln are counted in one pass";
+  const layout = await rangeLayout(path, size, parts, csv);
+  if (typeof layout === "string") return layout;
+  const bounds = [0, ...layout.starts, size];
+  const sources = bounds.slice(0, -1).map((start, i): RangeSource => {
+    const own = { start, end: bounds[i + 1]! };
+    const ranges = i > 0 && layout.headerEnd > 0 ? [{ start: 0, end: layout.headerEnd }, own] : [own];
+    return { kind: "text", ranges, leadingBom: ranges[0]!.start === 0 };
+  });
+  // The header line too: a header with a newline inside quotes does not end where its line does.
+  return { sources, quoteStarts: csv ? [layout.headerEnd, ...layout.starts] : [] };
+}
+
+/**
+ * Parquet in runs of whole row groups of about equal rows. Row numbers are known from the
+ * groups' sizes, so rows numbered by kiln need no one pass here.
+ */
+async function splitRowGroups(path: string, parts: number, plan: DatasetPlan): Promise<Split> {
+  let file: OpenedParquet;
+  try {
+    file = await openParquet(path);
+  } catch {
+    return "the file's metadata did not read";
+  }
+  await file.close();
+  if (plan.columns && sourceColumnsProblem(file.columns, plan.columns)) return "its columns do not fit the schema";
+  const runs = groupRuns(file.groupRows, parts);
+  if (runs.length < 2) return "it has one row group";
+  return { sources: runs.map((groups): RangeSource => ({ kind: "parquet", groups })), quoteStarts: [] };
 }
 
 /**
@@ -191,10 +221,14 @@ async function parseRange(task: RangeTask): Promise<RangeReply> {
   // The first problem ends the attempt: the one pass will report them all, with row numbers.
   const problems = new ProblemLog(1);
   const keys = new RisingKeys();
-  const column = params.index?.column;
+  const column = params.index && !plan.assignIndex ? params.index.column : undefined;
   const sink = new JsonlSink(task.partPath);
   let header: readonly string[] | undefined;
-  const batches = textRows(readTextRanges(task.sourcePath, task.ranges, task.leadingBom), params, plan.columns, problems, (names) => (header = names));
+  const source = task.source;
+  const batches =
+    source.kind === "parquet"
+      ? parquetRows(await openParquet(task.sourcePath), source.groups)
+      : textRows(readTextRanges(task.sourcePath, source.ranges, source.leadingBom), params, plan.columns, problems, (names) => (header = names));
   const rows = await writeValidRows(batches, params, plan, problems, sink, () => header, (valid) => {
     if (column === undefined) return;
     for (const row of valid) if (!keys.add(row[column])) throw new GiveUp("index values that do not rise within a part of the file");

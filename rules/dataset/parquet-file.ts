@@ -21,11 +21,15 @@ export interface ParquetBatch {
 export interface ParquetReadOptions {
   /** The columns to read (all when absent); a name the file lacks is an error naming the ones it has. */
   columns?: readonly string[];
+  /** Only row groups [first, end) (all when absent): a worker's share of the file. */
+  groups?: { first: number; end: number };
 }
 
 /** A Parquet file opened for reading: its columns and its rows, row group by row group. */
 export interface OpenedParquet {
   numRows: number;
+  /** Rows in each row group, in file order. */
+  groupRows: number[];
   columns: string[];
   /** Key-value metadata of the file (kiln writes its source's digest there). */
   keyValue: Record<string, string>;
@@ -50,6 +54,7 @@ export async function openParquet(path: string): Promise<OpenedParquet> {
     const keyValue = Object.fromEntries((metadata.key_value_metadata ?? []).map(({ key, value }) => [key, value ?? ""]));
     return {
       numRows: Number(metadata.num_rows),
+      groupRows: metadata.row_groups.map((group) => Number(group.num_rows)),
       columns,
       keyValue,
       batches: (options) => readBatches(file, metadata, columns, options),
@@ -85,8 +90,10 @@ async function* readBatches(file: AsyncBuffer, metadata: FileMetaData, all: stri
   if (unknown.length > 0) {
     throw new DatasetError(`no column ${unknown.map((c) => `"${c}"`).join(", ")} in the file (its columns: ${all.map((c) => `"${c}"`).join(", ")})`);
   }
+  const groups = options.groups ?? { first: 0, end: metadata.row_groups.length };
   let groupStart = 0;
-  for (const group of metadata.row_groups) {
+  for (const group of metadata.row_groups.slice(0, groups.first)) groupStart += Number(group.num_rows);
+  for (const group of metadata.row_groups.slice(groups.first, groups.end)) {
     const groupEnd = groupStart + Number(group.num_rows);
     const values = await readGroupColumns(parquetRead, { file, metadata, compressors, columns, groupStart, groupEnd });
     for (let start = groupStart; start < groupEnd; start += BATCH_ROWS) {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { QuoteParity, RisingKeys, spansOverlap, tentativeStarts } from "./range-bounds.js";
+import { groupRuns, QuoteParity, RisingKeys, spansOverlap, tentativeStarts } from "./range-bounds.js";
 
 describe("QuoteParity", () => {
   it("finds the first start after an odd count of quotes, however the bytes are chunked", () => {
@@ -37,6 +37,19 @@ describe("index spans", () => {
     expect([0, -0].map((v) => zeros.add(v))).toEqual([true, false]);
     expect(new RisingKeys().add(true)).toBe(false);
     expect(new RisingKeys().span()).toBeNull();
+  });
+
+  it("row groups go in runs of about equal rows, every group in one run, in order", () => {
+    expect(groupRuns([10, 10, 10, 10], 2)).toEqual([{ first: 0, end: 2 }, { first: 2, end: 4 }]);
+    expect(groupRuns([100, 1, 1, 1], 2)).toEqual([{ first: 0, end: 1 }, { first: 1, end: 4 }]);
+    expect(groupRuns([5], 4)).toEqual([{ first: 0, end: 1 }]);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 1, maxLength: 30 }), fc.integer({ min: 1, max: 6 }), (groups, parts) => {
+        const runs = groupRuns(groups, parts);
+        expect(runs.length).toBeLessThanOrEqual(parts);
+        expect(runs.flatMap((r) => Array.from({ length: r.end - r.first }, (_, k) => r.first + k))).toEqual(groups.map((_, g) => g));
+      }),
+    );
   });
 
   it("tentative starts divide the file evenly", () => {

@@ -12,6 +12,29 @@ export function tentativeStarts(size: number, parts: number): number[] {
 }
 
 /**
+ * Row groups [first, end) in at most `parts` contiguous runs of about equal rows: a run closes
+ * once it holds its share of the rows still to place.
+ */
+export function groupRuns(groupRows: readonly number[], parts: number): { first: number; end: number }[] {
+  const runs: { first: number; end: number }[] = [];
+  let left = groupRows.reduce((sum, rows) => sum + rows, 0);
+  let first = 0;
+  let rows = 0;
+  for (let g = 0; g < groupRows.length; g++) {
+    rows += groupRows[g]!;
+    const runsLeft = parts - runs.length;
+    if (runsLeft > 1 && rows >= left / runsLeft) {
+      runs.push({ first, end: g + 1 });
+      left -= rows;
+      first = g + 1;
+      rows = 0;
+    }
+  }
+  if (first < groupRows.length) runs.push({ first, end: groupRows.length });
+  return runs;
+}
+
+/**
  * Counts `"` bytes as the file streams by, to say whether each range start (a line start) is
  * outside quotes. In RFC 4180 a quote opens or closes a field or comes doubled inside one, so
  * an even count of quotes before a position is outside every quoted field, and an odd count is
