@@ -12,6 +12,7 @@ import { outputDir } from "../graph/action-graph.js";
 import type { ResolvedSource } from "../lock/sources.js";
 import type { StatCache } from "../state/stat-cache.js";
 import { KILN_ROOT } from "../kiln-install.js";
+import { joinRelative } from "../join-relative.js";
 import { resolveRunReference } from "../exec/run-ref.js";
 import type { Tool } from "../exec/tools.js";
 import { computeKey, KEY_FORMAT, type ActionKey, type KeyIngredients } from "./action-key.js";
@@ -73,7 +74,7 @@ export async function prepareAction(
     const inputs: ActionInput[] = [];
     for (const input of resolved) {
       if (input.kind === "source") {
-        const from = join(context.root, input.path);
+        const from = joinRelative(context.root, input.path);
         const { digest, size } = await context.statCache.digest(from);
         inputs.push({ path: input.path, digest, from, owner: { kind: "source", size } });
       } else if (input.kind === "external") {
@@ -94,7 +95,8 @@ export async function prepareAction(
         for (const record of dependency?.outputs ?? []) {
           // Materialized before the dependant became ready, from a verified blob or by this build.
           const owner = { kind: "output" as const, targetDir: dir, size: record.size };
-          inputs.push({ path: `${dir}/${record.name}`, digest: record.digest, from: join(context.root, dir, record.name), owner });
+          const path = `${dir}/${record.name}`;
+          inputs.push({ path, digest: record.digest, from: joinRelative(context.root, path), owner });
         }
       }
     }
@@ -114,7 +116,7 @@ export async function prepareAction(
     stepCode = { bundlePath: module.bundlePath, exportName: ref.exportName };
     origins.code = module.files.map(([file, digest]) => [portableCodePath(context.root, file), digest] as [string, string]);
   }
-  origins.deps.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  sortByFirstUnlessSorted(origins.deps);
   origins.definition = await definitionFiles(target, context, Object.keys(origins.sources).length > 0);
   const env = sandboxEnvFor(spec.env, spec.passEnv, context.hostEnv);
   const ingredients: KeyIngredients = {
@@ -124,7 +126,7 @@ export async function prepareAction(
     action: spec.action,
     code,
     params: spec.params ?? null,
-    inputs: [...all].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+    inputs: sortByFirstUnlessSorted([...all]),
     outs: [...spec.outs].sort(),
     env: Object.entries(env).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
     tools: (spec.tools ?? []).map((name) => [name, context.tools.get(name)!.version] as [string, string]),
@@ -134,6 +136,18 @@ export async function prepareAction(
   const prepared: PreparedAction = { key: computeKey(ingredients), ingredients, named, origins };
   if (stepCode) prepared.stepCode = stepCode;
   return prepared;
+}
+
+/**
+ * Sorts pairs with unique first elements by them, in place, after a look whether they are sorted
+ * already: an aggregator's inputs and dependencies usually come in label order, which is path
+ * order, and sorting 100,000 long paths that share their prefixes took ~0.1 s.
+ */
+function sortByFirstUnlessSorted<T extends [string, string]>(pairs: T[]): T[] {
+  for (let i = 1; i < pairs.length; i++) {
+    if (pairs[i - 1]![0] >= pairs[i]![0]) return pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+  return pairs;
 }
 
 /**
