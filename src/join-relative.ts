@@ -13,5 +13,11 @@ const NORMAL_RELATIVE = /^(?!\.\.?(\/|$))[^/]+(\/(?!\.\.?(\/|$))[^/]+)*$/;
 
 /** join(dir, relative), without its normalising when both are in normal form already. */
 export function joinRelative(dir: string, relative: string): string {
-  return NORMAL_ABSOLUTE.test(dir) && NORMAL_RELATIVE.test(relative) ? `${dir}/${relative}` : join(dir, relative);
+  // A loop joins one directory (the root, a sandbox) with many paths: it is tested once.
+  const dirIsNormal = dir === lastNormalDir || NORMAL_ABSOLUTE.test(dir);
+  if (!dirIsNormal || !NORMAL_RELATIVE.test(relative)) return join(dir, relative);
+  lastNormalDir = dir;
+  return `${dir}/${relative}`;
 }
+
+let lastNormalDir: string | undefined;
