@@ -440,7 +440,7 @@ export class Sandbox {
         }
       }
       const trusted = this.dirs.get(dir);
-      const path = join(this.dir, dir);
+      const path = this.path(dir);
       // An aggregator's sandbox has a directory per dependency: statPath, not statSync (stat-path.ts).
       if (trusted !== undefined && statPath(path)?.mtimeMs === trusted) {
         kept.set(dir, trusted);
