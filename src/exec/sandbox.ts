@@ -70,16 +70,15 @@ const depth = (relative: string) => {
   return slashes;
 };
 /**
- * `dirs` ordered by depth (stable: equal depths keep their order), each depth computed once: an
- * aggregator's sandbox has 100,000 directories, and a comparator computing depths made
- * ~3.4 million of them.
+ * `dirs` ordered by depth, equal depths in their order (what a stable sort by depth gives), by
+ * bucketing: an aggregator's sandbox has 100,000 directories, and a comparator computing depths
+ * made ~3.4 million arrays.
  */
-const sortedByDepth = (dirs: Iterable<string>, order: "shallowFirst" | "deepFirst"): string[] => {
-  const sign = order === "shallowFirst" ? 1 : -1;
-  return [...dirs]
-    .map((dir) => ({ dir, depth: depth(dir) }))
-    .sort((a, b) => sign * (a.depth - b.depth))
-    .map(({ dir }) => dir);
+export const sortedByDepth = (dirs: Iterable<string>, order: "shallowFirst" | "deepFirst"): string[] => {
+  const buckets: string[][] = []; // by depth + 1 ("" is -1)
+  for (const dir of dirs) (buckets[depth(dir) + 1] ??= []).push(dir);
+  if (order === "deepFirst") buckets.reverse();
+  return buckets.flatMap((bucket) => bucket ?? []);
 };
 const parentOf = (relative: string) => {
   const slash = relative.lastIndexOf("/");
