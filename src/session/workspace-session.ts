@@ -206,7 +206,9 @@ export class WorkspaceSession {
     const graph: BuildGraph = reuseResolution
       ? { targets: new Map(cached!.targets.map((t, i) => [t.label, { ...t, ...cached!.resolved![i]! }])) }
       : buildGraph([...targets.values()], this.sourceResolver(), Object.keys(manifest!.sources ?? {}));
-    this.cachedGraph = {
+    // Reused whole, the cached graph is already what would be rebuilt here (same discovery,
+    // manifest, packages, targets, resolution and files read): kept as it is, not copied.
+    this.cachedGraph = reuseResolution ? cached! : {
       format: "kiln.graph/2",
       kilnVersion: KILN_VERSION,
       discovery,
