@@ -15,6 +15,7 @@ import type { OutputRecord } from "../cache/local-store.js";
 import type { Reporter, SummaryEvent, Tracer } from "../events.js";
 import { outputDir, type BuildGraph } from "../graph/action-graph.js";
 import { longestPathToSink } from "../graph/cycle.js";
+import { standingLabels } from "../graph/standing.js";
 import { prepareAction, type FinishedDependency, type KeyContext, type PreparedAction } from "../key/action-inputs.js";
 import { describeKeyChanges } from "../key/action-key.js";
 import type { LastResult } from "../state/workspace-state.js";
@@ -183,8 +184,12 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     return { kind: "done" };
   };
 
+  // Standing results complete first, in one go (graph/standing.ts): the scheduler is left what may run.
+  // (Not once aborted: then nothing completes, as the scheduler would have it.)
+  const standing = unchanged && !options.signal.aborted ? standingLabels(labels, depsOf, (label) => unchanged.has(label) && options.lastResults.has(label)) : undefined;
+  for (const label of standing ?? []) instant(label);
   const scheduler = new Scheduler<PreparedAction>({
-    labels,
+    labels: standing && standing.size > 0 ? labels.filter((label) => !standing.has(label)) : labels,
     depsOf,
     priority: height,
     jobs: options.jobs,

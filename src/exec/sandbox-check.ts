@@ -40,13 +40,20 @@ export interface InputProblem {
 export async function checkSandboxInputs(inputs: readonly ExpectedInput[], statCache: StatCache): Promise<InputProblem[]> {
   const problems: InputProblem[] = [];
   for (const input of inputs) {
-    const problem = await checkInput(input, statCache);
+    // Synchronous while stats prove the input: an aggregator has 100,000 of them, and an await
+    // each cost a promise and a microtask apiece.
+    const found = checkInputByStat(input, statCache);
+    if (found === PROVED) continue;
+    const problem = "placed" in found ? await checkInputByContent(input, found.placed.size) : found;
     if (problem) problems.push({ path: input.path, ...problem });
   }
   return problems;
 }
 
-async function checkInput(input: ExpectedInput, statCache: StatCache): Promise<Omit<InputProblem, "path"> | undefined> {
+const PROVED = Symbol("proved by stat");
+
+/** PROVED, a problem, or the placed file's stat when only its bytes can tell. */
+function checkInputByStat(input: ExpectedInput, statCache: StatCache): typeof PROVED | Omit<InputProblem, "path"> | { placed: { size: number } } {
   const placed = statPath(input.inSandbox);
   if (!placed) return { cause: "kiln", detail: "missing from the sandbox" };
   if (!placed.isFile) return { cause: "kiln", detail: "not a regular file in the sandbox" };
@@ -55,15 +62,19 @@ async function checkInput(input: ExpectedInput, statCache: StatCache): Promise<O
   }
   if (input.linkedIdentity) {
     // A link: the very inode kiln linked, with the stat it was hashed with.
-    if (identityMatches(input.linkedIdentity, 0, placed)) return undefined;
+    if (identityMatches(input.linkedIdentity, 0, placed)) return PROVED;
   } else if (input.source) {
     const recorded = statCache.entryOf(input.source);
     const source = statPath(input.source);
-    if (recorded?.digest === input.digest && source && identityMatches(recorded.identity, 0, source)) return undefined;
+    if (recorded?.digest === input.digest && source && identityMatches(recorded.identity, 0, source)) return PROVED;
   }
+  return { placed };
+}
+
+async function checkInputByContent(input: ExpectedInput, size: number): Promise<Omit<InputProblem, "path"> | undefined> {
   // Not provable by stat (the source's record is racy, or it moved; another kiln replaced an
   // output with identical bytes meanwhile): read the sandbox's bytes.
-  if ((await digestFileOfSize(input.inSandbox, placed.size)) === input.digest) return undefined;
+  if ((await digestFileOfSize(input.inSandbox, size)) === input.digest) return undefined;
   if (input.source && (await sourceDigest(input.source)) !== input.digest) {
     return { cause: "changed", detail: "its content changed while the build was reading it" };
   }

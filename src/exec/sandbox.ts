@@ -36,6 +36,7 @@ import {
 } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { joinRelative } from "../join-relative.js";
 import { overwriteFile } from "../overwrite-file.js";
 import { statPath } from "../stat-path.js";
 import { type ContentDigest } from "../key/digest.js";
@@ -62,7 +63,23 @@ const MANIFEST_FORMAT = "kiln.sandbox/1";
 const CONTROL_FILES = new Set([".kiln-srcs", ".kiln-stdout", ".kiln-stderr", ".kiln-run", ".kiln-cmd", MANIFEST_FILE]);
 
 
-const depth = (relative: string) => (relative === "" ? -1 : relative.split("/").length - 1);
+const depth = (relative: string) => {
+  if (relative === "") return -1;
+  let slashes = 0;
+  for (let at = relative.indexOf("/"); at >= 0; at = relative.indexOf("/", at + 1)) slashes++;
+  return slashes;
+};
+/**
+ * `dirs` ordered by depth, equal depths in their order (what a stable sort by depth gives), by
+ * bucketing: an aggregator's sandbox has 100,000 directories, and a comparator computing depths
+ * made ~3.4 million arrays.
+ */
+export const sortedByDepth = (dirs: Iterable<string>, order: "shallowFirst" | "deepFirst"): string[] => {
+  const buckets: string[][] = []; // by depth + 1 ("" is -1)
+  for (const dir of dirs) (buckets[depth(dir) + 1] ??= []).push(dir);
+  if (order === "deepFirst") buckets.reverse();
+  return buckets.flatMap((bucket) => bucket ?? []);
+};
 const parentOf = (relative: string) => {
   const slash = relative.lastIndexOf("/");
   return slash < 0 ? "" : relative.slice(0, slash);
@@ -172,7 +189,7 @@ export class Sandbox {
   }
 
   path(relative: string): string {
-    return join(this.dir, relative);
+    return joinRelative(this.dir, relative);
   }
 
   /** Kiln changed this directory's entries: read it when emptying. */
@@ -201,7 +218,7 @@ export class Sandbox {
       else unusedBySibling.set(parent, [dir]);
     };
     for (const dir of this.dirs.keys()) if (!used.has(dir)) addUnused(dir);
-    const missing = [...used].filter((dir) => !this.dirs.has(dir)).sort((a, b) => depth(a) - depth(b));
+    const missing = sortedByDepth([...used].filter((dir) => !this.dirs.has(dir)), "shallowFirst");
     for (const dir of missing) {
       if (this.dirs.has(dir)) continue; // came along with a renamed sibling
       const candidates = unusedBySibling.get(parentOf(dir));
@@ -221,7 +238,7 @@ export class Sandbox {
         if (!used.has(moved)) addUnused(moved);
       });
     }
-    const unused = [...this.dirs.keys()].filter((dir) => !used.has(dir)).sort((a, b) => depth(b) - depth(a));
+    const unused = sortedByDepth([...this.dirs.keys()].filter((dir) => !used.has(dir)), "deepFirst");
     for (const dir of unused) {
       rmSync(join(this.dir, dir), { recursive: true, force: true });
       this.dirs.delete(dir);
@@ -383,7 +400,7 @@ export class Sandbox {
   async changedSharedInputs(): Promise<string[]> {
     const changed: string[] = [];
     for (const input of this.shared) {
-      const path = join(this.dir, input.relative);
+      const path = this.path(input.relative);
       const now = statPath(path);
       if (now && now.size === input.size && now.mtimeMs === input.mtimeMs && now.ino === input.ino) continue;
       this.links.delete(input.relative);
@@ -413,7 +430,7 @@ export class Sandbox {
     const listed = new Set<string>();
     /** Used directories the command removed or replaced (by a link, a file...): made again next time. */
     const gone = new Set<string>();
-    for (const dir of [...this.usedDirs].sort((a, b) => depth(a) - depth(b))) {
+    for (const dir of sortedByDepth(this.usedDirs, "shallowFirst")) {
       if (dir !== "") {
         const parent = parentOf(dir);
         if (gone.has(parent) || (!unread.has(parent) && !listed.has(dir))) {
@@ -422,7 +439,7 @@ export class Sandbox {
         }
       }
       const trusted = this.dirs.get(dir);
-      const path = join(this.dir, dir);
+      const path = this.path(dir);
       // An aggregator's sandbox has a directory per dependency: statPath, not statSync (stat-path.ts).
       if (trusted !== undefined && statPath(path)?.mtimeMs === trusted) {
         kept.set(dir, trusted);

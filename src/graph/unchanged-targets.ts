@@ -10,7 +10,7 @@
  *
  * Pure: paths in, labels out.
  */
-import { outputDir, type BuildGraph } from "./action-graph.js";
+import { OUTPUT_ROOT, outputDir, type BuildGraph } from "./action-graph.js";
 
 export interface UnchangedTargetsInput {
   graph: BuildGraph;
@@ -36,6 +36,8 @@ export function unchangedTargets(input: UnchangedTargetsInput): Set<string> {
     if (!path.startsWith(`${root}/`)) return new Set(); // outside the workspace: cannot be pinned
     changed.add(path.slice(root.length + 1));
   }
+  // Only then are outputs' paths worth making: one string per output of 100,000 targets.
+  const outputsChanged = [...changed].some((path) => path.startsWith(`${OUTPUT_ROOT}/`));
   const inClosure = new Set(closure);
   const changedTargets = new Set<string>();
   const attributed = new Set<string>();
@@ -53,8 +55,10 @@ export function unchangedTargets(input: UnchangedTargetsInput): Set<string> {
     for (const inputs of Object.values(target.inputs)) {
       for (const resolved of inputs) if (resolved.kind === "source" && touches(resolved.path)) isChanged = true;
     }
-    const dir = outputDir(target.pkg, target.name);
-    for (const output of last?.outputs ?? []) if (touches(`${dir}/${output.name}`)) isChanged = true;
+    if (outputsChanged) {
+      const dir = outputDir(target.pkg, target.name);
+      for (const output of last?.outputs ?? []) if (touches(`${dir}/${output.name}`)) isChanged = true;
+    }
     if (target.spec.action === "step") {
       for (const file of input.moduleFilesOf(label)) if (file.startsWith(`${root}/`) && touches(file.slice(root.length + 1))) isChanged = true;
     }

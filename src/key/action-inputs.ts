@@ -12,6 +12,7 @@ import { outputDir } from "../graph/action-graph.js";
 import type { ResolvedSource } from "../lock/sources.js";
 import type { StatCache } from "../state/stat-cache.js";
 import { KILN_ROOT } from "../kiln-install.js";
+import { joinRelative } from "../join-relative.js";
 import { resolveRunReference } from "../exec/run-ref.js";
 import type { Tool } from "../exec/tools.js";
 import { computeKey, KEY_FORMAT, type ActionKey, type KeyIngredients } from "./action-key.js";
@@ -65,7 +66,8 @@ export async function prepareAction(
   finished: ReadonlyMap<string, FinishedDependency>,
 ): Promise<PreparedAction> {
   const named = new Map<string, { inputs: ActionInput[]; single: boolean }>();
-  const all = new Map<string, ContentDigest>();
+  // Every (input path, digest) in declaration order; the key takes them one a path, sorted.
+  const pathDigests: [string, ContentDigest][] = [];
   const origins: ActionOrigins = { deps: [], sources: {} };
   // A Set beside the list: an aggregator over 10,000 targets would scan it 10,000 times.
   const depsRecorded = new Set<string>();
@@ -73,7 +75,7 @@ export async function prepareAction(
     const inputs: ActionInput[] = [];
     for (const input of resolved) {
       if (input.kind === "source") {
-        const from = join(context.root, input.path);
+        const from = joinRelative(context.root, input.path);
         const { digest, size } = await context.statCache.digest(from);
         inputs.push({ path: input.path, digest, from, owner: { kind: "source", size } });
       } else if (input.kind === "external") {
@@ -94,11 +96,12 @@ export async function prepareAction(
         for (const record of dependency?.outputs ?? []) {
           // Materialized before the dependant became ready, from a verified blob or by this build.
           const owner = { kind: "output" as const, targetDir: dir, size: record.size };
-          inputs.push({ path: `${dir}/${record.name}`, digest: record.digest, from: join(context.root, dir, record.name), owner });
+          const path = `${dir}/${record.name}`;
+          inputs.push({ path, digest: record.digest, from: joinRelative(context.root, path), owner });
         }
       }
     }
-    for (const input of inputs) all.set(input.path, input.digest);
+    for (const input of inputs) pathDigests.push([input.path, input.digest]);
     const refs = target.spec.srcs[name] ?? [];
     const single = refs.length === 1 && !/[*?[\]{}]/.test(refs[0]!) && inputs.length === 1;
     named.set(name, { inputs, single });
@@ -114,7 +117,7 @@ export async function prepareAction(
     stepCode = { bundlePath: module.bundlePath, exportName: ref.exportName };
     origins.code = module.files.map(([file, digest]) => [portableCodePath(context.root, file), digest] as [string, string]);
   }
-  origins.deps.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  sortByFirstUnlessSorted(origins.deps);
   origins.definition = await definitionFiles(target, context, Object.keys(origins.sources).length > 0);
   const env = sandboxEnvFor(spec.env, spec.passEnv, context.hostEnv);
   const ingredients: KeyIngredients = {
@@ -124,7 +127,7 @@ export async function prepareAction(
     action: spec.action,
     code,
     params: spec.params ?? null,
-    inputs: [...all].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+    inputs: uniqueSortedByPath(pathDigests),
     outs: [...spec.outs].sort(),
     env: Object.entries(env).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
     tools: (spec.tools ?? []).map((name) => [name, context.tools.get(name)!.version] as [string, string]),
@@ -134,6 +137,29 @@ export async function prepareAction(
   const prepared: PreparedAction = { key: computeKey(ingredients), ingredients, named, origins };
   if (stepCode) prepared.stepCode = stepCode;
   return prepared;
+}
+
+/**
+ * Sorts pairs with unique first elements by them, in place, after a look whether they are sorted
+ * already: an aggregator's inputs and dependencies usually come in label order, which is path
+ * order, and sorting 100,000 long paths that share their prefixes took ~0.1 s.
+ */
+function sortByFirstUnlessSorted<T extends [string, string]>(pairs: T[]): T[] {
+  return strictlyAscending(pairs) ? pairs : pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+function strictlyAscending(pairs: readonly [string, string][]): boolean {
+  for (let i = 1; i < pairs.length; i++) if (pairs[i - 1]![0] >= pairs[i]![0]) return false;
+  return true;
+}
+
+/**
+ * The key's (path, digest) list from every input in declaration order: one pair a path (the last
+ * digest named for it, as a Map keeps it), sorted by path. Pairs already strictly ascending have
+ * no path twice and are the answer as they are, with no Map of 100,000 paths made to find that.
+ */
+export function uniqueSortedByPath(pairs: [string, ContentDigest][]): [string, string][] {
+  return strictlyAscending(pairs) ? pairs : sortByFirstUnlessSorted([...new Map(pairs)]);
 }
 
 /**

@@ -38,11 +38,18 @@ export function unchangedSinceStamp(context: StampContext, changes: StampChanges
     root: context.root,
     closure: context.closure,
     changed: changes.changed,
-    recordedKeys: new Map(changes.steps.map((step) => [step.label, step.key])),
+    recordedKeys: keysByLabel(changes.steps),
     lastResults: context.lastResults,
     moduleFilesOf: (label) => context.stepModuleFiles([label]),
   });
   return unchanged.size > 0 ? unchanged : undefined;
+}
+
+/** Label -> key, made in one loop: 100,000 steps need no pair array each first. */
+function keysByLabel(steps: readonly { label: string; key: string }[]): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const { label, key } of steps) keys.set(label, key);
+  return keys;
 }
 
 /** The files a target's result depends on and consists of (absolute): its sources and its outputs. */

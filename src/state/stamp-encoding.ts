@@ -28,23 +28,23 @@ export interface DecodedStamp<Header> {
 }
 
 export function encodeStamp(header: object, paths: readonly string[], stats: ArrayLike<number>, digests: readonly string[], steps: readonly StampStep[]): Buffer {
-  const headerBytes = Buffer.from(JSON.stringify(header));
-  const pathBytes = Buffer.from(paths.join("\n"));
-  const digestBytes = Buffer.from(digests.join("\n"));
-  const stepBytes = Buffer.from(steps.map((s) => `${s.label}\t${s.key}\n`).join(""));
-  const statsAt = align8(PREFIX + headerBytes.length);
-  const out = Buffer.alloc(statsAt + stats.length * 8 + pathBytes.length + digestBytes.length + stepBytes.length);
+  // Measured, then written straight into the one buffer: at 100,000 targets the texts are ~25 MB,
+  // and encoding each into a Buffer of its own to copy it again cost ~0.1 s.
+  const texts = [JSON.stringify(header), paths.join("\n"), digests.join("\n"), steps.map((s) => `${s.label}\t${s.key}\n`).join("")] as const;
+  const [headerLength, pathsLength, digestsLength, stepsLength] = texts.map((text) => Buffer.byteLength(text)) as [number, number, number, number];
+  const statsAt = align8(PREFIX + headerLength);
+  const out = Buffer.alloc(statsAt + stats.length * 8 + pathsLength + digestsLength + stepsLength);
   out.write(MAGIC, 0, "latin1");
-  out.writeUInt32LE(headerBytes.length, 8);
-  out.writeUInt32LE(pathBytes.length, 12);
-  out.writeUInt32LE(digestBytes.length, 16);
-  out.writeUInt32LE(stepBytes.length, 20);
-  headerBytes.copy(out, PREFIX);
+  out.writeUInt32LE(headerLength, 8);
+  out.writeUInt32LE(pathsLength, 12);
+  out.writeUInt32LE(digestsLength, 16);
+  out.writeUInt32LE(stepsLength, 20);
+  out.write(texts[0], PREFIX, "utf8");
   new Float64Array(out.buffer, out.byteOffset + statsAt, stats.length).set(stats);
   let at = statsAt + stats.length * 8;
-  for (const part of [pathBytes, digestBytes, stepBytes]) {
-    part.copy(out, at);
-    at += part.length;
+  for (const [text, length] of [[texts[1], pathsLength], [texts[2], digestsLength], [texts[3], stepsLength]] as const) {
+    out.write(text, at, "utf8");
+    at += length;
   }
   return out;
 }

@@ -165,15 +165,28 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
   }
   if (changed.size > 0) {
     const rewrite: StampChanges["rewrite"] = (refresh, recordOf, steps) => {
+      // Straight from the checked tables to the new ones: at 100,000 targets a Map of 200,000
+      // records (an object and an array each) made this rewrite ~0.85 s, mostly allocation.
       const recorded = (digests ??= stamp.digests());
-      const files = new Map<string, RecordedFile>();
-      paths.forEach((path, i) => {
-        const record = refresh.has(path)
-          ? recordOf(path)
-          : { stamp: [...stats.subarray(IDENTITY_WIDTH * i, IDENTITY_WIDTH * (i + 1))] as FileIdentity, digest: recorded[i] || undefined };
-        if (record) files.set(path, record);
-      });
-      writeUpToDateStamp(file, kilnVersion, request, header.env, files, { steps, requestedOutputs: header.requestedOutputs });
+      const keptPaths: string[] = [];
+      const keptDigests: string[] = [];
+      const keptStats = new Float64Array(stats.length);
+      for (let i = 0; i < paths.length; i++) {
+        const path = paths[i]!;
+        const at = IDENTITY_WIDTH * keptPaths.length;
+        if (refresh.has(path)) {
+          const record = recordOf(path);
+          if (!record) continue; // gone: no longer recorded
+          keptStats.set(record.stamp, at);
+          keptDigests.push(record.digest ?? "");
+        } else {
+          for (let k = 0; k < IDENTITY_WIDTH; k++) keptStats[at + k] = stats[IDENTITY_WIDTH * i + k]!;
+          keptDigests.push(recorded[i] ?? "");
+        }
+        keptPaths.push(path);
+      }
+      const newHeader: StampHeader = { format: FORMAT, kilnVersion, request, env: header.env, requestedOutputs: header.requestedOutputs };
+      writeFileAtomic(file, encodeStamp(newHeader, keptPaths, keptStats.subarray(0, IDENTITY_WIDTH * keptPaths.length), keptDigests, steps));
     };
     return { changes: { steps: stamp.steps(), changed, rewrite } };
   }

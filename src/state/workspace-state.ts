@@ -55,7 +55,8 @@ export class LastResultsFile {
     const { snapshot, entries } = this.journal.read();
     const results = new Map<string, LastResult>();
     if (snapshot?.format !== RESULTS_FORMAT) return results;
-    for (const [label, saved] of Object.entries(snapshot.results)) results.set(label, fromSaved(saved));
+    // for...in, not Object.entries: no pair array for each of 100,000 labels.
+    for (const label in snapshot.results) results.set(label, fromSaved(snapshot.results[label]!));
     for (const [label, ...saved] of entries) results.set(label, fromSaved(saved));
     return results;
   }
