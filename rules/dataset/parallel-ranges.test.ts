@@ -28,10 +28,10 @@ interface Outcome {
   because?: string;
 }
 
-async function normalise(source: string, params: DatasetParams, threads: number): Promise<Outcome> {
+async function normalise(source: string, params: DatasetParams, threads: number, workerHeapMb?: number): Promise<Outcome> {
   const out = join(dir, `out-${++serial}.jsonl`);
   try {
-    const summary = await normaliseDatasetFile(source, params, out, { threads, minBytes: 0 });
+    const summary = await normaliseDatasetFile(source, params, out, { threads, minBytes: 0, ...(workerHeapMb ? { workerHeapMb } : {}) });
     return { text: readFileSync(out, "utf8"), ranges: summary.ranges, ...(summary.sequentialBecause ? { because: summary.sequentialBecause } : {}) };
   } catch (error) {
     return { error: `${(error as Error).name}: ${(error as Error).message}` };
@@ -97,6 +97,15 @@ describe("a CSV in ranges", () => {
     const { one, ranged } = await both(tripsCsv(2000), csvParams({ index: { column: "row", entity: "trip" } }), 2);
     expect(ranged.because).toBe("rows numbered by kiln are counted in one pass");
     expect(ranged.text).toBe(one.text);
+  });
+
+  it("runs the one pass when a worker runs out of memory, and the process lives on", async () => {
+    const source = join(dir, "heap.csv");
+    writeFileSync(source, tripsCsv(20000));
+    const one = await normalise(source, csvParams(), 1);
+    const starved = await normalise(source, csvParams(), 2, 1);
+    expect(starved.because).toMatch(/^a range's worker (failed|exited)/);
+    expect(starved.text).toBe(one.text);
   });
 
   it("gives up on a header that does not fit, with the one pass's message", async () => {

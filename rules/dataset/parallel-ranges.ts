@@ -39,7 +39,22 @@ export interface ParallelOptions {
   threads?: number;
   /** Smaller sources are parsed in one pass: starting workers (~50 ms each) would cost more than they save. */
   minBytes?: number;
+  /** A worker's old-generation limit in MB (tests set a tiny one to see a worker run out). */
+  workerHeapMb?: number;
 }
+
+/**
+ * A worker's old generation, capped: V8 otherwise lets each heap grow long before it collects,
+ * and two Parquet workers reached 319 MB at 10M rows (233 MB capped at 64, as fast). A worker that
+ * runs out is ended by Node, not the process, and the one pass runs instead.
+ */
+const WORKER_HEAP_MB = 64;
+/**
+ * Uncompressed bytes of the largest row group a worker may hold: its decoded columns are JS
+ * values, a few times the bytes. Larger groups (pyarrow writes up to 1M rows) are read one at a
+ * time, in one pass, so memory stays one group.
+ */
+const MAX_PARALLEL_GROUP_BYTES = 48 << 20;
 
 export const DEFAULT_MIN_PARALLEL_BYTES = 16 << 20;
 const MAX_DEFAULT_THREADS = 4;
@@ -71,7 +86,8 @@ export async function normaliseInRanges(sourcePath: string, params: DatasetParam
   if (typeof split === "string") return { sequentialBecause: split };
 
   const partPaths = split.sources.map((_, i) => `${outPath}.part-${i}`);
-  const workers = split.sources.map((source, i) => new RangeWorker({ kind: WORKER_KIND, sourcePath, params, source, partPath: partPaths[i]! }));
+  const heapMb = options.workerHeapMb ?? WORKER_HEAP_MB + split.groupMb * 4;
+  const workers = split.sources.map((source, i) => new RangeWorker({ kind: WORKER_KIND, sourcePath, params, source, partPath: partPaths[i]! }, heapMb));
   try {
     const scan = scanSource(sourcePath, split.quoteStarts);
     const replies = Promise.all(workers.map((worker) => worker.reply));
@@ -98,7 +114,8 @@ export async function normaliseInRanges(sourcePath: string, params: DatasetParam
   }
 }
 
-type Split = { sources: RangeSource[]; quoteStarts: number[] } | string;
+/** The parts, the CSV positions to check for quotes, and the largest Parquet row group in MB (0 for text). */
+type Split = { sources: RangeSource[]; quoteStarts: number[]; groupMb: number } | string;
 
 /** A text source in byte ranges from line starts; for CSV, every range but the first reads the header line first. */
 async function splitText(path: string, size: number, parts: number, csv: boolean, plan: DatasetPlan): Promise<Split> {
@@ -112,7 +129,7 @@ async function splitText(path: string, size: number, parts: number, csv: boolean
     return { kind: "text", ranges, leadingBom: ranges[0]!.start === 0 };
   });
   // The header line too: a header with a newline inside quotes does not end where its line does.
-  return { sources, quoteStarts: csv ? [layout.headerEnd, ...layout.starts] : [] };
+  return { sources, quoteStarts: csv ? [layout.headerEnd, ...layout.starts] : [], groupMb: 0 };
 }
 
 /**
@@ -128,9 +145,11 @@ async function splitRowGroups(path: string, parts: number, plan: DatasetPlan): P
   }
   await file.close();
   if (plan.columns && sourceColumnsProblem(file.columns, plan.columns)) return "its columns do not fit the schema";
+  const largest = Math.max(...file.groupBytes);
+  if (largest > MAX_PARALLEL_GROUP_BYTES) return `its row groups are large (up to ${Math.round(largest / (1 << 20))} MB uncompressed): one at a time`;
   const runs = groupRuns(file.groupRows, parts);
   if (runs.length < 2) return "it has one row group";
-  return { sources: runs.map((groups): RangeSource => ({ kind: "parquet", groups })), quoteStarts: [] };
+  return { sources: runs.map((groups): RangeSource => ({ kind: "parquet", groups })), quoteStarts: [], groupMb: Math.ceil(largest / (1 << 20)) };
 }
 
 /**
@@ -195,13 +214,13 @@ class RangeWorker {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
 
-  constructor(task: RangeTask) {
+  constructor(task: RangeTask, heapMb: number) {
     // A small young generation: a text batch's rows die young anyway, and with V8's default (up
     // to 32 MB a thread) two workers put a 1M-row CSV at 240-290 MB instead of ~200. A Parquet
     // row group's decoded columns outlive many batches: at 8 MB they were copied and promoted
     // (+0.5 s of CPU a million rows), at 16 MB no slower than the default, ~30 MB smaller.
     const youngMb = task.source.kind === "parquet" ? 16 : 8;
-    this.worker = new Worker(fileURLToPath(import.meta.url), { workerData: task, resourceLimits: { maxYoungGenerationSizeMb: youngMb } });
+    this.worker = new Worker(fileURLToPath(import.meta.url), { workerData: task, resourceLimits: { maxYoungGenerationSizeMb: youngMb, maxOldGenerationSizeMb: heapMb } });
     this.exited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
     this.reply = new Promise((resolve) => {
       this.worker.once("message", (reply: RangeReply) => resolve(reply));

@@ -30,6 +30,8 @@ export interface OpenedParquet {
   numRows: number;
   /** Rows in each row group, in file order. */
   groupRows: number[];
+  /** Each row group's uncompressed size in bytes, as its metadata says. */
+  groupBytes: number[];
   columns: string[];
   /** Key-value metadata of the file (kiln writes its source's digest there). */
   keyValue: Record<string, string>;
@@ -55,6 +57,7 @@ export async function openParquet(path: string): Promise<OpenedParquet> {
     return {
       numRows: Number(metadata.num_rows),
       groupRows: metadata.row_groups.map((group) => Number(group.num_rows)),
+      groupBytes: metadata.row_groups.map((group) => Number(group.total_byte_size)),
       columns,
       keyValue,
       batches: (options) => readBatches(file, metadata, columns, options),
