@@ -25,6 +25,7 @@ import { availableParallelism } from "node:os";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { digestFile } from "../../src/key/file-digest.js";
 import { sourceColumnsProblem } from "./columns.js";
 import { parquetRows, planDataset, textRows, writeValidRows, type DatasetPlan, type DatasetSummary } from "./dataset-pass.js";
 import { DatasetError, ProblemLog } from "./errors.js";
@@ -90,24 +91,21 @@ export async function normaliseInRanges(sourcePath: string, params: DatasetParam
   const heapMb = options.workerHeapMb ?? (params.format === "parquet" ? PARQUET_WORKER_HEAP_MB + split.groupMb * 4 : undefined);
   const workers = split.sources.map((source, i) => new RangeWorker({ kind: WORKER_KIND, sourcePath, params, source, partPath: partPaths[i]! }, heapMb));
   try {
-    const scan = scanSource(sourcePath, split.quoteStarts);
-    const replies = Promise.all(workers.map((worker) => worker.reply));
-    // Whichever fails first ends the attempt: a start inside quotes, or a range that gave up.
-    const firstFailure = Promise.race([
-      scan.then((s) => (s.insideQuotesAt === undefined ? new Promise<never>(() => {}) : `a quoted field spans byte ${s.insideQuotesAt}`)),
-      ...workers.map((worker) => worker.reply.then((r) => (r.ok ? new Promise<never>(() => {}) : r.reason))),
+    // Only CSV has quotes to count; any other source is just hashed.
+    const scan = split.quoteStarts.length > 0 ? scanSource(sourcePath, split.quoteStarts) : digestFile(sourcePath);
+    // Whichever problem comes first ends the attempt: a start inside quotes, or a part that gave up.
+    const problem = await firstDefined([
+      scan.then((s) => ("insideQuotesAt" in s ? `a quoted field spans byte ${s.insideQuotesAt}` : undefined)),
+      ...workers.map((worker) => worker.reply.then((r) => (r.ok ? undefined : r.reason))),
     ]);
-    const settled = await Promise.race([Promise.all([scan, replies]), firstFailure]);
-    if (typeof settled === "string") return { sequentialBecause: settled };
-    const [{ digest, insideQuotesAt }, results] = settled;
-    if (insideQuotesAt !== undefined) return { sequentialBecause: `a quoted field spans byte ${insideQuotesAt}` };
-    const failed = results.find((r) => !r.ok);
-    if (failed !== undefined && !failed.ok) return { sequentialBecause: failed.reason };
-    const spans = results.map((r) => (r.ok ? r.keys : null));
-    const overlap = params.index && !plan.assignIndex ? spansOverlap(spans) : undefined;
+    if (problem !== undefined) return { sequentialBecause: problem };
+    // No problem: the scan gave a digest and every part succeeded.
+    const { digest } = (await scan) as { digest: string };
+    const results = (await Promise.all(workers.map((worker) => worker.reply))) as Extract<RangeReply, { ok: true }>[];
+    const overlap = params.index && !plan.assignIndex ? spansOverlap(results.map((r) => r.keys)) : undefined;
     if (overlap !== undefined) return { sequentialBecause: overlap };
     await joinParts(partPaths, outPath);
-    const rows = results.reduce((sum, r) => sum + (r.ok ? r.rows : 0), 0);
+    const rows = results.reduce((sum, r) => sum + r.rows, 0);
     return { summary: { rows, sourceDigest: digest, ranges: workers.length } };
   } finally {
     await Promise.all(workers.map((worker) => worker.stop()));
@@ -187,18 +185,31 @@ async function lineStartAfter(file: import("node:fs/promises").FileHandle, from:
   return size - from < MAX_LINE_SEARCH ? size : undefined;
 }
 
-/** One front-to-back read of the source: its SHA-256, and the quote parity at `starts`. */
-async function scanSource(path: string, starts: number[]): Promise<{ digest: string; insideQuotesAt?: number }> {
+/** One front-to-back read of a CSV source: its SHA-256, or the first of `starts` inside quotes. */
+async function scanSource(path: string, starts: number[]): Promise<{ digest: string } | { insideQuotesAt: number }> {
   const hash = createHash("sha256");
   const parity = new QuoteParity(starts);
   for await (const bytes of createReadStream(path, { highWaterMark: 1 << 20 })) {
     hash.update(bytes as Buffer);
     if (!parity.settled) {
       parity.push(bytes as Buffer);
-      if (parity.insideQuotesAt !== undefined) return { digest: "", insideQuotesAt: parity.insideQuotesAt };
+      if (parity.insideQuotesAt !== undefined) return { insideQuotesAt: parity.insideQuotesAt };
     }
   }
   return { digest: hash.digest("hex") };
+}
+
+/** The first value that is not undefined, as soon as one comes; undefined once all came without one. */
+function firstDefined<T>(promises: readonly Promise<T | undefined>[]): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    let pending = promises.length;
+    for (const promise of promises) {
+      promise.then((value) => {
+        if (value !== undefined) resolve(value);
+        else if (--pending === 0) resolve(undefined);
+      }, reject);
+    }
+  });
 }
 
 /** The parts, in order, as the output: the first renamed into place, the others appended. */

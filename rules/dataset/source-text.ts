@@ -28,17 +28,8 @@ export function readSourceText(path: string): SourceText {
   const hash = createHash("sha256");
   let digest: string | undefined;
   async function* chunks(): AsyncGenerator<string> {
-    const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
-    let offset = 0;
-    for await (const bytes of createReadStream(path, { highWaterMark: CHUNK_BYTES })) {
-      hash.update(bytes as Buffer);
-      const text = decode(decoder, bytes as Buffer, offset);
-      for (let start = 0; start < text.length; start += PIECE_CHARS) yield text.slice(start, start + PIECE_CHARS);
-      offset += (bytes as Buffer).length;
-    }
-    const rest = decode(decoder, undefined, offset);
+    yield* decodedPieces(path, [{ start: 0, end: Infinity }], true, (bytes) => hash.update(bytes));
     digest = hash.digest("hex");
-    if (rest.length > 0) yield rest;
   }
   return {
     chunks: chunks(),
@@ -61,18 +52,25 @@ export interface ByteRange {
  * whether the first range starts the file, where a byte order mark is left out; anywhere else a
  * U+FEFF is text, as the whole file's decoder would see it.
  */
-export async function* readTextRanges(path: string, ranges: readonly ByteRange[], leadingBom: boolean): AsyncGenerator<string> {
+export function readTextRanges(path: string, ranges: readonly ByteRange[], leadingBom: boolean): AsyncGenerator<string> {
+  return decodedPieces(path, ranges, leadingBom);
+}
+
+/** The ranges' bytes decoded as one text, in pieces of PIECE_CHARS; each read handed to `onBytes` first. */
+async function* decodedPieces(path: string, ranges: readonly ByteRange[], leadingBom: boolean, onBytes?: (bytes: Buffer) => void): AsyncGenerator<string> {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: !leadingBom });
+  let offset = 0;
   for (const range of ranges) {
     if (range.end <= range.start) continue;
-    let offset = range.start;
+    offset = range.start;
     for await (const bytes of createReadStream(path, { start: range.start, end: range.end - 1, highWaterMark: CHUNK_BYTES })) {
+      onBytes?.(bytes as Buffer);
       const text = decode(decoder, bytes as Buffer, offset);
       for (let start = 0; start < text.length; start += PIECE_CHARS) yield text.slice(start, start + PIECE_CHARS);
       offset += (bytes as Buffer).length;
     }
   }
-  const rest = decode(decoder, undefined, ranges.at(-1)?.end ?? 0);
+  const rest = decode(decoder, undefined, offset);
   if (rest.length > 0) yield rest;
 }
 
