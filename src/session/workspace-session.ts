@@ -38,7 +38,7 @@ import { recordStepStatuses } from "../state/step-statuses.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
-import { requestIdentity, type StampChanges } from "../state/up-to-date-stamp.js";
+import { checkUpToDateStamp, requestIdentity, stampFile, type StampChanges } from "../state/up-to-date-stamp.js";
 import { recordUpToDate, rerecordUpToDate, unchangedSinceStamp, type StampContext } from "./up-to-date-record.js";
 import { resolveBuildSources } from "../lock/build-sources.js";
 import { LOCK_FILE, readLockFile } from "../lock/lockfile.js";
@@ -317,6 +317,17 @@ export class WorkspaceSession {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * What changed since the up-to-date stamp of this request, for a resident caller (watch mode;
+   * the CLI's fast path checks before any session exists): the build then re-keys only the
+   * targets whose files changed. Undefined without a stamp that can answer (none yet, another
+   * kiln version, a passed-through variable changed, a closure with tools records none).
+   */
+  stampChanges(request: Pick<BuildRequest, "mode" | "patterns" | "hostEnv">): StampChanges | undefined {
+    const identity = requestIdentity(this.root, request.mode, request.patterns);
+    return checkUpToDateStamp(stampFile(this.stateDir, identity), KILN_VERSION, identity, request.hostEnv, { changesWhenUpToDate: true }).changes;
   }
 
   recordResult(label: string, key: string, outputs: OutputRecord[]): void {

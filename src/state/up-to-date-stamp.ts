@@ -115,13 +115,24 @@ export interface StampChanges {
 /**
  * What checking a stamp found: `upToDate` when nothing the result depends on changed; else, when
  * only recorded files changed, `changes` (the build takes them to re-key only what changed).
+ * Neither: no stamp, or one that cannot answer (another request, kiln version or environment).
  */
 export interface StampCheck {
   upToDate?: UpToDateRecord;
   changes?: StampChanges;
 }
 
-export function checkUpToDateStamp(file: string, kilnVersion: string, request: string, env: NodeJS.ProcessEnv): StampCheck {
+/**
+ * `changesWhenUpToDate`: a resident caller (watch mode) that builds anyway gets `changes` with an
+ * empty `changed` set too, so its build re-keys nothing and rewrites the stamp the cheap way.
+ */
+export function checkUpToDateStamp(
+  file: string,
+  kilnVersion: string,
+  request: string,
+  env: NodeJS.ProcessEnv,
+  { changesWhenUpToDate = false }: { changesWhenUpToDate?: boolean } = {},
+): StampCheck {
   let stamp: DecodedStamp<StampHeader> | undefined;
   try {
     stamp = decodeStamp<StampHeader>(readFileSync(file));
@@ -163,7 +174,7 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
     else stats.set(recordIdentity(now, stats[at + 3] === CTIME_NOT_COMPARED ? "kiln" : "user", checkedAt), at);
     touched = true;
   }
-  if (changed.size > 0) {
+  if (changed.size > 0 || changesWhenUpToDate) {
     const rewrite: StampChanges["rewrite"] = (refresh, recordOf, steps) => {
       // Straight from the checked tables to the new ones: at 100,000 targets a Map of 200,000
       // records (an object and an array each) made this rewrite ~0.85 s, mostly allocation.
@@ -188,7 +199,10 @@ export function checkUpToDateStamp(file: string, kilnVersion: string, request: s
       const newHeader: StampHeader = { format: FORMAT, kilnVersion, request, env: header.env, requestedOutputs: header.requestedOutputs };
       writeFileAtomic(file, encodeStamp(newHeader, keptPaths, keptStats.subarray(0, IDENTITY_WIDTH * keptPaths.length), keptDigests, steps));
     };
-    return { changes: { steps: stamp.steps(), changed, rewrite } };
+    const changes = { steps: stamp.steps(), changed, rewrite };
+    if (changed.size > 0) return { changes };
+    // Up to date, and the caller builds anyway: the forgiven stats are saved by its rewrite.
+    return { upToDate: { steps: changes.steps, requestedOutputs: header.requestedOutputs }, changes };
   }
   // The stats are a view into the file's bytes: the forgiven ones are already updated there.
   if (touched) writeFileAtomic(file, stamp.bytes);

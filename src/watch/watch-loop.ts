@@ -3,9 +3,11 @@
  * session keeps the loaded graph, the stat cache and the step bundles in memory, so a rebuild
  * pays for what changed, not for starting Node and reloading state.
  *
- * Events are hints and content decides (every rebuild re-keys from content through the stat
- * cache, whose file identity includes ctime and a racy window: a save just after a read is never
- * taken for unchanged). Before each rebuild a cookie file is written in .kiln/watch/ and its own
+ * Events are hints and content decides: every rebuild first checks the request's up-to-date
+ * stamp, a stat of every file the last result depends on, and re-keys the targets whose files
+ * changed (from content, through the stat cache, whose file identity includes ctime and a racy
+ * window: a save just after a read is never taken for unchanged); without a stamp it re-keys
+ * everything. A missed event therefore delays a rebuild but never makes one wrong. Before each rebuild a cookie file is written in .kiln/watch/ and its own
  * event awaited: inotify reports events in order, so every event of a burst that began before
  * the build has arrived once the cookie's has (Turborepo's and Watchman's cookies).
  * kiln-out/, .kiln/ (but its cookie directory), node_modules/, .git/ and the cache are never
@@ -217,10 +219,21 @@ export async function runWatch(options: WatchOptions): Promise<number> {
     build = new AbortController();
     const startedAt = Date.now();
     try {
-      const result = await session.build({ ...options.request, reporter: output.reporter, onScheduler: (s) => (scheduler = s) }, build.signal);
+      // The stamp's stats, taken after the barrier, say which targets need new keys; the rest
+      // stand as the last build left them (as for `kiln build` after its fast path's check).
+      const checkStart = performance.now();
+      const stampChanges = options.request.readCache ? session.stampChanges(options.request) : undefined;
+      const buildStart = performance.now();
+      const result = await session.build({ ...options.request, stampChanges, reporter: output.reporter, onScheduler: (s) => (scheduler = s) }, build.signal);
       scheduler = undefined;
       graphUnknown = false;
+      const indexStart = performance.now();
       watchWhatWasRead(result, startedAt);
+      if (process.env.KILN_DEBUG_WATCH) {
+        const ms = (from: number, to: number) => (to - from).toFixed(0);
+        const changed = stampChanges ? `${stampChanges.changed.size} paths changed` : "no stamp";
+        process.stderr.write(`[watch] stamp check ${ms(checkStart, buildStart)} ms (${changed}), build ${ms(buildStart, indexStart)} ms, indexing reads ${ms(indexStart, performance.now())} ms\n`);
+      }
       output.finished(result);
     } catch (error) {
       scheduler = undefined;
