@@ -131,6 +131,8 @@ export class WorkspaceSession {
   readonly stateDir: string;
   readonly statCache: StatCache;
   private cachedGraph?: CachedGraph;
+  /** The graph made of `cachedGraph` (never changed once made). */
+  private builtGraph?: { from: CachedGraph; graph: BuildGraph };
   private stepModules = new Map<string, StepModule>();
   readonly lastResults: Map<string, LastResult>;
   private readonly lastResultsFile: LastResultsFile;
@@ -203,8 +205,12 @@ export class WorkspaceSession {
     }
 
     const reuseResolution = treeUnchanged && !loadedSomething && cached?.resolved !== undefined;
+    // A resident session reusing the same cached graph gets the same BuildGraph object: 100,000
+    // targets need not be put together again, and watch mode keeps what it indexed of it.
     const graph: BuildGraph = reuseResolution
-      ? { targets: new Map(cached!.targets.map((t, i) => [t.label, { ...t, ...cached!.resolved![i]! }])) }
+      ? this.builtGraph?.from === cached
+        ? this.builtGraph!.graph
+        : { targets: new Map(cached!.targets.map((t, i) => [t.label, { ...t, ...cached!.resolved![i]! }])) }
       : buildGraph([...targets.values()], this.sourceResolver(), Object.keys(manifest!.sources ?? {}));
     // Reused whole, the cached graph is already what would be rebuilt here (same discovery,
     // manifest, packages, targets, resolution and files read): kept as it is, not copied.
@@ -221,6 +227,7 @@ export class WorkspaceSession {
       }),
       filesRead: [...filesRead].sort(),
     };
+    this.builtGraph = { from: this.cachedGraph, graph };
     if (!reuseResolution) {
       const { format: _format, ...rest } = this.cachedGraph;
       writeGraphCache(join(this.stateDir, STATE_FILES.graph), rest);

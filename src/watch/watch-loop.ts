@@ -19,6 +19,7 @@ import type { BuildRequest, BuildResult, WorkspaceSession } from "../session/wor
 import { OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
 import { digestFile } from "../key/file-digest.js";
 import type { StepCanceller } from "../exec/scheduler.js";
+import type { StampChanges } from "../state/up-to-date-stamp.js";
 import { indexReads, type ReadIndex } from "./read-index.js";
 import { transition, type WatchAction, type WatchInput, type WatchPhase } from "./watch-state.js";
 import { chokidarWatcher, type Watcher, type WatchEventKind } from "./watcher.js";
@@ -228,11 +229,12 @@ export async function runWatch(options: WatchOptions): Promise<number> {
       scheduler = undefined;
       graphUnknown = false;
       const indexStart = performance.now();
-      watchWhatWasRead(result, startedAt);
+      const reindexed = watchWhatWasRead(result, startedAt, stampChanges);
       if (process.env.KILN_DEBUG_WATCH) {
         const ms = (from: number, to: number) => (to - from).toFixed(0);
         const changed = stampChanges ? `${stampChanges.changed.size} paths changed` : "no stamp";
-        process.stderr.write(`[watch] stamp check ${ms(checkStart, buildStart)} ms (${changed}), build ${ms(buildStart, indexStart)} ms, indexing reads ${ms(indexStart, performance.now())} ms\n`);
+        const indexing = reindexed ? "indexing reads" : "index kept, refreshing digests";
+        process.stderr.write(`[watch] stamp check ${ms(checkStart, buildStart)} ms (${changed}), build ${ms(buildStart, indexStart)} ms, ${indexing} ${ms(indexStart, performance.now())} ms\n`);
       }
       output.finished(result);
     } catch (error) {
@@ -248,12 +250,32 @@ export async function runWatch(options: WatchOptions): Promise<number> {
     dispatch({ type: "built" });
   };
 
-  /** Indexes what the build read and watches the files not watched yet. */
-  const watchWhatWasRead = (result: BuildResult, startedAt: number) => {
+  /** What the index was made from: a build that read the same needs no new index. */
+  let indexedFrom: { graph: BuildResult["read"]["graph"]; reads: string } | undefined;
+
+  /**
+   * Indexes what the build read and watches the files not watched yet. False when the index was
+   * kept: the same graph object (the session made no new one: nothing was evaluated or resolved
+   * again), the same closure, step-module files and path-source files, and a stamp check whose
+   * changed paths are the only files whose digests may differ from the last build's.
+   */
+  const watchWhatWasRead = (result: BuildResult, startedAt: number, stampChanges: StampChanges | undefined): boolean => {
     const { graph, closure, loadFiles, sourceFiles } = result.read;
     const stepModuleFiles = new Map<string, string[]>();
     for (const label of closure) if (graph.targets.get(label)!.spec.action === "step") stepModuleFiles.set(label, session.stepModuleFiles(graph, [label]));
+    const reads = JSON.stringify([closure, loadFiles, [...stepModuleFiles], [...sourceFiles]]);
+    if (index && stampChanges && indexedFrom?.graph === graph && indexedFrom.reads === reads) {
+      for (const file of stampChanges.changed) {
+        if (!index.files.has(file)) continue;
+        // An interrupted build may not have read the file: unknown, so its next event counts.
+        const entry = result.interrupted ? undefined : session.statCache.entryOf(file);
+        if (entry) usedDigests.set(file, entry.digest);
+        else usedDigests.delete(file);
+      }
+      return false;
+    }
     index = indexReads({ root, graph, closure, loadFiles, stepModuleFiles, sourceFiles });
+    indexedFrom = { graph, reads };
     usedDigests.clear();
     for (const file of index.files) {
       const entry = session.statCache.entryOf(file);
@@ -280,6 +302,7 @@ export async function runWatch(options: WatchOptions): Promise<number> {
     }
     watcher.add(fresh);
     if (pending.length > 0) dispatch({ type: "change", paths: [...pending] }); // a rebuild once this ends
+    return true;
   };
 
   const onStop = () => dispatch({ type: "stop" });
