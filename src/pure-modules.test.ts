@@ -42,6 +42,7 @@ const pureModules = [
   join(SRC, "key/action-key.ts"),
   join(SRC, "key/canonical.ts"),
   join(SRC, "exec/scheduler.ts"),
+  join(SRC, "cache/chunked-pairs.ts"),
 ];
 
 describe("pure modules", () => {

@@ -21,6 +21,7 @@ import type { KeyIngredients } from "../key/action-key.js";
 import type { StatCache } from "../state/stat-cache.js";
 import { finishIndex, INDEX_FILE, moveIndexAside, prepareIndex } from "./index-health.js";
 import { placeFile } from "./place-file.js";
+import { chunkPairs, CHUNKED_FROM, joinChunks, type Pair } from "./chunked-pairs.js";
 
 export interface OutputRecord {
   /** Path inside the target's output directory. */
@@ -64,6 +65,15 @@ export interface ActionOrigins {
   definition?: [string, string][];
 }
 
+/**
+ * Ingredients and origins as stored: a list of CHUNKED_FROM entries or more (an aggregator's
+ * inputs, its dependencies) is kept as the names of shared chunks (`ch/<name>` records; see
+ * chunked-pairs.ts) and the list itself left empty.
+ */
+type StoredIngredients = KeyIngredients & { inputChunks?: string[] };
+type StoredOrigins = ActionOrigins & { depChunks?: string[] };
+type IndexValue = ActionResult | StoredIngredients | StoredOrigins | Pair[] | number;
+
 /** Default cache location: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
   if (env.KILN_CACHE_DIR) return env.KILN_CACHE_DIR;
@@ -105,14 +115,14 @@ export function cacheDirError(dir: string, error: unknown, doing: string): KilnE
 }
 
 export class LocalStore {
-  private opened?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins | number, string>;
+  private opened?: RootDatabase<IndexValue, string>;
   /**
    * Set once the index proved damaged in this process: it is moved aside, the rest of the build
    * reads nothing from it, and the results it stores wait for close() to go into a fresh index.
    */
   private abandoned = false;
   /** The damaged index, closed (never read again) by close(). */
-  private damaged?: RootDatabase<ActionResult | KeyIngredients | ActionOrigins | number, string>;
+  private damaged?: RootDatabase<IndexValue, string>;
   /** This process's open-marker (see index-health.ts), while the index is open. */
   private marker?: string;
   /** The first failure to store results (a full disk...), reported when the store closes. */
@@ -156,7 +166,7 @@ export class LocalStore {
   }
 
   /** The index, opened (and checked, if in doubt) on first use; undefined once abandoned. */
-  private get index(): RootDatabase<ActionResult | KeyIngredients | ActionOrigins | number, string> | undefined {
+  private get index(): RootDatabase<IndexValue, string> | undefined {
     if (this.opened || this.abandoned) return this.opened;
     const require = createRequire(import.meta.url);
     const lmdbEntry = require.resolve("lmdb");
@@ -275,7 +285,11 @@ export class LocalStore {
   getIngredients(key: string): KeyIngredients | undefined {
     const index = this.index;
     try {
-      return index?.get(`in/${key}`) as KeyIngredients | undefined;
+      const stored = index?.get(`in/${key}`) as StoredIngredients | undefined;
+      if (!stored?.inputChunks) return stored;
+      const { inputChunks, ...rest } = stored;
+      const inputs = joinChunks(inputChunks, (name) => index!.get(`ch/${name}`));
+      return inputs && { ...rest, inputs };
     } catch (error) {
       this.abandon(error);
       return undefined;
@@ -284,11 +298,25 @@ export class LocalStore {
 
   /** Where the inputs of `key`'s action came from (see ActionOrigins); absent for results of older kilns. */
   getOrigins(key: string): ActionOrigins | undefined {
+    const stored = this.storedOrigins(key);
+    if (!stored?.depChunks) return stored;
+    const { depChunks, ...rest } = stored;
+    try {
+      const deps = joinChunks(depChunks, (name) => this.index?.get(`ch/${name}`));
+      return deps && { ...rest, deps };
+    } catch (error) {
+      this.abandon(error);
+      return undefined;
+    }
+  }
+
+  /** The origins record as stored: its dependencies may be chunk names still. */
+  private storedOrigins(key: string): StoredOrigins | undefined {
     const pending = this.pendingPuts.find(([pendingKey]) => pendingKey === key);
     if (pending) return pending[3];
     const index = this.index;
     try {
-      return index?.get(`or/${key}`) as ActionOrigins | undefined;
+      return index?.get(`or/${key}`) as StoredOrigins | undefined;
     } catch (error) {
       this.abandon(error);
       return undefined;
@@ -301,7 +329,7 @@ export class LocalStore {
    * WORKSPACE.ts or kiln.lock (a comment edited); provenance then names them as they are now.
    */
   refreshOrigins(key: string, origins: ActionOrigins): void {
-    const stored = this.getOrigins(key);
+    const stored = this.storedOrigins(key);
     if (stored && JSON.stringify(stored.sources) === JSON.stringify(origins.sources) && JSON.stringify(stored.definition) === JSON.stringify(origins.definition)) return;
     const index = this.index;
     if (!index) return;
@@ -347,7 +375,7 @@ export class LocalStore {
 
   /**
    * Removes results and everything kept beside them (ingredients, origins, last use), in one
-   * transaction: a reader sees each result whole or gone.
+   * transaction: a reader sees each result whole or gone. Then the chunks nothing names.
    */
   async removeActions(keys: readonly string[]): Promise<void> {
     const index = this.index;
@@ -355,6 +383,7 @@ export class LocalStore {
     await index.transaction(() => {
       for (const key of keys) for (const prefix of ["ac/", "in/", "or/", "lu/"]) index.removeSync(`${prefix}${key}`);
     });
+    await this.removeUnreferencedChunks(index);
   }
 
   private flushPuts(): void {
@@ -372,7 +401,14 @@ export class LocalStore {
     }
     for (const [key, result, ingredients, origins] of this.pendingPuts.splice(0)) {
       if (!index) continue;
-      const puts = [index.put(`in/${key}`, ingredients), ...(origins ? [index.put(`or/${key}`, origins)] : []), index.put(`ac/${key}`, result)];
+      const puts: Promise<boolean>[] = [];
+      const inputChunks = this.putChunks(index, ingredients.inputs, puts);
+      const depChunks = origins && this.putChunks(index, origins.deps, puts);
+      const storedIngredients: StoredIngredients = inputChunks ? { ...ingredients, inputs: [], inputChunks } : ingredients;
+      const storedOrigins: StoredOrigins | undefined = origins && depChunks ? { ...origins, deps: [], depChunks } : origins;
+      puts.push(index.put(`in/${key}`, storedIngredients));
+      if (storedOrigins) puts.push(index.put(`or/${key}`, storedOrigins));
+      puts.push(index.put(`ac/${key}`, result));
       this.writes.push(Promise.all(puts).catch((error: unknown) => this.writeFailed(error)));
     }
     if (index && this.usedKeys.size > 0) {
@@ -381,6 +417,33 @@ export class LocalStore {
       this.usedKeys.clear();
       this.writes.push(Promise.all(puts).catch((error: unknown) => this.writeFailed(error)));
     }
+  }
+
+  /**
+   * A long list's chunk names, putting the chunks the index lacks (in the same batch, before the
+   * records naming them); undefined for a list short enough to stay inline.
+   */
+  private putChunks(index: RootDatabase<IndexValue, string>, list: readonly Pair[], puts: Promise<boolean>[]): string[] | undefined {
+    if (list.length < CHUNKED_FROM) return undefined;
+    const chunks = chunkPairs(list);
+    for (const { name, pairs } of chunks) if (!index.doesExist(`ch/${name}`)) puts.push(index.put(`ch/${name}`, pairs));
+    return chunks.map((chunk) => chunk.name);
+  }
+
+  /**
+   * Removes the chunks no ingredients or origins name any more, in one transaction that also
+   * reads the names (a build committing meanwhile is seen or waits). A build that found a chunk
+   * present just before this removed it loses that record's list: `kiln why` and provenance
+   * then say it is not recorded; no result changes.
+   */
+  private async removeUnreferencedChunks(index: RootDatabase<IndexValue, string>): Promise<void> {
+    await index.transaction(() => {
+      const named = new Set<string>();
+      for (const { value } of index.getRange({ start: "in/", end: "in0" })) for (const name of (value as StoredIngredients).inputChunks ?? []) named.add(name);
+      for (const { value } of index.getRange({ start: "or/", end: "or0" })) for (const name of (value as StoredOrigins).depChunks ?? []) named.add(name);
+      const unnamed = [...index.getKeys({ start: "ch/", end: "ch0" })].filter((key) => !named.has(key.slice(3)));
+      for (const key of unnamed) index.removeSync(key);
+    });
   }
 
   /** A commit failed: a full disk is the environment's (reported at close); anything else is damage. */

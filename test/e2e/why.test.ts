@@ -33,4 +33,20 @@ describe("kiln why", () => {
     await fx.build();
     expect((await fx.kiln(["why", "//a:upper"])).stdout).toContain("  environment changed\n");
   });
+
+  it("names the one input of 2,500 that changed (the ingredients stored as shared chunks)", async () => {
+    const files: Record<string, string> = {
+      "WORKSPACE.ts": `import { workspace } from "kiln";\nexport default workspace({ name: "why-many" });\n`,
+      "a/BUILD.ts": `import { cmd } from "kiln";\nexport const count = cmd({ srcs: ["in/*.txt"], outs: ["n.txt"], cmd: "cat $SRCS | wc -l > $OUT/n.txt" });\n`,
+    };
+    for (let i = 0; i < 2500; i++) files[`a/in/f${String(i).padStart(4, "0")}.txt`] = `line ${i}\n`;
+    const fx = makeWorkspace(files);
+    expect((await fx.build()).executed).toEqual(["//a:count"]);
+    fx.write({ "a/in/f1234.txt": "changed\n" });
+    expect((await fx.build()).executed).toEqual(["//a:count"]);
+    const why = await fx.kiln(["why", "//a:count"]);
+    expect(why.code).toBe(0);
+    expect(why.stdout).toContain("  input changed: a/in/f1234.txt\n");
+    expect(why.stdout).not.toContain("f1233");
+  });
 });
