@@ -5,11 +5,12 @@
  * what a fresh sandbox would hold; this check makes a wrong claim fail the step loudly instead of
  * caching a wrong output.
  *
- * It costs one stat per input, plus one of the source for a copied source: the copy was taken
+ * It costs one stat per input (two threads share them for a large fan-in), plus one of the source for a copied source: the copy was taken
  * after the source's digest, so if the source still has the identity it was hashed with (and
  * that record is not racy), the copy holds the hashed bytes. Otherwise the copy itself is hashed.
  */
-import { statPath } from "../stat-path.js";
+import { statPath, type PathStat } from "../stat-path.js";
+import { statPaths } from "../stat-batch.js";
 import { type ContentDigest } from "../key/digest.js";
 import { digestFileOfSize } from "../key/file-digest.js";
 import { identityMatches, type FileIdentity } from "../key/file-identity.js";
@@ -39,10 +40,13 @@ export interface InputProblem {
 
 export async function checkSandboxInputs(inputs: readonly ExpectedInput[], statCache: StatCache): Promise<InputProblem[]> {
   const problems: InputProblem[] = [];
-  for (const input of inputs) {
+  // All placed files at once (on two threads when there are many: stat-batch.ts), then judged in order.
+  const placed = statPaths(inputs.map((input) => input.inSandbox));
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i]!;
     // Synchronous while stats prove the input: an aggregator has 100,000 of them, and an await
     // each cost a promise and a microtask apiece.
-    const found = checkInputByStat(input, statCache);
+    const found = checkInputByStat(input, placed[i], statCache);
     if (found === PROVED) continue;
     const problem = "placed" in found ? await checkInputByContent(input, found.placed.size) : found;
     if (problem) problems.push({ path: input.path, ...problem });
@@ -53,8 +57,7 @@ export async function checkSandboxInputs(inputs: readonly ExpectedInput[], statC
 const PROVED = Symbol("proved by stat");
 
 /** PROVED, a problem, or the placed file's stat when only its bytes can tell. */
-function checkInputByStat(input: ExpectedInput, statCache: StatCache): typeof PROVED | Omit<InputProblem, "path"> | { placed: { size: number } } {
-  const placed = statPath(input.inSandbox);
+function checkInputByStat(input: ExpectedInput, placed: PathStat | undefined, statCache: StatCache): typeof PROVED | Omit<InputProblem, "path"> | { placed: { size: number } } {
   if (!placed) return { cause: "kiln", detail: "missing from the sandbox" };
   if (!placed.isFile) return { cause: "kiln", detail: "not a regular file in the sandbox" };
   if (placed.size !== input.size) {

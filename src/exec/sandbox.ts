@@ -38,7 +38,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { joinRelative } from "../join-relative.js";
 import { overwriteFile } from "../overwrite-file.js";
-import { statPath } from "../stat-path.js";
+import { statPaths } from "../stat-batch.js";
 import { type ContentDigest } from "../key/digest.js";
 import { digestFile } from "../key/file-digest.js";
 import { SHARED_INPUT_SIZE, SPARE_REUSE_SIZE } from "../size-thresholds.js";
@@ -399,9 +399,13 @@ export class Sandbox {
    */
   async changedSharedInputs(): Promise<string[]> {
     const changed: string[] = [];
-    for (const input of this.shared) {
-      const path = this.path(input.relative);
-      const now = statPath(path);
+    const paths = this.shared.map((input) => this.path(input.relative));
+    // All at once (on two threads when there are many: stat-batch.ts), then judged in order.
+    const current = statPaths(paths);
+    for (let i = 0; i < this.shared.length; i++) {
+      const input = this.shared[i]!;
+      const path = paths[i]!;
+      const now = current[i];
       if (now && now.size === input.size && now.mtimeMs === input.mtimeMs && now.ino === input.ino) continue;
       this.links.delete(input.relative);
       this.touched(parentOf(input.relative));
@@ -430,7 +434,15 @@ export class Sandbox {
     const listed = new Set<string>();
     /** Used directories the command removed or replaced (by a link, a file...): made again next time. */
     const gone = new Set<string>();
-    for (const dir of sortedByDepth(this.usedDirs, "shallowFirst")) {
+    const ordered = sortedByDepth(this.usedDirs, "shallowFirst");
+    // The trusted directories' mtimes, all at once (two threads share an aggregator's 100,000:
+    // stat-batch.ts). Nothing below changes a used directory's entries but its own listing,
+    // which comes after its stat, so the stats are what a stat at each step would find.
+    const trustedDirs = ordered.filter((dir) => this.dirs.get(dir) !== undefined);
+    const trustedStats = statPaths(trustedDirs.map((dir) => this.path(dir)));
+    const statOf = new Map<string, number | undefined>();
+    for (let i = 0; i < trustedDirs.length; i++) statOf.set(trustedDirs[i]!, trustedStats[i]?.mtimeMs);
+    for (const dir of ordered) {
       if (dir !== "") {
         const parent = parentOf(dir);
         if (gone.has(parent) || (!unread.has(parent) && !listed.has(dir))) {
@@ -440,8 +452,7 @@ export class Sandbox {
       }
       const trusted = this.dirs.get(dir);
       const path = this.path(dir);
-      // An aggregator's sandbox has a directory per dependency: statPath, not statSync (stat-path.ts).
-      if (trusted !== undefined && statPath(path)?.mtimeMs === trusted) {
+      if (trusted !== undefined && statOf.get(dir) === trusted) {
         kept.set(dir, trusted);
         unread.add(dir);
         continue;

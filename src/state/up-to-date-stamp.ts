@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { digestBytes } from "../key/digest.js";
 import { statPath } from "../stat-path.js";
+import { statPaths } from "../stat-batch.js";
 import { REHASH_LIMIT } from "../size-thresholds.js";
 import { CTIME_NOT_COMPARED, identityMatches, IDENTITY_WIDTH, sameStat, recordDirectoryMtime, recordIdentity, type FileIdentity } from "../key/file-identity.js";
 import { currentListingDigest } from "../workspace/discover.js";
@@ -148,10 +149,12 @@ export function checkUpToDateStamp(
   const changed = new Set<string>();
   // Read before the stats: forgiven records taken now are racy if the file changed just before.
   const checkedAt = Date.now();
+  // All at once (on two threads when there are many: stat-batch.ts), then judged in order.
+  const current = statPaths(paths);
   for (let i = 0; i < paths.length; i++) {
     const path = paths[i]!;
     const at = IDENTITY_WIDTH * i;
-    const now = statPath(path);
+    const now = current[i];
     if (!now) {
       changed.add(path);
       continue;

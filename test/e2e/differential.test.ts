@@ -19,6 +19,7 @@
  * case (default 15); KILN_FUZZ_SEED=S (with KILN_FUZZ_PATH=P from a failure report) replays;
  * KILN_FUZZ_SKIP=kind,kind leaves op kinds out (to look past a known bug); KILN_FUZZ_BIG_WEIGHT=W
  * makes 64 MiB sources more (default 1 against 20) or, with 0, never; KILN_FUZZ_TIME_LIMIT_MS.
+ * KILN_STAT_BATCH_FROM (default here 3) sets from how many paths stats run on two threads.
  * A failure prints the seed, the path and the shrunk workspace and op list; every bug found is
  * pinned as a named test in regressions.test.ts.
  */
@@ -51,6 +52,9 @@ const WATCH_TIME_LIMIT_MS = Number(process.env.KILN_FUZZ_WATCH_TIME_LIMIT_MS ?? 
  */
 let remote: RunningServer;
 let grpcRemote: BazelRemote | undefined;
+// Stats of 3 paths or more go through stat-batch.ts's two threads (20,000 by default): its
+// results stand behind every stamp and sandbox check, so the cases here must see them.
+process.env.KILN_STAT_BATCH_FROM ??= "3";
 beforeAll(async () => {
   remote = await startKilnServer();
   if (BAZEL_REMOTE) grpcRemote = await startBazelRemote({ storage: "uncompressed" });
