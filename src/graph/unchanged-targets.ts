@@ -11,6 +11,7 @@
  * Pure: paths in, labels out.
  */
 import { OUTPUT_ROOT, outputDir, type BuildGraph } from "./action-graph.js";
+import { standingLabels } from "./standing.js";
 
 export interface UnchangedTargetsInput {
   graph: BuildGraph;
@@ -38,7 +39,6 @@ export function unchangedTargets(input: UnchangedTargetsInput): Set<string> {
   }
   // Only then are outputs' paths worth making: one string per output of 100,000 targets.
   const outputsChanged = [...changed].some((path) => path.startsWith(`${OUTPUT_ROOT}/`));
-  const inClosure = new Set(closure);
   const changedTargets = new Set<string>();
   const attributed = new Set<string>();
   const touches = (path: string) => {
@@ -67,22 +67,7 @@ export function unchangedTargets(input: UnchangedTargetsInput): Set<string> {
   // A change kiln cannot pin on a target (a BUILD file, a directory): trust nothing.
   if (attributed.size < changed.size) return new Set();
 
-  const dependants = new Map<string, string[]>();
-  for (const label of closure) {
-    for (const dep of graph.targets.get(label)!.deps) {
-      if (!inClosure.has(dep)) continue;
-      const list = dependants.get(dep);
-      if (list) list.push(label);
-      else dependants.set(dep, [label]);
-    }
-  }
-  const queue = [...changedTargets];
-  while (queue.length > 0) {
-    for (const dependant of dependants.get(queue.pop()!) ?? []) {
-      if (changedTargets.has(dependant)) continue;
-      changedTargets.add(dependant);
-      queue.push(dependant);
-    }
-  }
-  return new Set(closure.filter((label) => !changedTargets.has(label)));
+  // Unchanged: not changed itself, and nothing it depends on in the closure changed (the same
+  // walk the builder completes standing targets with; no dependants lists for 100,000 labels).
+  return standingLabels(closure, (label) => graph.targets.get(label)!.deps, (label) => !changedTargets.has(label));
 }
