@@ -12,7 +12,7 @@
  * 20,000), a process where statPath is not the binding, or a worker that cannot start, stats on
  * this thread alone. The worker is started on first use, kept for the process and unref'd.
  */
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { statPath, statPathMethod, type PathStat } from "./stat-path.js";
 
 const DEFAULT_BATCH_FROM = 20_000;
@@ -64,7 +64,10 @@ function batchFrom(): number {
 function sharedWorker(): Worker | undefined {
   if (worker || workerFailed) return worker;
   try {
-    worker = new Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false });
+    // Loaded only here: node:worker_threads costs ~3 ms to load, and the no-op fast path
+    // (which shares this module) never stats enough paths to want it.
+    const threads = process.getBuiltinModule("node:worker_threads") as typeof import("node:worker_threads");
+    worker = new threads.Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false });
     worker.unref();
     // A worker that dies (out of memory, killed) is not used again; a batch waiting on it is
     // not left waiting (see statPaths' timeout).

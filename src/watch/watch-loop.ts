@@ -7,9 +7,10 @@
  * stamp, a stat of every file the last result depends on, and re-keys the targets whose files
  * changed (from content, through the stat cache, whose file identity includes ctime and a racy
  * window: a save just after a read is never taken for unchanged); without a stamp it re-keys
- * everything. A missed event therefore delays a rebuild but never makes one wrong. Before each rebuild a cookie file is written in .kiln/watch/ and its own
- * event awaited: inotify reports events in order, so every event of a burst that began before
- * the build has arrived once the cookie's has (Turborepo's and Watchman's cookies).
+ * everything. A missed event therefore delays a rebuild but never makes one wrong. Before each
+ * rebuild a cookie file is written in .kiln/watch/ and its own event awaited: inotify reports
+ * events in order, so every event of a burst that began before the build has arrived once the
+ * cookie's has (Turborepo's and Watchman's cookies).
  * kiln-out/, .kiln/ (but its cookie directory), node_modules/, .git/ and the cache are never
  * watched: placing outputs must not trigger a rebuild.
  */
