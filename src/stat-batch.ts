@@ -66,6 +66,8 @@ function sharedWorker(): Worker | undefined {
   try {
     // Loaded only here: node:worker_threads costs ~3 ms to load, and the no-op fast path
     // (which shares this module) never stats enough paths to want it.
+    // Older Node 20 releases lack getBuiltinModule: they stat on one thread.
+    if (typeof process.getBuiltinModule !== "function") throw new Error("no process.getBuiltinModule");
     const threads = process.getBuiltinModule("node:worker_threads") as typeof import("node:worker_threads");
     worker = new threads.Worker(WORKER_SOURCE, { eval: true, stdout: false, stderr: false });
     worker.unref();
