@@ -13,7 +13,7 @@
  * this thread alone. The worker is started on first use, kept for the process and unref'd.
  */
 import type { Worker } from "node:worker_threads";
-import { statPath, statPathMethod, type PathStat } from "./stat-path.js";
+import { BINDING_OFFSETS as B, S_IFDIR, S_IFMT, S_IFREG, statPath, statPathMethod, type PathStat } from "./stat-path.js";
 
 const DEFAULT_BATCH_FROM = 20_000;
 const CHUNK = 512;
@@ -21,7 +21,7 @@ const CHUNK = 512;
 const WIDTH = 5;
 
 // The worker's loop, as text: kiln's bundles are single files, and a worker needs code of its
-// own. It reads Node's fs binding as stat-path.ts does (offsets from lib/internal/fs/utils.js).
+// own. It reads Node's fs binding as stat-path.ts does, with its offsets and mode bits.
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const stat = process.binding("fs").stat;
@@ -38,12 +38,12 @@ parentPort.on("message", ({ bytes, offsets, results, control, count }) => {
       const v = stat(text.toString("utf8", at[i], at[i + 1]), false, undefined, false);
       const o = ${WIDTH} * i;
       if (v === undefined) { out[o] = 0; continue; }
-      const type = v[1] & 0o170000;
-      out[o] = type === 0o100000 ? 1 : type === 0o040000 ? 2 : 3;
-      out[o + 1] = v[8];
-      out[o + 2] = v[12] * 1e3 + v[13] / 1e6;
-      out[o + 3] = v[7];
-      out[o + 4] = v[14] * 1e3 + v[15] / 1e6;
+      const type = v[${B.MODE}] & ${S_IFMT};
+      out[o] = type === ${S_IFREG} ? 1 : type === ${S_IFDIR} ? 2 : 3;
+      out[o + 1] = v[${B.SIZE}];
+      out[o + 2] = v[${B.MTIME_SEC}] * 1e3 + v[${B.MTIME_NSEC}] / 1e6;
+      out[o + 3] = v[${B.INO}];
+      out[o + 4] = v[${B.CTIME_SEC}] * 1e3 + v[${B.CTIME_NSEC}] / 1e6;
     }
   }
   Atomics.store(counter, 1, 1);

@@ -26,17 +26,13 @@ export interface PathStat {
 /** Node's fs binding: `stat(path, useBigint, req, throwIfNoEntry)` fills and returns a shared Float64Array. */
 type StatBinding = (path: string, useBigint: false, req: undefined, throwIfNoEntry: false) => Float64Array | undefined;
 
-// Offsets in the binding's array (lib/internal/fs/utils.js, getStatsFromBinding).
-const MODE = 1;
-const INO = 7;
-const SIZE = 8;
-const MTIME_SEC = 12;
-const MTIME_NSEC = 13;
-const CTIME_SEC = 14;
-const CTIME_NSEC = 15;
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
+// Offsets in the binding's array (lib/internal/fs/utils.js, getStatsFromBinding); stat-batch.ts's
+// worker reads the binding with the same ones.
+export const BINDING_OFFSETS = { MODE: 1, INO: 7, SIZE: 8, MTIME_SEC: 12, MTIME_NSEC: 13, CTIME_SEC: 14, CTIME_NSEC: 15 } as const;
+const { MODE, INO, SIZE, MTIME_SEC, MTIME_NSEC, CTIME_SEC, CTIME_NSEC } = BINDING_OFFSETS;
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
 
 const viaBinding = bindingStat();
 
