@@ -288,7 +288,7 @@ export class LocalStore {
       const stored = index?.get(`in/${key}`) as StoredIngredients | undefined;
       if (!stored?.inputChunks) return stored;
       const { inputChunks, ...rest } = stored;
-      const inputs = joinChunks(inputChunks, (name) => index!.get(`ch/${name}`));
+      const inputs = this.joinStored(inputChunks);
       return inputs && { ...rest, inputs };
     } catch (error) {
       this.abandon(error);
@@ -302,12 +302,18 @@ export class LocalStore {
     if (!stored?.depChunks) return stored;
     const { depChunks, ...rest } = stored;
     try {
-      const deps = joinChunks(depChunks, (name) => this.index?.get(`ch/${name}`));
+      const deps = this.joinStored(depChunks);
       return deps && { ...rest, deps };
     } catch (error) {
       this.abandon(error);
       return undefined;
     }
+  }
+
+  /** A chunked list read back (chunked-pairs.ts); undefined if a chunk is missing or malformed. */
+  private joinStored(names: readonly string[]): Pair[] | undefined {
+    const index = this.index;
+    return index && joinChunks(names, (name) => index.get(`ch/${name}`));
   }
 
   /** The origins record as stored: its dependencies may be chunk names still. */

@@ -5,9 +5,10 @@
  * what a fresh sandbox would hold; this check makes a wrong claim fail the step loudly instead of
  * caching a wrong output.
  *
- * It costs one stat per input (two threads share them for a large fan-in), plus one of the source for a copied source: the copy was taken
- * after the source's digest, so if the source still has the identity it was hashed with (and
- * that record is not racy), the copy holds the hashed bytes. Otherwise the copy itself is hashed.
+ * It costs one stat per input (two threads share them for a large fan-in), plus one of the
+ * source for a copied source: the copy was taken after the source's digest, so if the source
+ * still has the identity it was hashed with (and that record is not racy), the copy holds the
+ * hashed bytes. Otherwise the copy itself is hashed.
  */
 import { statPath, type PathStat } from "../stat-path.js";
 import { statPaths } from "../stat-batch.js";
