@@ -4,7 +4,8 @@
  * file is replaced by a rename from a temp link; where links fail (another file system) the temp
  * is a read-only copy. A crash leaves the old file or the new one, never a torn one.
  */
-import { chmodSync, copyFileSync, linkSync, renameSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, renameSync, rmSync } from "node:fs";
+import { hardLink } from "../hard-link.js";
 
 /**
  * Places `from` at `dest`; `tempPath` names a temp file on dest's file system when one is needed.
@@ -13,7 +14,7 @@ import { chmodSync, copyFileSync, linkSync, renameSync, rmSync } from "node:fs";
 export function placeFile(from: string, dest: string, tempPath: () => string, replacing: boolean): boolean {
   if (!replacing) {
     try {
-      linkSync(from, dest);
+      hardLink(from, dest);
       return true;
     } catch {
       // There already (EEXIST), another file system (EXDEV), links refused: the temp way below.
@@ -22,7 +23,7 @@ export function placeFile(from: string, dest: string, tempPath: () => string, re
   const temp = tempPath();
   let linked = true;
   try {
-    linkSync(from, temp);
+    hardLink(from, temp);
   } catch {
     try {
       copyFileSync(from, temp);

@@ -21,7 +21,6 @@ import {
   fchmodSync,
   fstatSync,
   ftruncateSync,
-  linkSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -36,6 +35,7 @@ import {
 } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { hardLink } from "../hard-link.js";
 import { joinRelative } from "../join-relative.js";
 import { overwriteFile } from "../overwrite-file.js";
 import { statPaths } from "../stat-batch.js";
@@ -300,7 +300,7 @@ export class Sandbox {
     // file it resolves to: the bytes the digest was taken from.
     const real = realpathSync.native(from);
     try {
-      linkSync(real, target);
+      hardLink(real, target);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
       // A link out of the workspace to another file system: copied (the check hashes the copy).
@@ -364,11 +364,11 @@ export class Sandbox {
     const target = join(this.dir, relative);
     this.touched(parentOf(relative));
     try {
-      linkSync(from, target);
+      hardLink(from, target);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       unlinkSync(target);
-      linkSync(from, target);
+      hardLink(from, target);
     }
     this.links.set(relative, { ino: file.ino, size: file.size, mtimeMs: file.mtimeMs });
   }
