@@ -29,6 +29,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { findOnPath } from "./namespace-sandbox.js";
+import { writeFileAtomic } from "../state/atomic-file.js";
 
 /** The programs a namespace helper needs, found on the host's PATH, and how it enters namespaces. */
 export interface UnshareTools {
@@ -177,7 +178,9 @@ export function probeUnshare(scratchDir: string, hostPath: string | undefined): 
   mkdirSync(slot, { recursive: true });
   prepareSkeleton(skeleton, base, []);
   const fstab = join(probeDir, "fstab");
-  writeFileSync(fstab, viewFstab({ skeleton, slot, base, tools: [] }));
+  // Through a temp name: two kilns starting at once probe with this one file, and a half-written
+  // fstab would make the other's probe fail (and its build pick another sandbox).
+  writeFileAtomic(fstab, viewFstab({ skeleton, slot, base, tools: [] }));
   // What a job relies on: the view is there, the root is read-only, capabilities are gone.
   const check = `test -d ${JSON.stringify(base)} && test -x /bin/sh && ! true 2>/dev/null >/kiln-probe && ! ${mount} -n -t tmpfs none /tmp 2>/dev/null`;
   const problems: string[] = [];

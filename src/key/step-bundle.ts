@@ -5,11 +5,12 @@
  * every package it imports. Editing a helper imported by train.ts changes train's digest; editing
  * an unrelated file does not.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { canonicalJson } from "./canonical.js";
 import { digestBytes, type ContentDigest } from "./digest.js";
 import type { StatCache } from "../state/stat-cache.js";
+import { writeFileAtomic } from "../state/atomic-file.js";
 import { combineProblems, inputError, type KilnError } from "../errors.js";
 import { KILN_ROOT } from "../kiln-install.js";
 import { externalPackagesPlugin, USER_CODE_BUILD_OPTIONS } from "../workspace/module-resolution.js";
@@ -102,7 +103,9 @@ export async function bundleStepModules(
     }
     const codeDigest = digestBytes(canonicalJson({ files: localInputs, packages: identities }));
     const bundlePath = join(outDir, `${digestBytes(output.text).slice(0, 24)}.mjs`);
-    if (!existsSync(bundlePath)) writeFileSync(bundlePath, output.text);
+    // Through a temp name: the name promises these bytes, so a crash or a concurrent kiln must
+    // never leave (or read) half of them there.
+    if (!existsSync(bundlePath)) writeFileAtomic(bundlePath, output.text);
     modules.set(entry, { format: STEP_MODULE_FORMAT, entry, bundlePath, codeDigest, files });
   }
   return modules;

@@ -6,7 +6,8 @@
  * The metafile tells which files the evaluation read: the graph cache and watch mode use that set.
  */
 import { parseCacheCap } from "../byte-size.js";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../state/atomic-file.js";
 import { join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { z } from "zod";
@@ -88,7 +89,9 @@ export async function loadPackages(
     .sort();
 
   const bundlePath = join(loadDir, `${digestBytes(bundle.text).slice(0, 16)}.mjs`);
-  writeFileSync(bundlePath, bundle.text);
+  // Through a temp name: a concurrent kiln importing this very file (same name, same bytes) must
+  // never read it half-written, which it once did and reported a WORKSPACE.ts with no workspace.
+  writeFileAtomic(bundlePath, bundle.text);
   process.setSourceMapsEnabled(true);
   let namespace: Record<string, Record<string, unknown>>;
   try {
