@@ -50,10 +50,20 @@ export async function runWatchCommand(patternTexts: string[], options: WatchComm
         const reporter = new BuildReporter(mode, process.stdout, process.stderr, undefined, { quiet: options.quiet, color: colorWanted(process.env), columns: process.stderr.columns });
         return {
           reporter: (event) => reporter.handle(event),
-          finished(result, error) {
-            if (result) reporter.handle(result.summary);
-            else if (error instanceof KilnError) say(`kiln: error: ${formatError(error)}`);
-            else if (error) say(`kiln: internal error: ${error instanceof Error ? error.message : String(error)}\n  This is a bug in kiln; please report it.`);
+          // The summary as soon as the outputs are in place: recording the build's state comes after.
+          built(outcome) {
+            reporter.handle(outcome.summary);
+          },
+          finished(result, error, early) {
+            if (result) {
+              if (!early) reporter.handle(result.summary);
+              return;
+            }
+            const message = error instanceof KilnError ? formatError(error) : error instanceof Error ? error.message : String(error);
+            // After the summary, the outputs stand: what failed is kiln's own record of them.
+            if (early) say(`kiln: warning: the outputs above are in place, but kiln could not record the build's state: ${message}`);
+            else if (error instanceof KilnError) say(`kiln: error: ${message}`);
+            else if (error) say(`kiln: internal error: ${message}\n  This is a bug in kiln; please report it.`);
           },
         };
       },

@@ -20,6 +20,7 @@ import type { BuildRequest, BuildResult, WorkspaceSession } from "../session/wor
 import { OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
 import { digestFile } from "../key/file-digest.js";
 import type { StepCanceller } from "../exec/scheduler.js";
+import type { BuildOutcome } from "../exec/builder.js";
 import type { StampChanges } from "../state/up-to-date-stamp.js";
 import { indexReads, type ReadIndex } from "./read-index.js";
 import { transition, type WatchAction, type WatchInput, type WatchPhase } from "./watch-state.js";
@@ -36,14 +37,22 @@ const NEVER_WATCHED = new Set([OUTPUT_DIR, "node_modules", ".git"]);
 export interface WatchRebuild {
   /** The build's reporter for this rebuild. */
   reporter: BuildRequest["reporter"];
-  /** Called with the result (its summary not yet reported), or the error that stopped the build. */
-  finished(result: BuildResult | undefined, error?: unknown): void;
+  /**
+   * Called once every step is done and its outputs are in place, while kiln still records the
+   * build's state (see BuildRequest.onOutcome): the moment to report the summary.
+   */
+  built(outcome: BuildOutcome): void;
+  /**
+   * Called when the build has returned: with its result, or the error that stopped it. `early`:
+   * built() was called first (an error then came from recording the build's state).
+   */
+  finished(result: BuildResult | undefined, error: unknown, early: boolean): void;
 }
 
 export interface WatchOptions {
   session: WorkspaceSession;
   /** Everything a build needs but its reporter. */
-  request: Omit<BuildRequest, "reporter" | "onScheduler">;
+  request: Omit<BuildRequest, "reporter" | "onScheduler" | "onOutcome">;
   poll: boolean;
   /** Starts one rebuild's output; `trigger`: the workspace paths whose events started it (none for the first). */
   beginRebuild(trigger: string[]): WatchRebuild;
@@ -220,13 +229,18 @@ export async function runWatch(options: WatchOptions): Promise<number> {
     const output = options.beginRebuild(trigger.map((path) => relative(root, path)));
     build = new AbortController();
     const startedAt = Date.now();
+    let early = false;
     try {
       // The stamp's stats, taken after the barrier, say which targets need new keys; the rest
       // stand as the last build left them (as for `kiln build` after its fast path's check).
       const checkStart = performance.now();
       const stampChanges = options.request.readCache ? session.stampChanges(options.request) : undefined;
       const buildStart = performance.now();
-      const result = await session.build({ ...options.request, stampChanges, reporter: output.reporter, onScheduler: (s) => (scheduler = s) }, build.signal);
+      const onOutcome = (outcome: BuildOutcome) => {
+        early = true;
+        output.built(outcome);
+      };
+      const result = await session.build({ ...options.request, stampChanges, reporter: output.reporter, onScheduler: (s) => (scheduler = s), onOutcome }, build.signal);
       scheduler = undefined;
       graphUnknown = false;
       const indexStart = performance.now();
@@ -237,11 +251,11 @@ export async function runWatch(options: WatchOptions): Promise<number> {
         const indexing = reindexed ? "indexing reads" : "index kept, refreshing digests";
         process.stderr.write(`[watch] stamp check ${ms(checkStart, buildStart)} ms (${changed}), build ${ms(buildStart, indexStart)} ms, ${indexing} ${ms(indexStart, performance.now())} ms\n`);
       }
-      output.finished(result);
+      output.finished(result, undefined, early);
     } catch (error) {
       scheduler = undefined;
       graphUnknown = true;
-      output.finished(undefined, error);
+      output.finished(undefined, error, early);
     }
     if (process.env.KILN_DEBUG_WATCH) {
       const m = process.memoryUsage();
