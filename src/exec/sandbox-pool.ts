@@ -24,6 +24,8 @@ let sandboxCounter = 0;
 
 export class SandboxPool {
   private readonly free: Sandbox[] = [];
+  /** Released sandboxes too large to lend, emptied and parked by close(). */
+  private readonly toPark: Sandbox[] = [];
   private readonly parkedDir: string;
   private readonly madeDirs = new Set<string>();
   /** Sandboxes being removed off the main thread, by directory. */
@@ -58,14 +60,27 @@ export class SandboxPool {
 
   /** Empties the sandbox and keeps it for the next action (see the module comment). */
   release(sandbox: Sandbox): void {
-    try {
-      sandbox.empty();
-    } catch {
-      this.discard(sandbox);
+    // Too large to lend: emptied and parked at the build's end, not now. An aggregator's
+    // 100,000 directories and links take ~0.4 s to empty and as long to write into the manifest,
+    // which the build's result (watch mode reports it before close()) should not wait for. A crash
+    // before then loses only the reuse: the sandbox is named like any other of this process, and
+    // a later build removes it.
+    if (sandbox.directoryCount > LENDABLE_DIRECTORIES) {
+      this.toPark.push(sandbox);
       return;
     }
-    if (sandbox.directoryCount <= LENDABLE_DIRECTORIES) this.free.push(sandbox);
-    else this.park(sandbox);
+    if (this.empty(sandbox)) this.free.push(sandbox);
+  }
+
+  /** Empties a sandbox for reuse; false (and it is discarded) if that failed. */
+  private empty(sandbox: Sandbox): boolean {
+    try {
+      sandbox.empty();
+      return true;
+    } catch {
+      this.discard(sandbox);
+      return false;
+    }
   }
 
   /** Removes a sandbox kiln no longer trusts (or could not park), off the main thread. */
@@ -83,6 +98,7 @@ export class SandboxPool {
    */
   async close(): Promise<void> {
     for (const sandbox of this.free.splice(0)) this.park(sandbox);
+    for (const sandbox of this.toPark.splice(0)) if (this.empty(sandbox)) this.park(sandbox);
     if (this.removals.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolvePromise) => (timer = setTimeout(resolvePromise, REMOVAL_GRACE_MS)));
