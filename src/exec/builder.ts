@@ -15,7 +15,7 @@ import type { OutputRecord } from "../cache/local-store.js";
 import type { Reporter, SummaryEvent, Tracer } from "../events.js";
 import { outputDir, type BuildGraph } from "../graph/action-graph.js";
 import { longestPathToSink } from "../graph/cycle.js";
-import { standingLabels } from "../graph/standing.js";
+import { standingInClosedSet } from "../graph/standing.js";
 import { prepareAction, type FinishedDependency, type KeyContext, type PreparedAction } from "../key/action-inputs.js";
 import { describeKeyChanges } from "../key/action-key.js";
 import type { LastResult } from "../state/workspace-state.js";
@@ -46,7 +46,8 @@ export interface BuildOptions {
   keys: Omit<KeyContext, "root" | "graph">;
   /**
    * Labels known up to date without computing their keys (see graph/unchanged-targets.ts):
-   * their last results stand.
+   * their last results stand. Closed under dependencies, as unchangedTargets returns it (one
+   * that is not is still handled right, only slower: graph/standing.ts).
    */
   unchanged?: ReadonlySet<string>;
   /** What each label was last built as (read only: new results come back in the outcome). */
@@ -186,7 +187,7 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
 
   // Standing results complete first, in one go (graph/standing.ts): the scheduler is left what may run.
   // (Not once aborted: then nothing completes, as the scheduler would have it.)
-  const standing = unchanged && !options.signal.aborted ? standingLabels(labels, depsOf, (label) => unchanged.has(label) && options.lastResults.has(label)) : undefined;
+  const standing = unchanged && !options.signal.aborted ? standingInClosedSet(labels, depsOf, unchanged, (label) => options.lastResults.has(label)) : undefined;
   for (const label of standing ?? []) instant(label);
   const scheduler = new Scheduler<PreparedAction>({
     labels: standing && standing.size > 0 ? labels.filter((label) => !standing.has(label)) : labels,

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { standingLabels } from "./standing.js";
+import { standingInClosedSet, standingLabels } from "./standing.js";
 
 /** The definition, recursively: a label stands if it stands itself and so does every dependency in the plan. */
 function byDefinition(labels: string[], deps: Map<string, string[]>, stands: Set<string>): Set<string> {
@@ -56,5 +56,37 @@ describe("standingLabels", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it("standingInClosedSet equals standingLabels, for closed sets and any other", () => {
+    const dag = fc.integer({ min: 1, max: 12 }).chain((n) =>
+      fc.tuple(
+        fc.constant(n),
+        fc.array(fc.tuple(fc.nat({ max: n - 1 }), fc.nat({ max: n - 1 })), { maxLength: 30 }),
+        fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+        fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+        fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+        fc.boolean(),
+      ),
+    );
+    let closedSeen = 0;
+    fc.assert(
+      fc.property(dag, ([n, edges, standsFlags, inPlanFlags, resultFlags, close]) => {
+        const all = Array.from({ length: n }, (_, i) => `t${i}`);
+        const deps = new Map<string, string[]>();
+        for (const [a, b] of edges) if (a > b) deps.set(all[a]!, [...(deps.get(all[a]!) ?? []), all[b]!]);
+        let set = new Set(all.filter((_, i) => standsFlags[i]));
+        // Half the cases closed under dependencies, as unchanged-targets.ts makes it.
+        if (close) set = standingLabels(all, (l) => deps.get(l) ?? [], (l) => set.has(l));
+        const hasResult = (l: string) => close || resultFlags[all.indexOf(l)]!;
+        const labels = all.filter((_, i) => inPlanFlags[i]);
+        const depsOf = (l: string) => deps.get(l) ?? [];
+        const got = standingInClosedSet(labels, depsOf, set, hasResult);
+        expect([...got].sort()).toEqual([...standingLabels(labels, depsOf, (l) => set.has(l) && hasResult(l))].sort());
+        if (close && got.size > 0) closedSeen++;
+      }),
+      { numRuns: 2000 },
+    );
+    expect(closedSeen).toBeGreaterThan(100);
   });
 });

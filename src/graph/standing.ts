@@ -46,3 +46,27 @@ export function standingLabels(labels: readonly string[], depsOf: (label: string
   for (const [label, stands] of settled) if (stands) standing.add(label);
   return standing;
 }
+
+/**
+ * standingLabels where the labels that stand themselves are a set closed under dependencies
+ * (unchanged-targets.ts returns one: a label is unchanged only if everything it depends on is):
+ * then the plan's labels in the set are the answer, proved by one look at each one's
+ * dependencies instead of the walk (~0.2 s at 100,000 labels). `hasResult` must hold for each
+ * too. Anything else (a set that turns out not closed, a label without a result) gets the walk.
+ */
+export function standingInClosedSet(
+  labels: readonly string[],
+  depsOf: (label: string) => readonly string[],
+  set: ReadonlySet<string>,
+  hasResult: (label: string) => boolean,
+): Set<string> {
+  const standing = new Set<string>();
+  const walk = () => standingLabels(labels, depsOf, (label) => set.has(label) && hasResult(label));
+  for (const label of labels) {
+    if (!set.has(label)) continue;
+    if (!hasResult(label)) return walk();
+    for (const dep of depsOf(label)) if (!set.has(dep)) return walk();
+    standing.add(label);
+  }
+  return standing;
+}
