@@ -52,6 +52,8 @@ export interface LocalExecutorOptions {
   /** The caller's PATH, where bwrap is looked for. */
   hostPath: string | undefined;
   reporter: Reporter;
+  /** Watch mode: large sandboxes kept between builds of the session (sandbox-pool.ts). */
+  heldSandboxes?: Map<string, Sandbox>;
 }
 
 export class LocalExecutor implements Executor {
@@ -62,7 +64,7 @@ export class LocalExecutor implements Executor {
 
   constructor(private readonly options: LocalExecutorOptions) {
     this.pool = new StepPool(options.jobs);
-    this.sandboxes = new SandboxPool(join(options.stateDir, "sandbox"));
+    this.sandboxes = new SandboxPool(join(options.stateDir, "sandbox"), options.heldSandboxes);
   }
 
   /**

@@ -17,6 +17,14 @@ import { Sandbox } from "./sandbox.js";
 
 /** A sandbox with more directories than this is parked for its own label only, never lent. */
 const LENDABLE_DIRECTORIES = 256;
+/**
+ * KILN_SANDBOX_LEND_UP_TO overrides it (a test knob: the differential test sets it low, so its
+ * small workspaces take the paths of an aggregator's sandbox: parked at close, held in watch).
+ */
+function lendableDirectories(): number {
+  const configured = Number(process.env.KILN_SANDBOX_LEND_UP_TO);
+  return Number.isInteger(configured) && configured >= 0 ? configured : LENDABLE_DIRECTORIES;
+}
 /** How long a build's end waits for sandbox removals before handing them to a detached `rm`. */
 const REMOVAL_GRACE_MS = 200;
 
@@ -31,7 +39,16 @@ export class SandboxPool {
   /** Sandboxes being removed off the main thread, by directory. */
   private readonly removals = new Map<string, Promise<void>>();
 
-  constructor(private readonly base: string) {
+  /**
+   * `held`: watch mode's sandboxes kept between builds of one session, by parking path. Those too
+   * large to lend are handed to it at close() instead of parked, and claimed from it first: no
+   * manifest written or read, no rename, and no other kiln can claim them meanwhile (they keep
+   * this process's name). parkHeld() parks them when the session ends.
+   */
+  constructor(
+    private readonly base: string,
+    private readonly held?: Map<string, Sandbox>,
+  ) {
     this.parkedDir = join(base, "parked");
   }
 
@@ -42,6 +59,14 @@ export class SandboxPool {
     if (fresh) {
       ensureDirectory(this.base, this.madeDirs);
       return Sandbox.create(dir, parking);
+    }
+    const kept = this.held?.get(parking);
+    if (kept) {
+      this.held!.delete(parking);
+      // As trusted as a parked sandbox's manifest (it is what that manifest would say): a layout
+      // that proves it wrong drops it and lays the step out in a new one (local-executor.ts).
+      kept.trustedManifest = true;
+      return kept;
     }
     try {
       renameSync(parking, dir);
@@ -65,7 +90,7 @@ export class SandboxPool {
     // which the build's result (watch mode reports it before close()) should not wait for. A crash
     // before then loses only the reuse: the sandbox is named like any other of this process, and
     // a later build removes it.
-    if (sandbox.directoryCount > LENDABLE_DIRECTORIES) {
+    if (sandbox.directoryCount > lendableDirectories()) {
       this.toPark.push(sandbox);
       return;
     }
@@ -98,7 +123,11 @@ export class SandboxPool {
    */
   async close(): Promise<void> {
     for (const sandbox of this.free.splice(0)) this.park(sandbox);
-    for (const sandbox of this.toPark.splice(0)) if (this.empty(sandbox)) this.park(sandbox);
+    for (const sandbox of this.toPark.splice(0)) {
+      if (!this.empty(sandbox)) continue;
+      if (this.held) this.held.set(sandbox.parking, sandbox);
+      else this.park(sandbox);
+    }
     if (this.removals.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolvePromise) => (timer = setTimeout(resolvePromise, REMOVAL_GRACE_MS)));
@@ -107,6 +136,13 @@ export class SandboxPool {
     if (this.removals.size === 0) return;
     spawn("rm", ["-rf", "--", ...this.removals.keys()], { detached: true, stdio: "ignore" }).unref();
     this.removals.clear();
+  }
+
+  /** Parks every held sandbox (watch mode's end), for the next build to claim by its label. */
+  parkHeld(): void {
+    if (!this.held) return;
+    for (const sandbox of this.held.values()) this.park(sandbox);
+    this.held.clear();
   }
 
   private park(sandbox: Sandbox): void {

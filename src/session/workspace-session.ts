@@ -33,6 +33,8 @@ import { LocalActionCache, TieredCache, type ActionCache } from "../cache/action
 import type { RemoteCacheSettings } from "../cache/remote/remote-cache.js";
 import { runBuild, type BuildOptions, type BuildOutcome } from "../exec/builder.js";
 import { LocalExecutor } from "../exec/local-executor.js";
+import type { Sandbox } from "../exec/sandbox.js";
+import { SandboxPool } from "../exec/sandbox-pool.js";
 import type { BuildEvent, Reporter, StepStatus, Tracer } from "../events.js";
 import { recordStepStatuses } from "../state/step-statuses.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
@@ -147,6 +149,8 @@ export class WorkspaceSession {
    * rebuilds with both unchanged, and at 100,000 targets the two walks cost ~0.5 s a rebuild.
    */
   private closureMemo?: { graph: BuildGraph; requested: readonly string[]; closure: string[]; outsideWarning: string | undefined };
+  /** Watch mode: sandboxes too large to lend, kept between this session's builds (sandbox-pool.ts). */
+  private heldSandboxes?: Map<string, Sandbox>;
   readonly lastResults: Map<string, LastResult>;
   private readonly lastResultsFile: LastResultsFile;
   private readonly changedKeys = new Set<string>();
@@ -439,6 +443,7 @@ export class WorkspaceSession {
       sandbox: request.sandbox ?? loaded.manifest.sandbox ?? "auto",
       hostPath: request.hostEnv.PATH,
       reporter,
+      heldSandboxes: this.heldSandboxes,
     });
     let outcome: BuildOutcome;
     let sources: Map<string, ResolvedSource> | undefined;
@@ -527,6 +532,16 @@ export class WorkspaceSession {
     const outsideWarning = sourcesOutsideWarning(graph, closure);
     this.closureMemo = { graph, requested: [...requested], closure, outsideWarning };
     return { closure, outsideWarning };
+  }
+
+  /** From now on, builds keep their large sandboxes with the session instead of parking them. */
+  holdSandboxes(): void {
+    this.heldSandboxes ??= new Map();
+  }
+
+  /** Parks the sandboxes the session holds (watch mode's end), for a later build to claim. */
+  parkHeldSandboxes(): void {
+    if (this.heldSandboxes) new SandboxPool(join(this.stateDir, "sandbox"), this.heldSandboxes).parkHeld();
   }
 
   /** Persists what this session learned; safe to call after a failed build too. */

@@ -325,6 +325,8 @@ export async function runWatch(options: WatchOptions): Promise<number> {
 
   const onStop = () => dispatch({ type: "stop" });
   if (options.signal.aborted) return 0;
+  // The aggregator's sandbox stays with the session between rebuilds, parked when watching ends.
+  session.holdSandboxes();
   options.signal.addEventListener("abort", onStop, { once: true });
   await watcher.ready();
   void rebuild();
@@ -332,6 +334,7 @@ export async function runWatch(options: WatchOptions): Promise<number> {
   options.signal.removeEventListener("abort", onStop);
   clearTimeout(timer);
   await watcher.close();
+  session.parkHeldSandboxes();
   rmSync(cookieDir, { recursive: true, force: true });
   return exitCode;
 }

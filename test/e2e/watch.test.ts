@@ -2,7 +2,7 @@
  * `kiln watch` end to end: the real CLI as a child process on fixture workspaces, edited as a
  * user's editor and git would, each settled state checked against the files it must produce.
  */
-import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeTempDir, makeWorkspace, processRunning, readPidFile, WORKSPACE_TS } from "./harness.js";
@@ -185,5 +185,54 @@ describe("kiln watch", () => {
     const stopped = await w.stop();
     expect(stopped.code).toBe(0);
     expect(processRunning(sleepPid)).toBe(false);
+  });
+
+  it("an aggregator's sandbox stays with the session between rebuilds, survives damage, and is parked on Ctrl-C", async () => {
+    // 300 leaves in 300 directories: a sandbox too large to lend, so held (sandbox-pool.ts).
+    const files: Record<string, string> = { "WORKSPACE.ts": WORKSPACE_TS };
+    const leaves: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      files[`l${i}/BUILD.ts`] = `import { cmd } from "kiln";\nexport const leaf = cmd({ srcs: ["in.txt"], outs: ["o.txt"], cmd: "cp l${i}/in.txt $OUT/o.txt" });\n`;
+      files[`l${i}/in.txt`] = `${i}\n`;
+      leaves.push(`"//l${i}:leaf"`);
+    }
+    files["agg/BUILD.ts"] = `import { cmd } from "kiln";\nexport const agg = cmd({ srcs: [${leaves.join(", ")}], outs: ["all.txt"], cmd: "cat $SRCS > $OUT/all.txt" });\n`;
+    const expected = (edits: Map<number, string>) => Array.from({ length: 300 }, (_, i) => edits.get(i) ?? `${i}\n`).join("");
+    const f = makeWorkspace(files);
+    const w = startWatch(f, ["//agg:agg"]);
+    await w.rebuild(1);
+    const sandboxes = join(f.ws, ".kiln", "sandbox");
+    const own = () => readdirSync(sandboxes).filter((entry) => /^\d+-\d+$/.test(entry));
+    // Parked sandboxes as large as the aggregator's (leaves' small ones are parked as before).
+    const parkedLarge = () => {
+      const parked = join(sandboxes, "parked");
+      if (!existsSync(parked)) return [];
+      return readdirSync(parked).filter((entry) => (JSON.parse(readFileSync(join(parked, entry, ".kiln-sandbox.json"), "utf8")) as { dirs: unknown[] }).dirs.length > 300);
+    };
+    // Held, not parked: it keeps this kiln's name.
+    expect(own()).toHaveLength(1);
+    expect(parkedLarge()).toEqual([]);
+
+    const edits = new Map([[7, "seven\n"]]);
+    f.write({ "l7/in.txt": "seven\n" });
+    const second = await w.rebuild(2);
+    expect(second.executed).toEqual(["//agg:agg", "//l7:leaf"]);
+    expect(f.read("kiln-out/agg/agg/all.txt")).toBe(expected(edits));
+
+    // Damage the held sandbox between rebuilds: a directory it promises is gone.
+    rmSync(join(sandboxes, own()[0]!, "kiln-out", "l150"), { recursive: true, force: true });
+    edits.set(200, "two hundred\n");
+    f.write({ "l200/in.txt": "two hundred\n" });
+    const third = await w.rebuild(3);
+    expect(third.executed).toEqual(["//agg:agg", "//l200:leaf"]);
+    expect(f.read("kiln-out/agg/agg/all.txt")).toBe(expected(edits));
+
+    expect((await w.stop()).code).toBe(0);
+    // Parked for the next build, and nothing of this kiln left behind.
+    expect(own()).toEqual([]);
+    expect(parkedLarge()).toHaveLength(1);
+    const after = await f.build(["//agg:agg"]);
+    expect(after.code).toBe(0);
+    expect(after.executed).toEqual([]);
   });
 });
