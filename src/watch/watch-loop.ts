@@ -236,10 +236,17 @@ export async function runWatch(options: WatchOptions): Promise<number> {
       const checkStart = performance.now();
       const stampChanges = options.request.readCache ? session.stampChanges(options.request) : undefined;
       const buildStart = performance.now();
-      const onOutcome = (outcome: BuildOutcome) => {
-        early = true;
-        output.built(outcome);
-      };
+      // The summary before kiln records the build, once files are watched already: the first
+      // build (or the first after a graph error) indexes and watches what it read before it
+      // reports, so that a save the user makes on seeing the summary cannot fall between a file's
+      // check for a missed change and chokidar's watch on it.
+      const onOutcome =
+        index !== undefined && !graphUnknown
+          ? (outcome: BuildOutcome) => {
+              early = true;
+              output.built(outcome);
+            }
+          : undefined;
       const result = await session.build({ ...options.request, stampChanges, reporter: output.reporter, onScheduler: (s) => (scheduler = s), onOutcome }, build.signal);
       scheduler = undefined;
       graphUnknown = false;

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cleanupTempDirs, makeTempDir, makeWorkspace, processRunning, readPidFile, WORKSPACE_TS } from "./harness.js";
+import { cleanupTempDirs, makeTempDir, makeWorkspace, processRunning, readPidFile, waitFor, WORKSPACE_TS } from "./harness.js";
 import { settle, startWatch } from "./watch-harness.js";
 
 afterAll(cleanupTempDirs);
@@ -209,8 +209,13 @@ describe("kiln watch", () => {
       if (!existsSync(parked)) return [];
       return readdirSync(parked).filter((entry) => (JSON.parse(readFileSync(join(parked, entry, ".kiln-sandbox.json"), "utf8")) as { dirs: unknown[] }).dirs.length > 300);
     };
-    // Held, not parked: it keeps this kiln's name.
-    expect(own()).toHaveLength(1);
+    // Held, not parked: it keeps this kiln's name. (The summary comes before kiln records the
+    // build and parks the leaves' small sandboxes: wait for that.)
+    const held = async () => {
+      expect(await waitFor(() => own().length === 1, 10_000), own().join(", ")).toBe(true);
+      return own()[0]!;
+    };
+    const first = await held();
     expect(parkedLarge()).toEqual([]);
 
     const edits = new Map([[7, "seven\n"]]);
@@ -220,7 +225,8 @@ describe("kiln watch", () => {
     expect(f.read("kiln-out/agg/agg/all.txt")).toBe(expected(edits));
 
     // Damage the held sandbox between rebuilds: a directory it promises is gone.
-    rmSync(join(sandboxes, own()[0]!, "kiln-out", "l150"), { recursive: true, force: true });
+    expect(await held()).toBe(first);
+    rmSync(join(sandboxes, first, "kiln-out", "l150"), { recursive: true, force: true });
     edits.set(200, "two hundred\n");
     f.write({ "l200/in.txt": "two hundred\n" });
     const third = await w.rebuild(3);
