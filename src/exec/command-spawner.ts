@@ -67,10 +67,16 @@ interface Helper {
 const viewKey = (launch: NamespaceLaunch) => `${launch.network ? "net" : "nonet"}\0${launch.toolRoots.join("\0")}`;
 const underTmp = (path: string) => path === "/tmp" || path.startsWith("/tmp/");
 
+/**
+ * Namespace slots are numbered across the process, not per spawner: a watch session makes a new
+ * spawner each rebuild, and a slot an earlier one could not remove (its helper was cancelled with
+ * a job's sandbox still moving back) must not stand in the next one's way (mkdir EEXIST).
+ */
+let slotCounter = 0;
+
 export class CommandSpawner {
   private readonly helpers: Helper[] = [];
   private nextId = 0;
-  private namespaces = 0;
   private closed = false;
 
   /**
@@ -142,7 +148,7 @@ export class CommandSpawner {
   }
 
   private startNamespaceHelper(launch: NamespaceLaunch, key: string, base: string): Helper {
-    const n = ++this.namespaces;
+    const n = ++slotCounter;
     // Named like a sandbox (<pid>-...): a kiln killed mid-build leaves it to the next build to remove.
     const slot = join(base, `${process.pid}-ns${n}`);
     mkdirSync(slot);
@@ -162,14 +168,7 @@ export class CommandSpawner {
     this.closed = true;
     for (const helper of this.helpers.splice(0)) {
       helper.shell.stdin?.end();
-      // Empty now (each job's sandbox went back): a leftover of a crash is removed by a later build.
-      if (helper.slot) {
-        try {
-          rmdirSync(helper.slot);
-        } catch {
-          // not empty (a job's sandbox could not go back) or gone
-        }
-      }
+      removeSlot(helper);
     }
   }
 
@@ -187,6 +186,8 @@ export class CommandSpawner {
     if (helper.shell.pid !== undefined) await stopProcessGroups([helper.shell.pid], graceMs);
     helper.job = undefined;
     settleAndResolve(job, { exitCode: null, signal: "SIGTERM", cancelled: true });
+    // Retired: no later close() sees it.
+    removeSlot(helper);
   }
 
   private startHelper(argv: readonly string[], view: string): Helper {
@@ -203,6 +204,7 @@ export class CommandSpawner {
       const job = helper.job;
       helper.job = undefined;
       if (job) settleAndResolve(job, run);
+      removeSlot(helper);
     };
     shell.on("error", (error) => fail({ exitCode: null, signal: null, spawnError: `the /bin/sh that starts commands failed: ${error.message}` }));
     shell.on("close", () =>
@@ -227,6 +229,19 @@ export class CommandSpawner {
       const signal = status > 128 ? SIGNALS[status - 128] : undefined;
       settleAndResolve(job, signal ? { exitCode: status, signal } : { exitCode: status, signal: null });
     }
+  }
+}
+
+/**
+ * Removes a namespace helper's slot once its last job's sandbox went back (the slot is empty then);
+ * a leftover of a crash is removed by a later build, as sandboxes of dead kilns are.
+ */
+function removeSlot(helper: Helper): void {
+  if (!helper.slot) return;
+  try {
+    rmdirSync(helper.slot);
+  } catch {
+    // not empty (a job's sandbox could not go back) or gone
   }
 }
 

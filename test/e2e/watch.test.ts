@@ -7,8 +7,11 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeTempDir, makeWorkspace, processRunning, readPidFile, waitFor, WORKSPACE_TS } from "./harness.js";
 import { settle, startWatch } from "./watch-harness.js";
+import { spawnSync } from "node:child_process";
 
 afterAll(cleanupTempDirs);
+
+const unshareWorks = spawnSync("unshare", [...(process.getuid?.() === 0 ? [] : ["--user", "--map-root-user"]), "--mount", "--net", "--pid", "--fork", "true"]).status === 0;
 
 const chain = (extra = "") => ({
   "WORKSPACE.ts": WORKSPACE_TS,
@@ -164,6 +167,38 @@ describe("kiln watch", () => {
     expect(clean.code).toBe(0);
     expect(f.read("kiln-out/p/slow/x.out")).toBe("x2\n");
     expect(f.read("kiln-out/p/steady/y.out")).toBe("y2\n");
+  });
+
+  it.skipIf(!unshareWorks)("regression: a step cancelled in its namespace sandbox leaves no slot in the way of the next rebuild's", async () => {
+    // Found by the differential test: each rebuild's command spawner numbered its namespace slots
+    // from 1, and a cancelled helper's slot was never removed, so the next rebuild's first
+    // namespaced step failed with "kiln could not mkdir .../<pid>-ns1: EEXIST".
+    const f = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts": [
+        `import { cmd } from "kiln";`,
+        `export const slow = cmd({ srcs: { s: "x.txt", nap: "nap.txt" }, outs: ["x.out"], cmd: "sleep $(cat p/nap.txt); cp p/x.txt $OUT/x.out" });`,
+        ``,
+      ].join("\n"),
+      "p/x.txt": "x1\n",
+      "p/nap.txt": "0\n",
+    });
+    const w = startWatch(f, ["--sandbox", "unshare", "//p:slow"]);
+    expect((await w.rebuild(1)).executed).toEqual(["//p:slow"]);
+    // A running namespaced job is a sandbox moved into its helper's slot (<pid>-nsN/<sandbox>).
+    const sandboxes = join(f.ws, ".kiln", "sandbox");
+    const inSlot = () => readdirSync(sandboxes).some((entry) => /-ns\d+$/.test(entry) && readdirSync(join(sandboxes, entry)).length > 0);
+    f.write({ "p/nap.txt": "30\n" });
+    expect(await waitFor(inSlot, 15_000)).toBe(true);
+    f.write({ "p/x.txt": "x2\n", "p/nap.txt": "0\n" });
+    let last = await w.rebuild(2);
+    for (let n = 3; !last.executed.includes("//p:slow") && last.failed.length === 0; n++) last = await w.rebuild(n);
+    expect(last.failed, w.stderr()).toEqual([]);
+    expect(w.stderr()).not.toMatch(/EEXIST/);
+    expect(f.read("kiln-out/p/slow/x.out")).toBe("x2\n");
+    expect((await w.stop()).code).toBe(0);
+    // Every slot went with its helper.
+    expect(readdirSync(sandboxes).filter((entry) => /-ns\d+$/.test(entry))).toEqual([]);
   });
 
   it("a deleted input fails its target clearly and it recovers when the file returns; Ctrl-C mid-step leaves no process", async () => {
