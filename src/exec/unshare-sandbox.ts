@@ -163,6 +163,19 @@ export function namespaceHelperArgv(tools: UnshareTools, network: boolean, fstab
  * root where those are refused) a user namespace.
  */
 export function probeUnshare(scratchDir: string, hostPath: string | undefined): UnshareTools | { problem: string } {
+  // A success is kept for the process: a watch session built again and again would otherwise
+  // spend a spawnSync (25-55 ms at 100,000 targets) on it every rebuild. A failure is probed again.
+  const memoKey = `${scratchDir}\0${hostPath ?? ""}`;
+  const known = workingTools.get(memoKey);
+  if (known) return known;
+  const probed = probeUnshareOnce(scratchDir, hostPath);
+  if (!("problem" in probed)) workingTools.set(memoKey, probed);
+  return probed;
+}
+
+const workingTools = new Map<string, UnshareTools>();
+
+function probeUnshareOnce(scratchDir: string, hostPath: string | undefined): UnshareTools | { problem: string } {
   const unshare = findOnPath("unshare", hostPath);
   // setpriv runs inside the view: by its real path, which is under the system directories there.
   const setprivFound = findOnPath("setpriv", hostPath);
