@@ -39,13 +39,15 @@ describe("hardLink", () => {
       let plain = 0;
       for (let round = 0; round < 20 && plain === 0; round++) plain += linkLoop(linkSync, source, 5000);
       expect(plain).toBeGreaterThan(0);
-      expect(linkLoop(hardLink, source, 20000)).toBe(0);
+      expect(linkLoop(hardLink, source, 50000)).toBe(0);
     } finally {
       replacer.kill("SIGKILL");
     }
   });
 
-  it("still fails when the source is really gone", () => {
+  it("still fails when the source is really gone, or the target's directory is", () => {
     expect(() => hardLink(join(dir, "missing"), join(dir, "to"))).toThrow(/ENOENT/);
+    writeFileSync(join(dir, "there"), "x");
+    expect(() => hardLink(join(dir, "there"), join(dir, "no-such-dir", "to"))).toThrow(/ENOENT/);
   });
 });
