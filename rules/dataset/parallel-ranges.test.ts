@@ -223,9 +223,11 @@ describe("any CSV, any thread count", () => {
         expect(ranged.error).toBe(one.error);
         if ((ranged.ranges ?? 0) > 1) inRanges++;
       }),
-      { numRuns: 40 },
+      { numRuns: 80 },
     );
-    // The property says something about ranges only if many files were parsed in them.
+    // The property says something about ranges only if many files were parsed in them. (Files
+    // the schema refuses end in an error, not in ranges: with 40 runs, one full run of the suite
+    // drew only 6 parsed in ranges.)
     expect(inRanges).toBeGreaterThan(8);
   }, 120_000);
 });
