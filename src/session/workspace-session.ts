@@ -11,7 +11,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { isAbsolute, join, posix, relative } from "node:path";
 import { globSync } from "tinyglobby";
 import { inputError } from "../errors.js";
-import { buildGraph, isLabelReference, outputDir, transitiveClosure, type BuildGraph, type SourceResolver } from "../graph/action-graph.js";
+import { buildGraph, isLabelReference, outputDir, transitiveClosure, withResolution, type BuildGraph, type SourceResolver } from "../graph/action-graph.js";
 import { didYouMean } from "../graph/suggest.js";
 import { StatCache } from "../state/stat-cache.js";
 import { bundleStepModules, STEP_MODULE_FORMAT, type StepModule } from "../key/step-bundle.js";
@@ -227,7 +227,7 @@ export class WorkspaceSession {
     const graph: BuildGraph = reuseResolution
       ? this.builtGraph?.from === cached
         ? this.builtGraph!.graph
-        : { targets: new Map(cached!.targets.map((t, i) => [t.label, { ...t, ...cached!.resolved![i]! }])) }
+        : { targets: new Map(cached!.targets.map((t, i) => [t.label, withResolution(t, cached!.resolved![i]!)])) }
       : buildGraph([...targets.values()], this.sourceResolver(), Object.keys(manifest!.sources ?? {}));
     // Reused whole, the cached graph is already what would be rebuilt here (same discovery,
     // manifest, packages, targets, resolution and files read): kept as it is, not copied.
