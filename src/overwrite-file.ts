@@ -6,8 +6,8 @@
  */
 import { closeSync, constants, ftruncateSync, openSync, writeSync } from "node:fs";
 
-export function overwriteFile(path: string, content: string): void {
-  const bytes = Buffer.from(content);
+export function overwriteFile(path: string, content: string | Buffer): void {
+  const bytes = typeof content === "string" ? Buffer.from(content) : content;
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT, 0o644);
   try {
     writeSync(fd, bytes, 0, bytes.length, 0);

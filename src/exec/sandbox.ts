@@ -43,6 +43,7 @@ import { type ContentDigest } from "../key/digest.js";
 import { digestFile } from "../key/file-digest.js";
 import { SHARED_INPUT_SIZE, SPARE_REUSE_SIZE } from "../size-thresholds.js";
 import { recordDirectoryMtime } from "../key/file-identity.js";
+import { encodeManifest, MANIFEST_FILE, readManifest, type KeptLink } from "./sandbox-manifest.js";
 
 /** An input shared with the workspace (hard-linked, not copied): its stat before the step and its digest. */
 export interface SharedFile {
@@ -54,10 +55,6 @@ export interface SharedFile {
   digest: ContentDigest;
 }
 
-
-/** What a parked sandbox remembers of itself, at its root. */
-const MANIFEST_FILE = ".kiln-sandbox.json";
-const MANIFEST_FORMAT = "kiln.sandbox/1";
 
 /** Files kiln itself writes in every sandbox, kept between uses (rewritten, never linked). */
 const CONTROL_FILES = new Set([".kiln-srcs", ".kiln-stdout", ".kiln-stderr", ".kiln-run", ".kiln-cmd", MANIFEST_FILE]);
@@ -85,21 +82,6 @@ const parentOf = (relative: string) => {
   return slash < 0 ? "" : relative.slice(0, slash);
 };
 const childOf = (dir: string, name: string) => (dir === "" ? name : `${dir}/${name}`);
-
-/** A hard link kept in the sandbox, and the identity of the file it was made from. */
-interface KeptLink {
-  ino: number;
-  size: number;
-  mtimeMs: number;
-}
-
-interface Manifest {
-  format: typeof MANIFEST_FORMAT;
-  /** Directories with the mtime that may be trusted, or null. */
-  dirs: [string, number | null][];
-  links: [string, number, number, number][];
-  spares: string[];
-}
 
 export class Sandbox {
   /** Directories this action needs, relative ("" is the sandbox itself). */
@@ -142,26 +124,16 @@ export class Sandbox {
    * readable manifest, it is surveyed and every file but kiln's and plain copies is removed.
    */
   static reopen(dir: string, parking: string): Sandbox {
-    try {
-      const manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), "utf8")) as Manifest;
-      // Taken at its word, without a stat per entry (an aggregator's names 100,000 directories
-      // and links): what it promises is proved where it matters. Each input is checked before the
-      // command runs (sandbox-check.ts), $OUT is looked at, and a directory, link or spare that
-      // is gone makes laying out fail; the local executor then drops this sandbox and lays the
-      // step out again in a new one (see StaleSandbox in local-executor.ts).
-      if (manifest.format === MANIFEST_FORMAT) {
-        const sandbox = new Sandbox(
-          dir,
-          parking,
-          new Map(manifest.dirs.map(([relative, mtimeMs]) => [relative, mtimeMs ?? undefined])),
-          new Map(manifest.links.map(([relative, ino, size, mtimeMs]) => [relative, { ino, size, mtimeMs }])),
-          manifest.spares,
-        );
-        sandbox.trustedManifest = true;
-        return sandbox;
-      }
-    } catch {
-      // surveyed below
+    const manifest = readManifest(dir);
+    // Taken at its word, without a stat per entry (an aggregator's names 100,000 directories and
+    // links): what it promises is proved where it matters. Each input is checked before the
+    // command runs (sandbox-check.ts), $OUT is looked at, and a directory, link or spare that is
+    // gone makes laying out fail; the local executor then drops this sandbox and lays the step
+    // out again in a new one (see StaleSandbox in local-executor.ts).
+    if (manifest) {
+      const sandbox = new Sandbox(dir, parking, manifest.dirs, manifest.links, manifest.spares);
+      sandbox.trustedManifest = true;
+      return sandbox;
     }
     const dirs = new Map<string, number | undefined>([["", undefined]]);
     const spares: string[] = [];
@@ -493,13 +465,7 @@ export class Sandbox {
 
   /** Records the sandbox's state in its manifest, for the build that claims it from parking. */
   writeManifest(): void {
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      dirs: [...this.dirs].map(([dir, mtimeMs]) => [dir, mtimeMs ?? null]),
-      links: [...this.links].map(([link, { ino, size, mtimeMs }]) => [link, ino, size, mtimeMs]),
-      spares: this.spares,
-    };
-    overwriteFile(join(this.dir, MANIFEST_FILE), JSON.stringify(manifest));
+    overwriteFile(join(this.dir, MANIFEST_FILE), encodeManifest({ dirs: this.dirs, links: this.links, spares: this.spares }));
   }
 
   /** Removes the sandbox off the main thread; the promise settles when it is gone. */

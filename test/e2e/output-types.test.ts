@@ -123,7 +123,7 @@ describe("a step that turns the sandbox against kiln (--sandbox dir, and step fu
   it("links planted at kiln's own files in the sandbox are never written through", async () => {
     const victim = makeVictim();
     const precious = join(victim.dir, "precious.txt");
-    const plant = [".kiln-log", ".kiln-run", ".kiln-srcs", ".kiln-cmd", ".kiln-sandbox.json"]
+    const plant = [".kiln-log", ".kiln-run", ".kiln-srcs", ".kiln-cmd", ".kiln-sandbox"]
       .map((name) => `rm -f ${name}; ln -s ${precious} ${name}`)
       .join("; ");
     const f = makeWorkspace({

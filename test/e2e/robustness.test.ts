@@ -7,6 +7,7 @@ import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, collect, listBlobs, makeTempDir, makeWorkspace, processRunning, readPidFile, removeTree, show, waitFor, WORKSPACE_TS } from "./harness.js";
+import { readManifest } from "../../src/exec/sandbox-manifest.js";
 
 afterAll(cleanupTempDirs);
 
@@ -124,12 +125,12 @@ describe("concurrency", () => {
     expect(left.filter((entry) => entry !== "parked")).toEqual([]);
     for (const parked of readdirSync(join(sandboxes, "parked"))) {
       const dir = join(sandboxes, "parked", parked);
-      const manifest = JSON.parse(readFileSync(join(dir, ".kiln-sandbox.json"), "utf8")) as { links: [string][]; spares: string[] };
+      const manifest = readManifest(dir)!;
       const files = (readdirSync(dir, { recursive: true, withFileTypes: true }) as import("node:fs").Dirent[])
         .filter((entry) => !entry.isDirectory() && !(entry.parentPath === dir && entry.name.startsWith(".kiln-")))
         .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
         .sort();
-      expect(files).toEqual([...manifest.links.map(([path]) => path), ...manifest.spares].sort());
+      expect(files).toEqual([...manifest.links.keys(), ...manifest.spares].sort());
     }
 
     const third = await f.build();

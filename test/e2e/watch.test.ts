@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, makeTempDir, makeWorkspace, processRunning, readPidFile, waitFor, WORKSPACE_TS } from "./harness.js";
 import { settle, startWatch } from "./watch-harness.js";
 import { spawnSync } from "node:child_process";
+import { readManifest } from "../../src/exec/sandbox-manifest.js";
 
 afterAll(cleanupTempDirs);
 
@@ -242,7 +243,7 @@ describe("kiln watch", () => {
     const parkedLarge = () => {
       const parked = join(sandboxes, "parked");
       if (!existsSync(parked)) return [];
-      return readdirSync(parked).filter((entry) => (JSON.parse(readFileSync(join(parked, entry, ".kiln-sandbox.json"), "utf8")) as { dirs: unknown[] }).dirs.length > 300);
+      return readdirSync(parked).filter((entry) => readManifest(join(parked, entry))!.dirs.size > 300);
     };
     // Held, not parked: it keeps this kiln's name. (The summary comes before kiln records the
     // build and parks the leaves' small sandboxes: wait for that.)

@@ -423,7 +423,7 @@ function damageParkedSandboxes(parked: string, seed: number): string[] {
     const dir = join(parked, name);
     const entries = readdirSync(dir, { recursive: true, withFileTypes: true })
       .map((entry) => join(entry.parentPath, entry.name))
-      .filter((path) => !path.endsWith(".kiln-sandbox.json"))
+      .filter((path) => !path.endsWith("/.kiln-sandbox"))
       .sort();
     entries.forEach((path, i) => {
       if ((i + seed) % stride !== 0) return;
