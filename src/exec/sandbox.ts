@@ -110,13 +110,13 @@ export class Sandbox {
      * overwritten with a source of this use, reusing its inode; those not reused are removed
      * before the command runs.
      */
-    private spares: string[],
+    private spares: Set<string>,
   ) {}
 
   /** A new, empty sandbox at `dir` (which must not exist). */
   static create(dir: string, parking: string): Sandbox {
     mkdirSync(dir);
-    return new Sandbox(dir, parking, new Map([["", undefined]]), new Map(), []);
+    return new Sandbox(dir, parking, new Map([["", undefined]]), new Map(), new Set());
   }
 
   /**
@@ -131,18 +131,18 @@ export class Sandbox {
     // gone makes laying out fail; the local executor then drops this sandbox and lays the step
     // out again in a new one (see StaleSandbox in local-executor.ts).
     if (manifest) {
-      const sandbox = new Sandbox(dir, parking, manifest.dirs, manifest.links, manifest.spares);
+      const sandbox = new Sandbox(dir, parking, manifest.dirs, manifest.links, new Set(manifest.spares));
       sandbox.trustedManifest = true;
       return sandbox;
     }
     const dirs = new Map<string, number | undefined>([["", undefined]]);
-    const spares: string[] = [];
+    const spares = new Set<string>();
     for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
       const path = join(entry.parentPath, entry.name);
       const relative = path.slice(dir.length + 1);
       if (entry.isDirectory()) dirs.set(relative, undefined);
       else if (CONTROL_FILES.has(relative) && entry.isFile()) continue;
-      else if (entry.isFile() && lstatSync(path).nlink === 1) spares.push(relative);
+      else if (entry.isFile() && lstatSync(path).nlink === 1) spares.add(relative);
       else unlinkSync(path);
     }
     return new Sandbox(dir, parking, dirs, new Map(), spares);
@@ -216,7 +216,7 @@ export class Sandbox {
       this.dirs.delete(dir);
       this.touched(parentOf(dir));
     }
-    this.spares = this.spares.filter((spare) => used.has(parentOf(spare)));
+    for (const spare of this.spares) if (!used.has(parentOf(spare))) this.spares.delete(spare);
     for (const link of this.links.keys()) if (!used.has(parentOf(link))) this.links.delete(link);
   }
 
@@ -231,7 +231,7 @@ export class Sandbox {
       this.dirs.set(moved(old), undefined);
       onMovedDirectory(moved(old));
     }
-    this.spares = this.spares.map((spare) => (spare.startsWith(prefix) ? moved(spare) : spare));
+    this.spares = new Set([...this.spares].map((spare) => (spare.startsWith(prefix) ? moved(spare) : spare)));
     for (const [link, kept] of [...this.links]) {
       if (!link.startsWith(prefix)) continue;
       this.links.delete(link);
@@ -247,7 +247,7 @@ export class Sandbox {
    */
   placeSource(relative: string, from: string, digest: ContentDigest, size: number): void {
     const target = join(this.dir, relative);
-    if (size <= SPARE_REUSE_SIZE && this.spares.length > 0 && this.overwriteSpare(relative, from)) {
+    if (size <= SPARE_REUSE_SIZE && this.spares.size > 0 && this.overwriteSpare(relative, from)) {
       this.copies.add(relative);
       return;
     }
@@ -255,11 +255,7 @@ export class Sandbox {
     // A spare at this very path is an earlier use's copy, not this source: remove it first (left
     // in place, the exclusive copy below would fail on it, and removeUnused would then delete
     // the only file there, so the command would run without its input).
-    const spareHere = this.spares.indexOf(relative);
-    if (spareHere >= 0) {
-      this.spares.splice(spareHere, 1);
-      unlinkSync(target);
-    }
+    if (this.spares.delete(relative)) unlinkSync(target);
     // Exclusive: a file kiln does not know of at an input's path means the sandbox is not what
     // kiln thinks it is. The step fails (and the sandbox is dropped) rather than run on it.
     if (size <= SHARED_INPUT_SIZE) {
@@ -291,10 +287,8 @@ export class Sandbox {
    * sandbox's own file is written. False if no spare could be used.
    */
   private overwriteSpare(relative: string, from: string): boolean {
-    let index = this.spares.indexOf(relative);
-    if (index < 0) index = this.spares.length - 1;
-    const spare = this.spares[index]!;
-    this.spares.splice(index, 1);
+    const spare = this.spares.has(relative) ? relative : this.spares.values().next().value!;
+    this.spares.delete(spare);
     const target = join(this.dir, relative);
     if (spare !== relative) {
       renameSync(join(this.dir, spare), target);
@@ -335,6 +329,10 @@ export class Sandbox {
     if (kept && kept.ino === file.ino && kept.size === file.size && kept.mtimeMs === file.mtimeMs) return;
     const target = join(this.dir, relative);
     this.touched(parentOf(relative));
+    // A spare at this very path is not this output: an earlier use's copy, or, in a sandbox
+    // surveyed without its manifest, a link whose other names are gone (a copied workspace whose
+    // outputs were restored anew). Left a spare, removeUnused would delete the link made here.
+    if (this.spares.delete(relative)) unlinkSync(target);
     try {
       hardLink(from, target);
     } catch (error) {
@@ -347,7 +345,9 @@ export class Sandbox {
 
   /** Removes the spares and kept links this action did not take: the command sees exactly its inputs. */
   removeUnused(): void {
-    for (const spare of this.spares.splice(0)) {
+    const spares = [...this.spares];
+    this.spares.clear();
+    for (const spare of spares) {
       unlinkSync(join(this.dir, spare));
       this.touched(parentOf(spare));
     }
@@ -455,7 +455,7 @@ export class Sandbox {
     for (const copy of this.copies) if (unread.has(parentOf(copy))) spares.push(copy);
     for (const link of [...this.links.keys()]) if (gone.has(parentOf(link))) this.links.delete(link);
     this.dirs = kept;
-    this.spares = spares;
+    this.spares = new Set(spares);
     this.usedDirs = new Set([""]);
     this.shared = [];
     this.copies = new Set();
@@ -465,7 +465,7 @@ export class Sandbox {
 
   /** Records the sandbox's state in its manifest, for the build that claims it from parking. */
   writeManifest(): void {
-    overwriteFile(join(this.dir, MANIFEST_FILE), encodeManifest({ dirs: this.dirs, links: this.links, spares: this.spares }));
+    overwriteFile(join(this.dir, MANIFEST_FILE), encodeManifest({ dirs: this.dirs, links: this.links, spares: [...this.spares] }));
   }
 
   /** Removes the sandbox off the main thread; the promise settles when it is gone. */

@@ -3,7 +3,7 @@
  * and two builds of the same workspace at once.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, collect, listBlobs, makeTempDir, makeWorkspace, processRunning, readPidFile, removeTree, show, waitFor, WORKSPACE_TS } from "./harness.js";
@@ -136,6 +136,41 @@ describe("concurrency", () => {
     const third = await f.build();
     expect(third.code, show(third)).toBe(0);
     expect(third.summary).toMatchObject({ steps: 30, executed: 0, cached: 30 });
+  });
+});
+
+describe("parked sandboxes", () => {
+  it("regression: a copied workspace whose parked sandbox lost its manifest is surveyed and builds right", async () => {
+    // Copied without its hard links (cpSync), a parked aggregator's links to its inputs are
+    // files of one link each: a survey takes them for spare copies. placeLinkedOutput linked over
+    // such a spare but left it listed, so removeUnused deleted the link it had just made and the
+    // step failed with "missing from the sandbox". (Found copying the 100,000-wide benchmark.)
+    const leaves = ["a", "b", "c"];
+    const files: Record<string, string> = {
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "BUILD.ts":
+        `import { cmd } from "kiln";\n` +
+        leaves.map((leaf) => `export const ${leaf} = cmd({ srcs: { in: ["${leaf}.txt"] }, outs: ["o.txt"], cmd: "cat $SRCS > $OUT/o.txt" });\n`).join("") +
+        `export const agg = cmd({ srcs: { in: [${leaves.map((leaf) => `":${leaf}"`).join(", ")}] }, outs: ["all.txt"], cmd: "cat $SRCS > $OUT/all.txt" });\n`,
+    };
+    for (const leaf of leaves) files[`${leaf}.txt`] = `${leaf}\n`;
+    const f = makeWorkspace(files);
+    // Every sandbox parked under its own label, as an aggregator's is at scale.
+    const env = { KILN_SANDBOX_LEND_UP_TO: "0" };
+    const first = await f.build([], { env });
+    expect(first.code, show(first)).toBe(0);
+
+    const copy = `${f.ws}-copy`;
+    cpSync(f.ws, copy, { recursive: true });
+    const parked = join(copy, ".kiln", "sandbox", "parked");
+    const manifests = readdirSync(parked).map((entry) => join(parked, entry, ".kiln-sandbox"));
+    expect(manifests.length).toBeGreaterThanOrEqual(leaves.length + 1);
+    for (const manifest of manifests) rmSync(manifest);
+    writeFileSync(join(copy, "b.txt"), "b, edited\n");
+    const again = await f.build(["-C", copy], { env, noWorkspaceFlag: true });
+    expect(again.code, show(again)).toBe(0);
+    expect(again.executed).toEqual(["//:agg", "//:b"]);
+    expect(readFileSync(join(copy, "kiln-out", "agg", "all.txt"), "utf8")).toBe("a\nb, edited\nc\n");
   });
 });
 
