@@ -137,7 +137,10 @@ export class LocalExecutor implements Executor {
     }
     if (problems.length > 0) {
       const changed = problems.every((problem) => problem.cause === "changed");
-      const list = problems.map((problem) => `${problem.path}: ${problem.detail}`).join("; ");
+      // The first few: an aggregator's 100,000 inputs would make a message of megabytes.
+      const listed = problems.slice(0, PROBLEMS_LISTED).map((problem) => `${problem.path}: ${problem.detail}`);
+      if (problems.length > PROBLEMS_LISTED) listed.push(`and ${problems.length - PROBLEMS_LISTED} more`);
+      const list = listed.join("; ");
       return changed
         ? { ok: false, fault: "environment", stderrTail: "", message: `inputs changed during the build (${list}); build again` }
         : { ok: false, fault: "kiln", stderrTail: "", message: `kiln laid out a wrong sandbox, so the step was not run (${list}). This is a bug in kiln; please report it` };
@@ -254,6 +257,9 @@ export class LocalExecutor implements Executor {
     return this.options.blobs.putBlob(logFile, digestBytes(log));
   }
 }
+
+/** How many of a sandbox's wrong inputs a step's failure names. */
+const PROBLEMS_LISTED = 5;
 
 /** A parked sandbox that is not what its manifest says: laid out again in a new one. */
 class StaleSandbox extends Error {}
