@@ -4,7 +4,7 @@
  * with what the model computes; at the end, a clean build of a copy of the tree (fresh cache, no
  * kiln-out, no .kiln) must produce the same kiln-out, byte for byte.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { collect, parseJsonRun, removeTree, runKiln, spawnKiln, WORKSPACE_TS, type JsonRun } from "../harness.js";
@@ -408,7 +408,10 @@ class SettlingWatch {
 /**
  * Removes from each parked sandbox every entry whose position in a listing of it is a multiple of
  * a seeded stride (directories with what they hold, files, links), leaving its manifest in place
- * and now wrong, as a copy or cleanup that skipped some of `.kiln/` would. Returns what it removed.
+ * and now wrong, as a copy or cleanup that skipped some of `.kiln/` would. A third of the time
+ * each sandbox is then left as a copy without hard links leaves it too: no manifest (so it is
+ * surveyed) and every link a file of its own (which a survey takes for a spare copy). Returns what
+ * it removed.
  */
 function damageParkedSandboxes(parked: string, seed: number): string[] {
   const removed: string[] = [];
@@ -430,6 +433,15 @@ function damageParkedSandboxes(parked: string, seed: number): string[] {
       rmSync(path, { recursive: true, force: true });
       removed.push(relative(parked, path));
     });
+    if (seed % 3 !== 0) continue;
+    rmSync(join(dir, ".kiln-sandbox"), { force: true });
+    removed.push(relative(parked, join(dir, ".kiln-sandbox")));
+    for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+      const path = join(entry.parentPath, entry.name);
+      if (!entry.isFile() || lstatSync(path).nlink === 1) continue;
+      copyFileSync(path, `${path}.copy`);
+      renameSync(`${path}.copy`, path);
+    }
   }
   return removed;
 }
