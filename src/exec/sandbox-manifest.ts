@@ -54,9 +54,8 @@ export function encodeManifest(manifest: Manifest): Buffer {
 /** The manifest `encodeManifest` wrote; throws on anything else (a truncated or foreign file). */
 export function decodeManifest(bytes: Buffer): Manifest {
   if (bytes.length < MANIFEST_HEADER || !bytes.subarray(0, MANIFEST_MAGIC.length).equals(MANIFEST_MAGIC)) throw new Error("not a sandbox manifest");
-  let at = MANIFEST_MAGIC.length;
-  const [dirCount, linkCount, spareCount, textLength] = [0, 1, 2, 3].map((i) => bytes.readUInt32LE(at + 4 * i)) as [number, number, number, number];
-  at = MANIFEST_HEADER;
+  const [dirCount, linkCount, spareCount, textLength] = [0, 1, 2, 3].map((i) => bytes.readUInt32LE(MANIFEST_MAGIC.length + 4 * i)) as [number, number, number, number];
+  let at = MANIFEST_HEADER;
   const textStart = at + 8 * (dirCount + 3 * linkCount);
   if (textStart + textLength !== bytes.length) throw new Error("a truncated sandbox manifest");
   const pathCount = dirCount + linkCount + spareCount;

@@ -252,10 +252,7 @@ export class Sandbox {
       return;
     }
     this.touched(parentOf(relative));
-    // A spare at this very path is an earlier use's copy, not this source: remove it first (left
-    // in place, the exclusive copy below would fail on it, and removeUnused would then delete
-    // the only file there, so the command would run without its input).
-    if (this.spares.delete(relative)) unlinkSync(target);
+    this.removeSpareAt(relative);
     // Exclusive: a file kiln does not know of at an input's path means the sandbox is not what
     // kiln thinks it is. The step fails (and the sandbox is dropped) rather than run on it.
     if (size <= SHARED_INPUT_SIZE) {
@@ -278,6 +275,16 @@ export class Sandbox {
     }
     const linked = statSync(target);
     this.shared.push({ relative, size: linked.size, mtimeMs: linked.mtimeMs, ino: linked.ino, digest });
+  }
+
+  /**
+   * Removes a spare sitting where an input is about to be placed. It is not that input: an
+   * earlier use's copy, or, in a sandbox surveyed without its manifest, a link whose other names
+   * are gone (a copied workspace). Left listed, removeUnused would delete the input placed there;
+   * left in place, an exclusive copy would fail on it.
+   */
+  private removeSpareAt(relative: string): void {
+    if (this.spares.delete(relative)) unlinkSync(join(this.dir, relative));
   }
 
   /**
@@ -329,10 +336,7 @@ export class Sandbox {
     if (kept && kept.ino === file.ino && kept.size === file.size && kept.mtimeMs === file.mtimeMs) return;
     const target = join(this.dir, relative);
     this.touched(parentOf(relative));
-    // A spare at this very path is not this output: an earlier use's copy, or, in a sandbox
-    // surveyed without its manifest, a link whose other names are gone (a copied workspace whose
-    // outputs were restored anew). Left a spare, removeUnused would delete the link made here.
-    if (this.spares.delete(relative)) unlinkSync(target);
+    this.removeSpareAt(relative);
     try {
       hardLink(from, target);
     } catch (error) {

@@ -51,10 +51,6 @@ export function isLabelReference(ref: string): boolean {
 }
 
 /**
- * `sourceNames`: the sources WORKSPACE.ts declares; `@name` must be one of them. Their files are
- * resolved at build time (fetched, hashed or read from a snapshot), not here.
- */
-/**
  * A loaded target with its resolution, as one GraphTarget. An object literal, not a spread: the
  * graph cache gives 100,000 of them, and spreading two objects each took 0.3-0.4 s, against 18 ms.
  */
@@ -63,6 +59,10 @@ export function withResolution(target: LoadedTarget, resolution: Pick<GraphTarge
   return { label, pkg, name, spec, location, inputs: resolution.inputs, deps: resolution.deps };
 }
 
+/**
+ * `sourceNames`: the sources WORKSPACE.ts declares; `@name` must be one of them. Their files are
+ * resolved at build time (fetched, hashed or read from a snapshot), not here.
+ */
 export function buildGraph(loaded: readonly LoadedTarget[], resolveSource: SourceResolver, sourceNames: readonly string[] = []): BuildGraph {
   const declaredSources = new Set(sourceNames);
   const byLabel = new Map(loaded.map((t) => [t.label, t]));
