@@ -80,8 +80,13 @@ export function toolRoots(toolPaths: readonly string[]): string[] {
       // a dangling tool fails when run, with its own message
     }
     for (const candidate of [path, real]) {
-      const root = dirname(dirname(candidate));
-      if (root === "/" || SYSTEM_DIRECTORIES.some((dir) => root === dir || root.startsWith(`${dir}/`))) continue;
+      let root = dirname(dirname(candidate));
+      // Never /tmp itself: bound over the sandbox's private /tmp, it showed the host's /tmp, and
+      // the namespace helper's scrub of /tmp (find -xdev) then crossed into the sandbox's own
+      // bind on the same file system and deleted the step's files. A tool at /tmp/<dir>/<tool>
+      // (tools/path-without.sh's farm of links, a test's bin directory) gets its directory.
+      if (root === "/tmp") root = dirname(candidate);
+      if (root === "/" || root === "/tmp" || SYSTEM_DIRECTORIES.some((dir) => root === dir || root.startsWith(`${dir}/`))) continue;
       roots.add(root);
     }
   }

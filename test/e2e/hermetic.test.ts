@@ -158,6 +158,25 @@ describe.each(NAMESPACE_MODES)("the namespace sandbox (%s)", (mode) => {
     expect(run.code, show(run)).toBe(0);
     expect(fx.read("kiln-out/p/t/o.txt")).toBe("greetings (v1)\n");
   });
+
+  it("regression: a declared tool in a directory just under /tmp is bound alone, not the host's /tmp", async () => {
+    // <dir>/greet with no bin/ above it: "two levels up" was /tmp itself, so the host's /tmp was
+    // bound over the private one (a step could read all of it), and the helper's scrub of /tmp
+    // then deleted the step's own files (tools/path-without.sh's farm of links did this).
+    const toolDir = makeTempDir("kiln-tool-");
+    writeFileSync(join(toolDir, "greet"), "#!/bin/sh\necho \"greetings ($1)\"\n", { mode: 0o755 });
+    const secret = join(makeTempDir("kiln-host-tmp-"), "secret.txt");
+    writeFileSync(secret, "host\n");
+    const fx = makeWorkspace({
+      "WORKSPACE.ts": WORKSPACE_TS,
+      "p/BUILD.ts":
+        `import { cmd } from "kiln";\n` +
+        `export const t = cmd({ outs: ["o.txt"], tools: ["greet"], cmd: "greet v1 > $OUT/o.txt; if [ -e ${secret} ]; then echo seen; else echo hidden; fi >> $OUT/o.txt" });\n`,
+    });
+    const run = await fx.kiln(["build", "--sandbox", mode], { env: { PATH: `${toolDir}:${process.env.PATH}` } });
+    expect(run.code, show(run)).toBe(0);
+    expect(fx.read("kiln-out/p/t/o.txt")).toBe("greetings (v1)\nhidden\n");
+  });
 });
 
 describe("the directory sandbox (--sandbox=dir)", () => {
