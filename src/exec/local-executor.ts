@@ -273,16 +273,17 @@ function layOutInputs(sandbox: Sandbox, inputs: readonly ActionInput[], statCach
   const expected: ExpectedInput[] = [];
   for (const input of inputs) {
     const inSandbox = sandbox.path(input.path);
-    if (input.owner.kind === "source") {
-      sandbox.placeSource(input.path, input.from, input.digest, input.owner.size);
-      const linked = input.owner.size > SHARED_INPUT_SIZE ? statCache.identityOf(input.from) : undefined;
-      expected.push({ path: input.path, inSandbox, digest: input.digest, size: input.owner.size, source: input.from, linkedIdentity: linked });
+    if (input.kind === "source") {
+      sandbox.placeSource(input.path, input.from, input.digest, input.size);
+      const linked = input.size > SHARED_INPUT_SIZE ? statCache.identityOf(input.from) : undefined;
+      expected.push({ path: input.path, inSandbox, digest: input.digest, size: input.size, source: input.from, linkedIdentity: linked });
       continue;
     }
-    const identity = statCache.identityOf(input.from) ?? recordIdentity(statSync(input.from), "kiln", 0);
-    const [size, mtimeMs, ino] = identity;
-    sandbox.placeLinkedOutput(input.path, input.from, { relative: input.path, size, mtimeMs, ino, digest: input.digest });
-    expected.push({ path: input.path, inSandbox, digest: input.digest, size: input.owner.size, linkedIdentity: identity });
+    // One object for both checks (before the command: sandbox-check.ts; after: the sandbox's).
+    const linkedIdentity = statCache.identityOf(input.from) ?? recordIdentity(statSync(input.from), "kiln", 0);
+    const link = { path: input.path, inSandbox, digest: input.digest, size: input.size, linkedIdentity };
+    sandbox.placeLinkedOutput(input.from, link);
+    expected.push(link);
   }
   return expected;
 }

@@ -45,14 +45,18 @@ import { SHARED_INPUT_SIZE, SPARE_REUSE_SIZE } from "../size-thresholds.js";
 import { recordDirectoryMtime } from "../key/file-identity.js";
 import { encodeManifest, MANIFEST_FILE, readManifest, type KeptLink } from "./sandbox-manifest.js";
 
-/** An input shared with the workspace (hard-linked, not copied): its stat before the step and its digest. */
+/**
+ * An input shared with the workspace (hard-linked, not copied): where it is, its digest, and the
+ * identity of the file linked (size, mtimeMs and ino first: file-identity.ts). The shape of
+ * sandbox-check.ts's ExpectedInput for a link, so one object serves both checks.
+ */
 export interface SharedFile {
   /** Path inside the sandbox (= workspace-relative path). */
-  relative: string;
-  size: number;
-  mtimeMs: number;
-  ino: number;
+  path: string;
+  /** The same, absolute. */
+  inSandbox: string;
   digest: ContentDigest;
+  linkedIdentity: readonly number[];
 }
 
 
@@ -274,7 +278,7 @@ export class Sandbox {
       return;
     }
     const linked = statSync(target);
-    this.shared.push({ relative, size: linked.size, mtimeMs: linked.mtimeMs, ino: linked.ino, digest });
+    this.shared.push({ path: relative, inSandbox: target, digest, linkedIdentity: [linked.size, linked.mtimeMs, linked.ino] });
   }
 
   /**
@@ -329,12 +333,14 @@ export class Sandbox {
    * files. A link an earlier use left to the very same file (same inode, size and mtime) is kept.
    * Checked after the step like every shared input.
    */
-  placeLinkedOutput(relative: string, from: string, file: SharedFile): void {
+  placeLinkedOutput(from: string, file: SharedFile): void {
+    const relative = file.path;
+    const [size, mtimeMs, ino] = file.linkedIdentity as [number, number, number];
     this.usedLinks.add(relative);
     this.shared.push(file);
     const kept = this.links.get(relative);
-    if (kept && kept.ino === file.ino && kept.size === file.size && kept.mtimeMs === file.mtimeMs) return;
-    const target = join(this.dir, relative);
+    if (kept && kept.ino === ino && kept.size === size && kept.mtimeMs === mtimeMs) return;
+    const target = file.inSandbox;
     this.touched(parentOf(relative));
     this.removeSpareAt(relative);
     try {
@@ -344,7 +350,7 @@ export class Sandbox {
       unlinkSync(target);
       hardLink(from, target);
     }
-    this.links.set(relative, { ino: file.ino, size: file.size, mtimeMs: file.mtimeMs });
+    this.links.set(relative, { ino, size, mtimeMs });
   }
 
   /** Removes the spares and kept links this action did not take: the command sees exactly its inputs. */
@@ -375,17 +381,16 @@ export class Sandbox {
    */
   async changedSharedInputs(): Promise<string[]> {
     const changed: string[] = [];
-    const paths = this.shared.map((input) => this.path(input.relative));
     // All at once (on two threads when there are many: stat-batch.ts), then judged in order.
-    const current = statPaths(paths);
+    const current = statPaths(this.shared.map((input) => input.inSandbox));
     for (let i = 0; i < this.shared.length; i++) {
       const input = this.shared[i]!;
-      const path = paths[i]!;
       const now = current[i];
-      if (now && now.size === input.size && now.mtimeMs === input.mtimeMs && now.ino === input.ino) continue;
-      this.links.delete(input.relative);
-      this.touched(parentOf(input.relative));
-      if (now && (await digestFile(path)).digest !== input.digest) changed.push(input.relative);
+      const [size, mtimeMs, ino] = input.linkedIdentity;
+      if (now && now.size === size && now.mtimeMs === mtimeMs && now.ino === ino) continue;
+      this.links.delete(input.path);
+      this.touched(parentOf(input.path));
+      if (now && (await digestFile(input.inSandbox)).digest !== input.digest) changed.push(input.path);
     }
     return changed;
   }
@@ -403,36 +408,44 @@ export class Sandbox {
     const self = lstatSync(this.dir, { throwIfNoEntry: false });
     if (!self?.isDirectory()) throw new Error(`the sandbox ${this.dir} is no longer a directory`);
     const now = Date.now();
-    const kept = new Map<string, number | undefined>();
+    // What each used directory turned out to be, visited parents first: UNREAD (trusted, its
+    // mtime unmoved), READ (listed, its entries judged) or GONE (removed or replaced by the
+    // command). One Map for the three: an aggregator's sandbox has 100,000 directories.
+    const UNREAD = 0;
+    const READ = 1;
+    const GONE = 2;
+    const state = new Map<string, number>();
     const spares: string[] = [];
-    const unread = new Set<string>();
     /** Used directories seen as real directories in their parent's listing. */
     const listed = new Set<string>();
-    /** Used directories the command removed or replaced (by a link, a file...): made again next time. */
-    const gone = new Set<string>();
+    let anyGone = false;
     const ordered = sortedByDepth(this.usedDirs, "shallowFirst");
     // The trusted directories' mtimes, all at once (two threads share an aggregator's 100,000:
     // stat-batch.ts). Nothing below changes a used directory's entries but its own listing,
-    // which comes after its stat, so the stats are what a stat at each step would find.
-    const trustedDirs = ordered.filter((dir) => this.dirs.get(dir) !== undefined);
-    const trustedStats = statPaths(trustedDirs.map((dir) => this.path(dir)));
-    const statOf = new Map<string, number | undefined>();
-    for (let i = 0; i < trustedDirs.length; i++) statOf.set(trustedDirs[i]!, trustedStats[i]?.mtimeMs);
+    // which comes after its stat, so the stats are what a stat at each step would find. They
+    // come in `ordered`'s order, so the loop takes them by a running index.
+    const trustedStats = statPaths(ordered.filter((dir) => this.dirs.get(dir) !== undefined).map((dir) => this.path(dir)));
+    let nextTrusted = 0;
+    // `dirs` is rewritten in place (setting a key it has does not grow it): the used directories,
+    // with the mtimes found; gone ones deleted. Those not used were removed by prepareDirectories.
+    for (const dir of this.dirs.keys()) if (!this.usedDirs.has(dir)) this.dirs.delete(dir);
     for (const dir of ordered) {
+      const trusted = this.dirs.get(dir);
+      const trustedMtime = trusted === undefined ? undefined : trustedStats[nextTrusted++]?.mtimeMs;
       if (dir !== "") {
-        const parent = parentOf(dir);
-        if (gone.has(parent) || (!unread.has(parent) && !listed.has(dir))) {
-          gone.add(dir);
+        const parent = state.get(parentOf(dir));
+        if (parent === GONE || (parent !== UNREAD && !listed.has(dir))) {
+          state.set(dir, GONE);
+          this.dirs.delete(dir);
+          anyGone = true;
           continue;
         }
       }
-      const trusted = this.dirs.get(dir);
-      const path = this.path(dir);
-      if (trusted !== undefined && statOf.get(dir) === trusted) {
-        kept.set(dir, trusted);
-        unread.add(dir);
+      if (trusted !== undefined && trustedMtime === trusted) {
+        state.set(dir, UNREAD);
         continue;
       }
+      const path = this.path(dir);
       for (const entry of readdirSync(path, { withFileTypes: true })) {
         const child = childOf(dir, entry.name);
         const childPath = join(path, entry.name);
@@ -453,12 +466,12 @@ export class Sandbox {
       // Trusted as "nothing changed since" only once safely old: file timestamps come from a
       // coarse clock, so a change made within the same tick would not move it.
       const mtimeMs = recordDirectoryMtime(statSync(path).mtimeMs, now);
-      kept.set(dir, Number.isNaN(mtimeMs) ? undefined : mtimeMs);
+      state.set(dir, READ);
+      this.dirs.set(dir, Number.isNaN(mtimeMs) ? undefined : mtimeMs);
     }
     // Spares in directories not read (nothing changed there) are still in place.
-    for (const copy of this.copies) if (unread.has(parentOf(copy))) spares.push(copy);
-    for (const link of [...this.links.keys()]) if (gone.has(parentOf(link))) this.links.delete(link);
-    this.dirs = kept;
+    for (const copy of this.copies) if (state.get(parentOf(copy)) === UNREAD) spares.push(copy);
+    if (anyGone) for (const link of [...this.links.keys()]) if (state.get(parentOf(link)) === GONE) this.links.delete(link);
     this.spares = new Set(spares);
     this.usedDirs = new Set([""]);
     this.shared = [];

@@ -25,8 +25,12 @@ export interface ActionInput {
   digest: ContentDigest;
   /** Where to take the bytes from when laying out a sandbox. */
   from: string;
-  /** A user's source (with its size), or an output of the dependency whose directory is `targetDir`. */
-  owner: { kind: "source"; size: number } | { kind: "output"; targetDir: string; size: number };
+  /**
+   * A user's source or a dependency's output. Flat, with `size`, not an owner object: an
+   * aggregator has 100,000 inputs, and every object per input is one more for the collector.
+   */
+  kind: "source" | "output";
+  size: number;
 }
 
 /** A target ready to look up or run: its key and everything the key was made of. */
@@ -77,13 +81,13 @@ export async function prepareAction(
       if (input.kind === "source") {
         const from = joinRelative(context.root, input.path);
         const { digest, size } = await context.statCache.digest(from);
-        inputs.push({ path: input.path, digest, from, owner: { kind: "source", size } });
+        inputs.push({ path: input.path, digest, from, kind: "source", size });
       } else if (input.kind === "external") {
         const source = context.sources?.get(input.name);
         if (!source) throw new Error(`source @${input.name} was not resolved for ${target.label}`);
         origins.sources[input.name] = source.entry;
         for (const file of source.files) {
-          inputs.push({ path: file.path, digest: file.digest, from: file.from, owner: { kind: "source", size: file.size } });
+          inputs.push({ path: file.path, digest: file.digest, from: file.from, kind: "source", size: file.size });
         }
       } else {
         const dependency = finished.get(input.label);
@@ -95,9 +99,8 @@ export async function prepareAction(
         const dir = outputDir(dep.pkg, dep.name);
         for (const record of dependency?.outputs ?? []) {
           // Materialized before the dependant became ready, from a verified blob or by this build.
-          const owner = { kind: "output" as const, targetDir: dir, size: record.size };
           const path = `${dir}/${record.name}`;
-          inputs.push({ path, digest: record.digest, from: joinRelative(context.root, path), owner });
+          inputs.push({ path, digest: record.digest, from: joinRelative(context.root, path), kind: "output", size: record.size });
         }
       }
     }
