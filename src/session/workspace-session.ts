@@ -40,7 +40,7 @@ import { recordStepStatuses } from "../state/step-statuses.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
-import { checkUpToDateStamp, requestIdentity, stampFile, type StampChanges } from "../state/up-to-date-stamp.js";
+import { checkUpToDateStamp, KeptStamp, requestIdentity, stampFile, type StampChanges } from "../state/up-to-date-stamp.js";
 import { recordUpToDate, rerecordUpToDate, unchangedSinceStamp, type StampContext } from "./up-to-date-record.js";
 import { resolveBuildSources } from "../lock/build-sources.js";
 import { LOCK_FILE, readLockFile } from "../lock/lockfile.js";
@@ -139,6 +139,8 @@ export interface ResolveOptions {
 export class WorkspaceSession {
   readonly stateDir: string;
   readonly statCache: StatCache;
+  /** The stamp this session last patched, for its next check (watch mode: see KeptStamp). */
+  private readonly keptStamp = new KeptStamp();
   private cachedGraph?: CachedGraph;
   /** The graph made of `cachedGraph` (never changed once made). */
   private builtGraph?: { from: CachedGraph; graph: BuildGraph };
@@ -351,7 +353,7 @@ export class WorkspaceSession {
    */
   stampChanges(request: Pick<BuildRequest, "mode" | "patterns" | "hostEnv">): StampChanges | undefined {
     const identity = requestIdentity(this.root, request.mode, request.patterns);
-    return checkUpToDateStamp(stampFile(this.stateDir, identity), KILN_VERSION, identity, request.hostEnv, { changesWhenUpToDate: true }).changes;
+    return checkUpToDateStamp(stampFile(this.stateDir, identity), KILN_VERSION, identity, request.hostEnv, { changesWhenUpToDate: true, kept: this.keptStamp }).changes;
   }
 
   recordResult(label: string, key: string, outputs: OutputRecord[]): void {
