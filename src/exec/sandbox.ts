@@ -181,10 +181,18 @@ export class Sandbox {
    * command sees exactly its inputs. Call before placing any input.
    */
   prepareDirectories(needed: Iterable<string>): void {
+    // The usual reuse (an aggregator's sandbox, rebuilt for one changed input) needs exactly the
+    // directories it has: each pass below over its 100,000 is skipped when it would find nothing.
     const used = new Set<string>([""]);
-    for (const start of [".tmp", ...needed]) {
-      for (let dir = start; dir !== "" && !used.has(dir); dir = parentOf(dir)) used.add(dir);
-    }
+    const missingDirs: string[] = [];
+    const use = (start: string) => {
+      for (let dir = start; dir !== "" && !used.has(dir); dir = parentOf(dir)) {
+        used.add(dir);
+        if (!this.dirs.has(dir)) missingDirs.push(dir);
+      }
+    };
+    use(".tmp");
+    for (const start of needed) use(start);
     this.usedDirs = used;
     const unusedBySibling = new Map<string, string[]>();
     const addUnused = (dir: string) => {
@@ -193,8 +201,13 @@ export class Sandbox {
       if (list) list.push(dir);
       else unusedBySibling.set(parent, [dir]);
     };
-    for (const dir of this.dirs.keys()) if (!used.has(dir)) addUnused(dir);
-    const missing = sortedByDepth([...used].filter((dir) => !this.dirs.has(dir)), "shallowFirst");
+    let anyUnused = false;
+    for (const dir of this.dirs.keys()) {
+      if (used.has(dir)) continue;
+      addUnused(dir);
+      anyUnused = true;
+    }
+    const missing = missingDirs.length === 0 ? [] : sortedByDepth(missingDirs, "shallowFirst");
     for (const dir of missing) {
       if (this.dirs.has(dir)) continue; // came along with a renamed sibling
       const candidates = unusedBySibling.get(parentOf(dir));
@@ -214,6 +227,8 @@ export class Sandbox {
         if (!used.has(moved)) addUnused(moved);
       });
     }
+    // A rename above can make an unused directory (a donor's subtree) even when none was before.
+    if (!anyUnused && missing.length === 0) return;
     const unused = sortedByDepth([...this.dirs.keys()].filter((dir) => !used.has(dir)), "deepFirst");
     for (const dir of unused) {
       rmSync(join(this.dir, dir), { recursive: true, force: true });
