@@ -123,7 +123,8 @@ export async function runBuild(options: BuildOptions): Promise<BuildOutcome> {
     counts.cached++;
     counts.cachedLocal++;
     reporter({ type: "step", label, status: "cached", cache: "local", key: standing.key, ms: 0 });
-    finished.set(label, { key: standing.key, outputs: standing.outputs });
+    // The last result itself (key and outputs, the shape finished holds): not a copy of each.
+    finished.set(label, standing);
     return true;
   };
 
