@@ -157,28 +157,68 @@ export async function runWatch(options: WatchOptions): Promise<number> {
     // used: metadata alone (a link count, a timestamp, kiln's own reads) raises the same inotify
     // events, and taken as changes they would cancel and rebuild in a loop.
     if ((kind === "change" || kind === "raw") && usedDigests.has(path)) {
-      void contentChanged(path).then((changed) => changed && hint(path));
+      void contentChanged(path).then((changed) => changed && hint(path, true));
       return;
     }
     hint(path);
   };
-  const hint = (path: string) => {
+  /**
+   * Paths hinted, since the last build ended, only because their bytes differed from what it
+   * used; and whether anything was hinted otherwise (added, removed, a graph file, missed, or
+   * during a build, which may have read either bytes).
+   */
+  const hintedByContent = new Set<string>();
+  let hintedOtherwise = false;
+  let building = false;
+  const hint = (path: string, byContent = false) => {
+    if (byContent && !building) hintedByContent.add(path);
+    else hintedOtherwise = true;
     pending.push(path);
     if (inBarrier) return; // before this build started: it is part of it
     dispatch({ type: "change", paths: [path] });
   };
-  /** Digest of each read file as the last build used it. */
+  /**
+   * Digest of each read file as the last build used it, or as its last event found it since:
+   * a metadata event (kiln's own links) after a real change is not taken again while the
+   * rebuild runs.
+   */
   const usedDigests = new Map<string, string>();
+  /** For the files whose events changed their usedDigests entry since the last build: the build's. */
+  const builtDigests = new Map<string, string | undefined>();
   const contentChanged = async (path: string): Promise<boolean> => {
-    let now: string;
+    let now: string | undefined;
     try {
       now = (await digestFile(path)).digest;
     } catch {
-      usedDigests.delete(path);
-      return true; // gone or unreadable: the build says what is wrong
+      now = undefined; // gone or unreadable: the build says what is wrong
     }
-    if (usedDigests.get(path) === now) return false;
-    usedDigests.set(path, now);
+    const used = usedDigests.get(path);
+    if (now !== undefined && used === now) return false;
+    if (!builtDigests.has(path)) builtDigests.set(path, used);
+    if (now === undefined) usedDigests.delete(path);
+    else usedDigests.set(path, now);
+    return true;
+  };
+  /**
+   * True when every path that started this rebuild was hinted for its bytes alone and holds the
+   * bytes the last build used again: an editor's save caught mid-write (the truncation's event
+   * read an empty file, the write's restored it) changed nothing, so nothing is rebuilt.
+   */
+  const unchangedSinceBuilt = async (trigger: readonly string[], byContentOnly: boolean): Promise<boolean> => {
+    if (!byContentOnly || trigger.length === 0) return false;
+    for (const path of trigger) {
+      const built = builtDigests.get(path);
+      if (built === undefined) return false;
+      try {
+        if ((await digestFile(path)).digest !== built) return false;
+      } catch {
+        return false;
+      }
+    }
+    for (const path of trigger) {
+      usedDigests.set(path, builtDigests.get(path)!);
+      builtDigests.delete(path);
+    }
     return true;
   };
 
@@ -226,6 +266,16 @@ export async function runWatch(options: WatchOptions): Promise<number> {
       inBarrier = false;
     }
     const trigger = [...new Set(pending.splice(0))].sort();
+    const byContentOnly = !hintedOtherwise && trigger.every((path) => hintedByContent.has(path));
+    hintedByContent.clear();
+    hintedOtherwise = false;
+    building = true;
+    if (await unchangedSinceBuilt(trigger, byContentOnly)) {
+      building = false;
+      if (process.env.KILN_DEBUG_WATCH) process.stderr.write(`[watch] ${trigger.length} paths hold the bytes the last build used: no rebuild\n`);
+      dispatch({ type: "built" });
+      return;
+    }
     const output = options.beginRebuild(trigger.map((path) => relative(root, path)));
     build = new AbortController();
     const startedAt = Date.now();
@@ -268,6 +318,8 @@ export async function runWatch(options: WatchOptions): Promise<number> {
       const m = process.memoryUsage();
       process.stderr.write(`[watch] memory rss ${m.rss >> 20} heap ${m.heapUsed >> 20}/${m.heapTotal >> 20} external ${m.external >> 20} buffers ${m.arrayBuffers >> 20} MiB\n`);
     }
+    building = false;
+    builtDigests.clear();
     options.watching(added.size);
     dispatch({ type: "built" });
   };
@@ -326,7 +378,10 @@ export async function runWatch(options: WatchOptions): Promise<number> {
       fresh.push(dir);
     }
     watcher.add(fresh);
-    if (pending.length > 0) dispatch({ type: "change", paths: [...pending] }); // a rebuild once this ends
+    if (pending.length > 0) {
+      hintedOtherwise = true; // missed events, not digests compared
+      dispatch({ type: "change", paths: [...pending] }); // a rebuild once this ends
+    }
     return true;
   };
 

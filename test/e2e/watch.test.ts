@@ -48,6 +48,13 @@ describe("kiln watch", () => {
     f.write({ "p/in.txt": "world\n" });
     await settle(800);
     expect(w.rebuilds).toHaveLength(2);
+    // A save caught mid-write: one event reads the truncated file, the next the same bytes as
+    // before. Nothing changed between the builds, so nothing is rebuilt.
+    f.write({ "p/in.txt": "" });
+    await settle(5);
+    f.write({ "p/in.txt": "world\n" });
+    await settle(800);
+    expect(w.rebuilds).toHaveLength(2);
 
     expect(await w.stop()).toEqual({ code: 0, signal: null });
   });
