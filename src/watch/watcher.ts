@@ -5,7 +5,7 @@
  * them, only what `ignored` lets through. `poll` is for network and container file systems where
  * inotify sees nothing.
  */
-import type { Stats } from "node:fs";
+import { lstatSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 
@@ -30,6 +30,20 @@ export interface Watcher {
   close(): Promise<void>;
 }
 
+/**
+ * The file a raw event is about. A directory's watch names the entry; a file's own watch names
+ * the file as it was called when the watch began, which after a save by rename is the temp file
+ * (`g0.bin.tmp` for the watch now on `g0.bin`): that event is about the watched file, not about
+ * a `g0.bin/g0.bin.tmp` below it. Taken for such a path (new to the build, so never compared by
+ * content), every link kiln's sandbox made to the file raised a "change" that cancelled the step
+ * making it, in a loop (found by the differential test's watch dimension).
+ */
+export function rawEventPath(watched: string, entry: string): string {
+  if (basename(watched) === entry) return watched;
+  const stats = lstatSync(watched, { throwIfNoEntry: false });
+  return stats !== undefined && !stats.isDirectory() ? watched : join(watched, entry);
+}
+
 export function chokidarWatcher(options: WatcherOptions): Watcher {
   const watcher: FSWatcher = watch([...options.roots], {
     ignoreInitial: true,
@@ -52,7 +66,7 @@ export function chokidarWatcher(options: WatcherOptions): Watcher {
     // "rename" too: a save by rename, caught by the directory's watch even when chokidar's own
     // bookkeeping of that file is mid-update.
     if ((event !== "change" && event !== "rename") || !entry || !watched) return;
-    const path = basename(watched) === entry ? watched : join(watched, entry);
+    const path = rawEventPath(watched, entry);
     if (!options.ignored(path, true)) options.onEvent("raw", path);
   });
   watcher.on("error", (error) => options.onError(error as NodeJS.ErrnoException));
