@@ -14,11 +14,13 @@
  * kiln-out/, .kiln/ (but its cookie directory), node_modules/, .git/ and the cache are never
  * watched: placing outputs must not trigger a rebuild.
  */
-import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
 import type { BuildRequest, BuildResult, WorkspaceSession } from "../session/workspace-session.js";
 import { OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
 import { digestFile } from "../key/file-digest.js";
+import { statPaths } from "../stat-batch.js";
+import type { PathStat } from "../stat-path.js";
 import type { StepCanceller } from "../exec/scheduler.js";
 import type { BuildOutcome } from "../exec/builder.js";
 import type { StampChanges } from "../state/up-to-date-stamp.js";
@@ -28,6 +30,8 @@ import { chokidarWatcher, type Watcher, type WatchEventKind } from "./watcher.js
 
 /** Quiet period after the last event of a burst before rebuilding. */
 const DEBOUNCE_MS = 15;
+/** When, after files are given to the watcher, they are stat'ed again for a save it missed while starting. */
+const WATCH_START_CHECKS_MS = [250, 1500];
 /** How long a cookie's event may take before the build goes ahead anyway. */
 const COOKIE_TIMEOUT_MS = 1000;
 /** Files that change what the graph means wherever they appear. */
@@ -359,18 +363,22 @@ export async function runWatch(options: WatchOptions): Promise<number> {
       if (entry) usedDigests.set(file, entry.digest);
     }
     const fresh: string[] = [];
+    const freshFiles: string[] = [];
     for (const file of index.files) {
       if (added.has(file)) continue;
       added.add(file);
       const inside = !relative(root, file).startsWith("..");
       // Outside the workspace (a path source, code imported from elsewhere): its directory.
       fresh.push(inside ? file : dirname(file));
-      // Changed while this build ran but watched only now: its event was missed, so make one.
-      try {
-        if (statSync(file).ctimeMs >= startedAt - 5) pending.push(file);
-      } catch {
-        pending.push(file);
-      }
+      freshFiles.push(file);
+    }
+    // Changed while this build ran but watched only now: its event was missed, so make one.
+    const freshStats = statPaths(freshFiles);
+    const watchedAs = new Map<string, PathStat>();
+    for (let i = 0; i < freshFiles.length; i++) {
+      const stats = freshStats[i];
+      if (stats === undefined || stats.ctimeMs >= startedAt - 5) pending.push(freshFiles[i]!);
+      else watchedAs.set(freshFiles[i]!, stats);
     }
     for (const dir of index.globDirectories) {
       if (added.has(dir)) continue;
@@ -378,11 +386,44 @@ export async function runWatch(options: WatchOptions): Promise<number> {
       fresh.push(dir);
     }
     watcher.add(fresh);
+    if (watchedAs.size > 0) checkAfterWatching(watchedAs);
     if (pending.length > 0) {
       hintedOtherwise = true; // missed events, not digests compared
       dispatch({ type: "change", paths: [...pending] }); // a rebuild once this ends
     }
     return true;
+  };
+
+  /**
+   * chokidar starts watching what add() gives it later, on its own time (a stat, then an
+   * inotify watch or, with --poll, a first stat that later ones are compared with): a save
+   * between the add and that moment raises no event, though the summary that invited it was
+   * already printed. So the files are stat'ed again a little later, twice, and one whose stat
+   * moved since it was added is taken as an event is: by its bytes when the build read it.
+   * One an event already reported compares equal to the digest that event took.
+   */
+  const checkTimers = new Set<NodeJS.Timeout>();
+  const checkAfterWatching = (watchedAs: Map<string, PathStat>) => {
+    for (const ms of WATCH_START_CHECKS_MS) {
+      const timer = setTimeout(() => {
+        checkTimers.delete(timer);
+        if (phase === "stopping" || phase === "stopped") return;
+        const paths = [...watchedAs.keys()];
+        const now = statPaths(paths);
+        for (let i = 0; i < paths.length; i++) {
+          const path = paths[i]!;
+          const before = watchedAs.get(path)!;
+          const after = now[i];
+          if (after && after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs && after.ino === before.ino) continue;
+          if (after) watchedAs.set(path, after);
+          else watchedAs.delete(path);
+          if (usedDigests.has(path)) void contentChanged(path).then((changed) => changed && hint(path, true));
+          else hint(path);
+        }
+      }, ms);
+      timer.unref();
+      checkTimers.add(timer);
+    }
   };
 
   const onStop = () => dispatch({ type: "stop" });
@@ -395,6 +436,7 @@ export async function runWatch(options: WatchOptions): Promise<number> {
   await exited;
   options.signal.removeEventListener("abort", onStop);
   clearTimeout(timer);
+  for (const check of checkTimers) clearTimeout(check);
   await watcher.close();
   session.parkHeldSandboxes();
   rmSync(cookieDir, { recursive: true, force: true });
