@@ -20,7 +20,7 @@ import type { BuildRequest, BuildResult, WorkspaceSession } from "../session/wor
 import { OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
 import { digestFile } from "../key/file-digest.js";
 import { statPaths } from "../stat-batch.js";
-import type { PathStat } from "../stat-path.js";
+import { sameStat, type FileStat } from "../key/file-identity.js";
 import type { StepCanceller } from "../exec/scheduler.js";
 import type { BuildOutcome } from "../exec/builder.js";
 import type { StampChanges } from "../state/up-to-date-stamp.js";
@@ -160,11 +160,13 @@ export async function runWatch(options: WatchOptions): Promise<number> {
     // A change to a file the build read is taken once its bytes differ from what the build
     // used: metadata alone (a link count, a timestamp, kiln's own reads) raises the same inotify
     // events, and taken as changes they would cancel and rebuild in a loop.
-    if ((kind === "change" || kind === "raw") && usedDigests.has(path)) {
-      void contentChanged(path).then((changed) => changed && hint(path, true));
-      return;
-    }
-    hint(path);
+    if (kind === "change" || kind === "raw") takeChange(path);
+    else hint(path);
+  };
+  /** A file that may have changed: judged by its bytes when the build read it, else a hint as it is. */
+  const takeChange = (path: string) => {
+    if (usedDigests.has(path)) void contentChanged(path).then((changed) => changed && hint(path, true));
+    else hint(path);
   };
   /**
    * Paths hinted, since the last build ended, only because their bytes differed from what it
@@ -374,7 +376,7 @@ export async function runWatch(options: WatchOptions): Promise<number> {
     }
     // Changed while this build ran but watched only now: its event was missed, so make one.
     const freshStats = statPaths(freshFiles);
-    const watchedAs = new Map<string, PathStat>();
+    const watchedAs = new Map<string, FileStat>();
     for (let i = 0; i < freshFiles.length; i++) {
       const stats = freshStats[i];
       if (stats === undefined || stats.ctimeMs >= startedAt - 5) pending.push(freshFiles[i]!);
@@ -403,7 +405,7 @@ export async function runWatch(options: WatchOptions): Promise<number> {
    * One an event already reported compares equal to the digest that event took.
    */
   const checkTimers = new Set<NodeJS.Timeout>();
-  const checkAfterWatching = (watchedAs: Map<string, PathStat>) => {
+  const checkAfterWatching = (watchedAs: Map<string, FileStat>) => {
     for (const ms of WATCH_START_CHECKS_MS) {
       const timer = setTimeout(() => {
         checkTimers.delete(timer);
@@ -414,11 +416,10 @@ export async function runWatch(options: WatchOptions): Promise<number> {
           const path = paths[i]!;
           const before = watchedAs.get(path)!;
           const after = now[i];
-          if (after && after.size === before.size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs && after.ino === before.ino) continue;
+          if (sameStat(before, after)) continue;
           if (after) watchedAs.set(path, after);
           else watchedAs.delete(path);
-          if (usedDigests.has(path)) void contentChanged(path).then((changed) => changed && hint(path, true));
-          else hint(path);
+          takeChange(path);
         }
       }, ms);
       timer.unref();
