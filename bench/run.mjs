@@ -336,6 +336,19 @@ function benchConfig({ shape, n }, o) {
       for (const t of names) if (t !== "kiln") bwrapCold[t] = { ...ref[t], ref: true };
       row("cold build, --sandbox bwrap", bwrapCold, "kiln only; a namespace per command");
     }
+    // The same edits handed to a `kiln server` (bench/README.md): what the resident session saves over a one-off build.
+    const server = spawnSync(process.execPath, [KILN_BIN, "server", "start", "-C", join(p.dir, "kiln")], { env: tools.kiln.env, encoding: "utf8" });
+    if (server.status !== 0) fail(`${id}: kiln server start failed:\n${server.stderr}`);
+    try {
+      const changed = rows.find((r) => r.scenario === "leaf content changed").res;
+      const viaServer = scenario({ label: `${id} leaf changed, kiln server`, p, tools, names: ["kiln"], runs: o.runs,
+        expect: { steps, kiln: affected },
+        prepare: (iter) => editLeaf(p, "change", `input ${leafIndex} server edit ${nonce}.${iter}\n`) });
+      for (const t of names) if (t !== "kiln") viaServer[t] = { ...changed[t], ref: true };
+      row("leaf content changed, kiln server", viaServer, `kiln server start first; ${(viaServer.kiln.median / changed.kiln.median).toFixed(2)}x the one-off build`);
+    } finally {
+      spawnSync(process.execPath, [KILN_BIN, "server", "stop", "-C", join(p.dir, "kiln")], { env: tools.kiln.env });
+    }
     row("restore from local cache", scenario({ label: `${id} restore`, p, tools, names: ["kiln"], runs: o.runs,
       expect: { steps, kiln: 0, cached: steps }, before: (t, tool) => { tool.emptyOut(); settleDisk(); } }),
       "kiln only: empty kiln-out, warm cache");

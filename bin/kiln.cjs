@@ -17,9 +17,11 @@ if (process.env.KILN_EXTRA_CA_CERTS !== undefined) {
 }
 
 const argv = process.argv.slice(2);
+let fastPath;
 let upToDate;
 try {
-  upToDate = require("../dist/cli/up-to-date.cjs").answerIfUpToDate(argv);
+  fastPath = require("../dist/cli/up-to-date.cjs");
+  upToDate = fastPath.answerIfUpToDate(argv);
 } catch {
   // main() checks again and reports the error the kiln way.
 }
@@ -37,5 +39,8 @@ function exitAfterFlush(code) {
   process.stderr.write("", done);
 }
 
+const runMain = (outcome) => require("../dist/cli/kiln.cjs").main(argv, outcome).then(exitAfterFlush);
 if (upToDate?.code !== undefined) exitAfterFlush(upToDate.code);
-else require("../dist/cli/kiln.cjs").main(argv, upToDate).then(exitAfterFlush);
+// The workspace's kiln server builds it (src/server/server-client.ts); if it cannot, this process does.
+else if (upToDate?.server) fastPath.buildOnServer(upToDate.server).then((code) => (code !== undefined ? exitAfterFlush(code) : runMain({ checked: false, serverTried: true })));
+else runMain(upToDate);

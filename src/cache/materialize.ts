@@ -13,8 +13,17 @@ import { placeFile } from "./place-file.js";
 import { statPath } from "../stat-path.js";
 
 let tempCounter = 0;
-/** Output directories made or seen by this process. */
+/** Output directories made or seen by this build (forgetOutputDirectories at each build's start). */
 const knownDirectories = new Set<string>();
+
+/**
+ * A resident process (kiln server, kiln watch) starts each build knowing no directory of kiln-out:
+ * between two builds the user may have removed it (`rm -rf kiln-out`), and a directory believed
+ * made would fail the next restore into it.
+ */
+export function forgetOutputDirectories(): void {
+  knownDirectories.clear();
+}
 
 /** True when every output is already in kiln-out with the right content (known by stat). */
 export function outputsInPlace(outDir: string, outputs: readonly OutputRecord[], statCache: StatCache): boolean {

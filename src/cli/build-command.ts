@@ -16,7 +16,8 @@ import { WorkspaceSession, type BuildRequest } from "../session/workspace-sessio
 import type { Pattern } from "../workspace/label.js";
 import type { StampChanges } from "../state/up-to-date-stamp.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
-import { BuildReporter, colorWanted, reporterModeFor, type ReporterMode } from "./reporter.js";
+import type { BuildOutcome } from "../exec/builder.js";
+import { BuildReporter, colorWanted, reporterModeFor, type Output, type ReporterMode } from "./reporter.js";
 import { readStepStatuses } from "../state/step-statuses.js";
 import { currentPackage, parsePatterns } from "./up-to-date.js";
 
@@ -44,65 +45,122 @@ export interface BuildCommandOptions {
 /** Exit codes of an interrupted build, as shells report a command killed by the signal: 128 + n. */
 const INTERRUPTED_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
+/** A stream a build command writes to, as much of a terminal as the reporter asks about. */
+export interface CommandOutput extends Output {
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/**
+ * What a build command runs in: this process's directory, environment, streams and signals, or
+ * those of a client a kiln server builds for (src/server/build-server.ts).
+ */
+export interface CommandIO {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  stdout: CommandOutput;
+  stderr: CommandOutput;
+  /** Calls `stop` on the first Ctrl-C or SIGTERM; returns what unsubscribes it. */
+  onStop(stop: (signal: string) => void): () => void;
+  /**
+   * A kiln server: told the exit code as soon as the outcome is known and its outputs are in
+   * kiln-out, before kiln records the build, so that its client need not wait for the recording.
+   */
+  answered?: (code: number) => void;
+}
+
+export function processIO(): CommandIO {
+  return {
+    cwd: process.cwd(),
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    onStop(stop) {
+      const onSignal = (signal: NodeJS.Signals) => stop(signal);
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      return () => {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      };
+    },
+  };
+}
+
 export async function runBuildCommand(
   patternTexts: string[],
   options: BuildCommandOptions,
   mode: "build" | "test",
   stampChanges?: StampChanges,
+  io: CommandIO = processIO(),
+  resident?: WorkspaceSession,
 ): Promise<number> {
-  const session = WorkspaceSession.open(process.cwd(), options.workspace);
-  const patterns = parsePatterns(patternTexts, currentPackage(session.root, process.cwd()));
-  const reporterMode: ReporterMode = reporterModeFor(options.json === true, process.stderr, process.env);
+  const session = resident ?? WorkspaceSession.open(io.cwd, options.workspace);
+  const patterns = parsePatterns(patternTexts, currentPackage(session.root, io.cwd));
+  const reporterMode: ReporterMode = reporterModeFor(options.json === true, io.stderr, io.env);
   let requestedOutputs: string[] = [];
   // Where the requested targets' outputs are, listed before the summary line (which ends the output).
-  const listOutputs = () => (requestedOutputs.length > 0 ? ["outputs:", ...requestedOutputs.map((path) => `  ${relative(process.cwd(), path)}`)] : []);
+  const listOutputs = () => (requestedOutputs.length > 0 ? ["outputs:", ...requestedOutputs.map((path) => `  ${relative(io.cwd, path)}`)] : []);
   const history = new Map<string, number>();
   if (reporterMode === "terminal") for (const [label, record] of readStepStatuses(session.stateDir)) if (record.ms > 0) history.set(label, record.ms);
-  const reporter = new BuildReporter(reporterMode, process.stdout, process.stderr, listOutputs, {
+  const reporter = new BuildReporter(reporterMode, io.stdout, io.stderr, listOutputs, {
     quiet: options.quiet,
-    color: colorWanted(process.env),
+    color: colorWanted(io.env),
     history,
     jobs: options.jobs ?? availableParallelism(),
-    columns: process.stderr.columns,
+    columns: io.stderr.columns,
   });
 
   // The first Ctrl-C or SIGTERM stops the build: running commands get SIGTERM, then SIGKILL
   // after 2 s, and the build returns once every one has ended. Later signals change nothing.
   const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
+  const unsubscribe = io.onStop((signal) => {
     if (!controller.signal.aborted) controller.abort(signal);
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  });
   const recorder = options.profile ? new TraceRecorder() : undefined;
+  // A server answers at the outcome, unless something written after the build is asked for.
+  const answered = options.provenance || options.profile ? undefined : io.answered;
+  let early = false;
   let result;
   try {
     result = await session.build(
       {
-        ...buildRequestOf(options, mode, patterns, { keepGoing: false }),
+        ...buildRequestOf(options, mode, patterns, { keepGoing: false }, io.env),
         reporter: (event) => reporter.handle(event),
         stampChanges,
         locked: options.locked ?? false,
         trace: recorder,
+        onOutcome: answered
+          ? (outcome, outputs) => {
+              early = true;
+              requestedOutputs = outputs;
+              reporter.handle(outcome.summary);
+              answered(exitCodeOf(outcome));
+            }
+          : undefined,
       },
       controller.signal,
     );
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    if (recorder && options.profile) writeProfile(options.profile, recorder, patternTexts, options);
+    unsubscribe();
+    if (recorder && options.profile) writeProfile(options.profile, recorder, patternTexts, options, io);
   }
+  if (early) return exitCodeOf(result);
   requestedOutputs = result.requestedOutputs;
   if (options.provenance && result.failed.length === 0 && !result.interrupted) {
     const { writeProvenance } = await import("./provenance-command.js");
-    const files = await writeProvenance(session, options.cacheDir ?? defaultCacheDir(process.env), result.requested);
+    const files = await writeProvenance(session, options.cacheDir ?? defaultCacheDir(io.env), result.requested);
     requestedOutputs = [...requestedOutputs, ...files];
   }
   reporter.handle(result.summary);
-  if (result.interrupted) return INTERRUPTED_EXIT[result.interrupted] ?? 130;
-  // A step that failed because of the machine (a source removed mid-build, a full disk) is exit 2.
-  if (result.environmentFaults.length > 0) return 2;
-  return result.failed.length > 0 ? 1 : 0;
+  return exitCodeOf(result);
+}
+
+/** 130/143 interrupted; 2 when a step failed because of the machine (a source removed mid-build, a full disk); 1 a step failed. */
+function exitCodeOf(outcome: BuildOutcome): number {
+  if (outcome.interrupted) return INTERRUPTED_EXIT[outcome.interrupted] ?? 130;
+  if (outcome.environmentFaults.length > 0) return 2;
+  return outcome.failed.length > 0 ? 1 : 0;
 }
 
 /** What the build flags ask of a session's build (all but the reporter and the fast path's findings). */
@@ -111,6 +169,7 @@ export function buildRequestOf(
   mode: "build" | "test",
   patterns: Pattern[],
   defaults: { keepGoing: boolean },
+  env: NodeJS.ProcessEnv = process.env,
 ): Omit<BuildRequest, "reporter"> {
   return {
     mode,
@@ -119,11 +178,11 @@ export function buildRequestOf(
     keepGoing: options.keepGoing ?? defaults.keepGoing,
     readCache: options.cache !== false,
     explain: options.explain ?? false,
-    cacheDir: options.cacheDir ?? defaultCacheDir(process.env),
-    remote: remoteSettings(options, process.env),
+    cacheDir: options.cacheDir ?? defaultCacheDir(env),
+    remote: remoteSettings(options, env),
     sandbox: options.sandbox,
-    hostEnv: process.env,
-    cacheMaxBytes: cacheCapFromEnv(process.env),
+    hostEnv: env,
+    cacheMaxBytes: cacheCapFromEnv(env),
   };
 }
 
@@ -173,11 +232,11 @@ export function remoteSettings(options: BuildCommandOptions, env: NodeJS.Process
 }
 
 /** The trace, written whole (temp name, then rename) whether or not the build succeeded. */
-function writeProfile(file: string, recorder: TraceRecorder, patterns: string[], options: BuildCommandOptions): void {
+function writeProfile(file: string, recorder: TraceRecorder, patterns: string[], options: BuildCommandOptions, io: CommandIO): void {
   const trace = toTrace(recorder.spans, { kiln: KILN_VERSION, patterns: patterns.join(" ") || "//...", jobs: options.jobs ?? availableParallelism() });
-  const path = resolve(file);
+  const path = resolve(io.cwd, file);
   const temp = `${path}.tmp-${process.pid}`;
   writeFileSync(temp, JSON.stringify(trace));
   renameSync(temp, path);
-  process.stderr.write(`kiln: profile written to ${relative(process.cwd(), path) || path} (kiln analyze-profile ${file}; or open it in https://ui.perfetto.dev)\n`);
+  io.stderr.write(`kiln: profile written to ${relative(io.cwd, path) || path} (kiln analyze-profile ${file}; or open it in https://ui.perfetto.dev)\n`);
 }

@@ -13,6 +13,11 @@ import { LabelSyntaxError, parsePattern, type Pattern } from "../workspace/label
 import { findWorkspaceRoot } from "../workspace/root.js";
 import type { StepEvent, SummaryEvent } from "../events.js";
 import { cachedLine, formatSummary } from "./reporter.js";
+import type { BuildCommandOptions } from "./build-command.js";
+import { serverCallFor, type ServerCall } from "../server/server-client.js";
+// bin/kiln.cjs calls it from this bundle when answerIfUpToDate found a server.
+export { buildOnServer } from "../server/server-client.js";
+import type { UpToDateRecord } from "../state/up-to-date-stamp.js";
 
 /**
  * Patterns from the command line; `:name` means a target of the package the command runs in
@@ -46,17 +51,17 @@ export function isJobCount(value: string): boolean {
   return Number.isInteger(jobs) && jobs >= 1;
 }
 
-/** A `build` or `test` command line as the fast path needs it. */
+/** A `build` or `test` command line as the fast path (and a kiln server's client) needs it. */
 export interface UpToDateRequest {
   mode: "build" | "test";
   patterns: string[];
-  options: { workspace?: string; json?: boolean; quiet?: boolean };
+  options: BuildCommandOptions & { server?: boolean };
 }
 
 /** Options of build and test (and the global ones) that take a value, and those that do not. */
 // The remote cache options too: an up-to-date build never consults the remote cache.
 const VALUE_OPTIONS = new Set(["-j", "--jobs", "-C", "--workspace", "--cache-dir", "--sandbox", "--remote-cache"]);
-const FLAG_OPTIONS = new Set(["-k", "--keep-going", "--json", "--verbose", "--remote-upload", "-q", "--quiet"]);
+const FLAG_OPTIONS = new Set(["-k", "--keep-going", "--json", "--verbose", "--remote-upload", "-q", "--quiet", "--no-server"]);
 const SANDBOX_CHOICES = new Set(["auto", "strict", "bwrap", "unshare", "dir"]);
 
 /**
@@ -77,6 +82,10 @@ export function readUpToDateRequest(argv: readonly string[]): UpToDateRequest | 
     } else if (FLAG_OPTIONS.has(arg)) {
       if (arg === "--json") request.options.json = true;
       if (arg === "-q" || arg === "--quiet") request.options.quiet = true;
+      if (arg === "-k" || arg === "--keep-going") request.options.keepGoing = true;
+      if (arg === "--remote-upload") request.options.remoteUpload = true;
+      if (arg === "--no-server") request.options.server = false;
+      if (arg === "--verbose") request.options.verbose = true;
     } else {
       // `--name value`, `--name=value`, or a short option with its value joined (`-j2`, `-Cdir`).
       const joined = arg.startsWith("--") ? arg.indexOf("=") : arg.length > 2 ? 2 : -1;
@@ -87,6 +96,10 @@ export function readUpToDateRequest(argv: readonly string[]): UpToDateRequest | 
       if ((name === "-j" || name === "--jobs") && !isJobCount(value)) return undefined;
       if (name === "--sandbox" && !SANDBOX_CHOICES.has(value)) return undefined;
       if (name === "-C" || name === "--workspace") request.options.workspace = value;
+      if (name === "-j" || name === "--jobs") request.options.jobs = Number(value);
+      if (name === "--cache-dir") request.options.cacheDir = value;
+      if (name === "--sandbox") request.options.sandbox = value as BuildCommandOptions["sandbox"];
+      if (name === "--remote-cache") request.options.remoteCache = value;
     }
   }
   return request;
@@ -102,13 +115,28 @@ export interface UpToDateOutcome {
   code?: number;
   checked: boolean;
   changes?: StampChanges;
+  /** The workspace has a kiln server: bin/kiln.cjs hands it the build, unchecked here (it checks faster). */
+  server?: ServerCall;
+  /** The server was asked and could not build it: build in this process. */
+  serverTried?: boolean;
 }
 
 /** The fast path for a whole command line. */
 export function answerIfUpToDate(argv: readonly string[]): UpToDateOutcome {
   const request = readUpToDateRequest(argv);
   if (!request) return { checked: false };
+  const server = serverFor(request);
+  if (server) return { checked: false, server };
   return { ...tryUpToDate(request.patterns, request.options, request.mode), checked: true };
+}
+
+/** The server call for this request when its workspace has a server; errors are the normal path's to report. */
+function serverFor(request: UpToDateRequest): ServerCall | undefined {
+  try {
+    return serverCallFor(findWorkspaceRoot(process.cwd(), request.options.workspace), request.mode, request.patterns, request.options);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -133,6 +161,12 @@ export function tryUpToDate(
   const request = requestIdentity(root, mode, patterns);
   const { upToDate: record, changes } = checkUpToDateStamp(stampFile(stateDirOf(root), request), KILN_VERSION, request, process.env);
   if (!record) return { changes };
+  process.stdout.write(upToDateText(record, options, Date.now() - started, process.cwd()));
+  return { code: 0 };
+}
+
+/** What a fully cached build prints, for an up-to-date record (the fast path's and a server's answer). */
+export function upToDateText(record: UpToDateRecord, options: { json?: boolean; quiet?: boolean }, ms: number, cwd: string): string {
   const count = record.steps.length;
   const summary: SummaryEvent = {
     type: "summary",
@@ -142,7 +176,7 @@ export function tryUpToDate(
     cachedLocal: count,
     cachedRemote: 0,
     failed: 0,
-    ms: Date.now() - started,
+    ms,
   };
   const out: string[] = [];
   if (options.json) {
@@ -154,10 +188,9 @@ export function tryUpToDate(
   } else if (!options.quiet) {
     if (count > 0) out.push(cachedLine(record.steps.map((s) => s.label)));
     if (record.requestedOutputs.length > 0) {
-      out.push("outputs:", ...record.requestedOutputs.map((path) => `  ${relative(process.cwd(), path)}`));
+      out.push("outputs:", ...record.requestedOutputs.map((path) => `  ${relative(cwd, path)}`));
     }
     out.push(formatSummary(summary));
   } else out.push(formatSummary(summary));
-  process.stdout.write(`${out.join("\n")}\n`);
-  return { code: 0 };
+  return `${out.join("\n")}\n`;
 }

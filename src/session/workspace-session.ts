@@ -40,7 +40,8 @@ import { recordStepStatuses } from "../state/step-statuses.js";
 import { removeAbandonedSandboxes } from "../exec/sandbox.js";
 import type { SandboxChoice } from "../exec/namespace-sandbox.js";
 import { resolveTool, type Tool } from "../exec/tools.js";
-import { checkUpToDateStamp, KeptStamp, requestIdentity, stampFile, type StampChanges } from "../state/up-to-date-stamp.js";
+import { forgetOutputDirectories } from "../cache/materialize.js";
+import { checkUpToDateStamp, KeptStamp, requestIdentity, stampFile, type StampChanges, type StampCheck } from "../state/up-to-date-stamp.js";
 import { recordUpToDate, rerecordUpToDate, unchangedSinceStamp, type StampContext } from "./up-to-date-record.js";
 import { resolveBuildSources } from "../lock/build-sources.js";
 import { LOCK_FILE, readLockFile } from "../lock/lockfile.js";
@@ -93,7 +94,7 @@ export interface BuildRequest {
    * the last run written: at 100,000 targets ~1.5 s a rebuild, which the user need not wait for
    * to see the result). `build` still resolves only once all of that is done.
    */
-  onOutcome?: (outcome: BuildOutcome) => void;
+  onOutcome?: (outcome: BuildOutcome, requestedOutputs: string[]) => void;
 }
 
 export interface BuildResult extends BuildOutcome {
@@ -352,8 +353,16 @@ export class WorkspaceSession {
    * kiln version, a passed-through variable changed, a closure with tools records none).
    */
   stampChanges(request: Pick<BuildRequest, "mode" | "patterns" | "hostEnv">): StampChanges | undefined {
+    return this.checkStamp(request, true).changes;
+  }
+
+  /**
+   * The up-to-date check of the CLI's fast path, against the stamp this session kept decoded (a
+   * kiln server's builds): `upToDate` when nothing changed, else what did.
+   */
+  checkStamp(request: Pick<BuildRequest, "mode" | "patterns" | "hostEnv">, changesWhenUpToDate = false): StampCheck {
     const identity = requestIdentity(this.root, request.mode, request.patterns);
-    return checkUpToDateStamp(stampFile(this.stateDir, identity), KILN_VERSION, identity, request.hostEnv, { changesWhenUpToDate: true, kept: this.keptStamp }).changes;
+    return checkUpToDateStamp(stampFile(this.stateDir, identity), KILN_VERSION, identity, request.hostEnv, { changesWhenUpToDate, kept: this.keptStamp });
   }
 
   recordResult(label: string, key: string, outputs: OutputRecord[]): void {
@@ -368,6 +377,7 @@ export class WorkspaceSession {
    * `interrupted`.
    */
   async build(request: BuildRequest, signal: AbortSignal): Promise<BuildResult> {
+    forgetOutputDirectories();
     const trace = request.trace;
     const loadStart = performance.now();
     const loaded = await this.load(request.patterns);
@@ -480,7 +490,7 @@ export class WorkspaceSession {
           onScheduler: request.onScheduler,
           trace,
         });
-        request.onOutcome?.(outcome);
+        if (request.onOutcome) request.onOutcome(outcome, requestedOutputsOf(this.root, loaded.graph, requested, outcome));
       } finally {
         await executor.close();
       }
@@ -501,14 +511,7 @@ export class WorkspaceSession {
     } catch {
       // a read-only or full cache dir was reported by the store already
     }
-    const requestedOutputs: string[] = [];
-    if (requested.length <= OUTPUTS_LISTED_UP_TO) {
-      for (const label of requested) {
-        const target = loaded.graph.targets.get(label)!;
-        const dir = join(this.root, outputDir(target.pkg, target.name));
-        for (const record of outcome.outputs.get(label) ?? []) requestedOutputs.push(join(dir, record.name));
-      }
-    }
+    const requestedOutputs = requestedOutputsOf(this.root, loaded.graph, requested, outcome);
     writeFileAtomic(join(this.stateDir, LAST_RUN_FILE), lastRunJson({ invocationId: randomUUID(), startedOn, finishedOn: new Date().toISOString() }, run));
     recordStepStatuses(this.stateDir, statuses);
     // The live files and directories of the path sources read: for the stamp and for watch mode.
@@ -605,6 +608,18 @@ export class WorkspaceSession {
  * without making that object. Labels ("//pkg:name") are never integer-like keys, which an
  * object would have put first.
  */
+/** Where the requested targets' outputs are (absolute), listed when at most OUTPUTS_LISTED_UP_TO targets were asked for. */
+function requestedOutputsOf(root: string, graph: BuildGraph, requested: readonly string[], outcome: BuildOutcome): string[] {
+  const paths: string[] = [];
+  if (requested.length > OUTPUTS_LISTED_UP_TO) return paths;
+  for (const label of requested) {
+    const target = graph.targets.get(label)!;
+    const dir = join(root, outputDir(target.pkg, target.name));
+    for (const record of outcome.outputs.get(label) ?? []) paths.push(join(dir, record.name));
+  }
+  return paths;
+}
+
 export function lastRunJson(head: Omit<LastRun, "steps">, run: ReadonlyMap<string, LastRun["steps"][string]>): string {
   const steps: string[] = [];
   for (const [label, step] of run) steps.push(`${JSON.stringify(label)}:${JSON.stringify(step)}`);

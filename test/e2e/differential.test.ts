@@ -19,6 +19,8 @@
  * case (default 15); KILN_FUZZ_SEED=S (with KILN_FUZZ_PATH=P from a failure report) replays;
  * KILN_FUZZ_SKIP=kind,kind leaves op kinds out (to look past a known bug); KILN_FUZZ_BIG_WEIGHT=W
  * makes 64 MiB sources more (default 1 against 20) or, with 0, never; KILN_FUZZ_TIME_LIMIT_MS.
+ * KILN_FUZZ_SERVER_RUNS (default 8) cases hand their builds to a `kiln server`; KILN_FUZZ_WATCH_RUNS
+ * (default 6) watch instead.
  * KILN_STAT_BATCH_FROM (default here 3) sets from how many paths stats run on two threads.
  * A failure prints the seed, the path and the shrunk workspace and op list; every bug found is
  * pinned as a named test in regressions.test.ts.
@@ -40,6 +42,10 @@ const MAX_OPS = Number(process.env.KILN_FUZZ_MAX_OPS ?? 15);
  * is reported with its best shrink (shrinking reruns builds), a passing run passes with fewer cases.
  */
 const TIME_LIMIT_MS = Number(process.env.KILN_FUZZ_TIME_LIMIT_MS ?? Math.max(4 * 60_000, RUNS * 6_000));
+
+/** Server cases (KILN_FUZZ_SERVER_RUNS): every build handed to a `kiln server`, every third one not. */
+const SERVER_RUNS = Number(process.env.KILN_FUZZ_SERVER_RUNS ?? 8);
+const SERVER_TIME_LIMIT_MS = Number(process.env.KILN_FUZZ_SERVER_TIME_LIMIT_MS ?? Math.max(60_000, SERVER_RUNS * 6_000));
 
 /** Watch-mode cases (KILN_FUZZ_WATCH_RUNS): each op waits for the watcher to settle, ~0.5-2 s. */
 const WATCH_RUNS = Number(process.env.KILN_FUZZ_WATCH_RUNS ?? 6);
@@ -83,13 +89,16 @@ function remoteOf(choice: RemoteChoice): { url: string; casDir: string } | undef
   return undefined;
 }
 
+/** One case in four builds through a remote cache too, HTTP or gRPC (removing the local cache then restores from it). */
+function viaRemoteChoice(): fc.Arbitrary<RemoteChoice> {
+  return fc.nat({ max: 7 }).map((n): RemoteChoice => (n === 0 ? "http" : n === 1 ? "grpc" : "none"));
+}
+
 describe("differential: incremental builds equal clean builds", () => {
   it(
     "every build's kiln-out matches the model, and the last matches a clean build of the same tree",
     async () => {
-      // One case in four builds through a remote cache too, HTTP or gRPC (removing the local cache then restores from it).
-      const viaRemote = fc.nat({ max: 7 }).map((n): RemoteChoice => (n === 0 ? "http" : n === 1 ? "grpc" : "none"));
-      const property = fc.asyncProperty(workspaceArbitrary(), fc.array(opArbitrary(), { maxLength: MAX_OPS }), viaRemote, largeSandboxes, async (spec, ops, choice, large) => {
+      const property = fc.asyncProperty(workspaceArbitrary(), fc.array(opArbitrary(), { maxLength: MAX_OPS }), viaRemoteChoice(), largeSandboxes, async (spec, ops, choice, large) => {
         setLargeSandboxes(large);
         await new DifferentialCase(spec, remoteOf(choice)).run(ops);
       });
@@ -103,6 +112,25 @@ describe("differential: incremental builds equal clean builds", () => {
       });
     },
     TIME_LIMIT_MS + 120_000,
+  );
+
+  it(
+    "kiln server: every build it takes (and the --no-server ones between) matches the model, and the last matches a clean build",
+    async () => {
+      const property = fc.asyncProperty(workspaceArbitrary(), fc.array(opArbitrary(), { maxLength: MAX_OPS }), viaRemoteChoice(), largeSandboxes, async (spec, ops, choice, large) => {
+        setLargeSandboxes(large);
+        await new DifferentialCase(spec, remoteOf(choice), false, true).run(ops);
+      });
+      await fc.assert(property, {
+        numRuns: SERVER_RUNS,
+        ...(SEED === undefined ? {} : { seed: SEED }),
+        ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }),
+        interruptAfterTimeLimit: SERVER_TIME_LIMIT_MS,
+        markInterruptAsFailure: false,
+        verbose: fc.VerbosityLevel.None,
+      });
+    },
+    SERVER_TIME_LIMIT_MS + 120_000,
   );
 
   it(

@@ -11,8 +11,8 @@ import { cleanupTempDirs, KILN_BIN, makeTempDir, makeWorkspace, show, WORKSPACE_
 
 afterAll(cleanupTempDirs);
 
-const COMMANDS = ["build", "test", "watch", "query", "analyze-profile", "graph", "why", "provenance", "verify", "release", "metrics", "lock", "cache", "doctor", "clean", "completion"];
-const SUBCOMMANDS = ["cache gc", "cache stats", "cache serve", "metrics diff"];
+const COMMANDS = ["build", "test", "watch", "query", "analyze-profile", "graph", "why", "provenance", "verify", "release", "metrics", "lock", "cache", "server", "doctor", "clean", "completion"];
+const SUBCOMMANDS = ["cache gc", "cache stats", "cache serve", "metrics diff", "server start", "server stop", "server status", "server run"];
 
 describe("kiln --help", () => {
   const f = makeWorkspace({ "WORKSPACE.ts": WORKSPACE_TS });

@@ -34,10 +34,18 @@ export class DifferentialCase {
   /** Watch mode: one `kiln watch` sees every op; each settled state is checked instead of a build's. */
   private watcher?: SettlingWatch;
 
+  /** Builds of the case so far: in server mode every third one is `--no-server`. */
+  private builds = 0;
+
+  /**
+   * `server`: a `kiln server` runs for the workspace and takes every build; every third build
+   * is `--no-server` instead, so the server also meets state another kiln process wrote.
+   */
   constructor(
     spec: WorkspaceSpec,
     private readonly remote?: { url: string; casDir: string },
     private readonly watch = false,
+    private readonly server = false,
   ) {
     this.model = new Model(spec);
   }
@@ -46,6 +54,10 @@ export class DifferentialCase {
   async run(ops: Op[]): Promise<void> {
     try {
       this.writeInitialTree();
+      if (this.server) {
+        const started = await runKiln(["server", "start", "-C", this.ws, "--idle-timeout", "10"], { cwd: this.ws });
+        if (started.code !== 0) throw new DifferentialFailure(`kiln server start exited ${started.code}\n  ${started.stderr.trim()}`);
+      }
       if (this.watch) this.watcher = new SettlingWatch(spawnKiln(["watch", "//...", "--json", "-j", "2", "--cache-dir", this.cache, "-C", this.ws], { cwd: this.ws }));
       await this.buildAndCheck(2, "initial build");
       for (const op of ops) await this.apply(op);
@@ -57,11 +69,13 @@ export class DifferentialCase {
       // After watching too: a plain build finds everything the watcher left up to date.
       await this.buildAndCheck(1, "final no-op build", { expectNoneExecuted: true });
       await this.compareWithCleanBuild();
+      if (this.server) await this.stopServer();
     } catch (error) {
       if (!(error instanceof DifferentialFailure)) throw error;
       throw new DifferentialFailure(`${error.message}\n\nWhat ran (files resolved):\n  ${this.log.join("\n  ")}`);
     } finally {
       if (this.watcher) await this.watcher.stop();
+      if (this.server) await runKiln(["server", "stop", "-C", this.ws], { cwd: this.ws });
       removeTree(this.base);
     }
   }
@@ -268,7 +282,18 @@ export class DifferentialCase {
 
   private buildArgs(jobs: Jobs, ws: string, cache: string): string[] {
     const remote = this.remote && ws === this.ws ? ["--remote-cache", this.remote.url, "--remote-upload"] : [];
-    return ["build", "//...", "--json", "-j", String(jobs), "--cache-dir", cache, "-C", ws, ...remote];
+    const oneOff = this.server && ws === this.ws && ++this.builds % 3 === 0 ? ["--no-server"] : [];
+    return ["build", "//...", "--json", "-j", String(jobs), "--cache-dir", cache, "-C", ws, ...remote, ...oneOff];
+  }
+
+  /** The server ends when told, and took every build it was handed without an internal error. */
+  private async stopServer(): Promise<void> {
+    const log = join(this.ws, ".kiln", "server.log");
+    const served = existsSync(log) ? readFileSync(log, "utf8") : "";
+    const stopped = await runKiln(["server", "stop", "-C", this.ws], { cwd: this.ws });
+    if (stopped.code !== 0 || !stopped.stdout.includes("stopped")) throw new DifferentialFailure(`kiln server stop exited ${stopped.code}\n  ${stopped.stderr.trim()}`);
+    if (!/build \d+: build/.test(served)) throw new DifferentialFailure(`the kiln server built nothing; its log:\n  ${served.trim()}`);
+    if (/internal error|could not record/.test(served)) throw new DifferentialFailure(`the kiln server logged trouble:\n  ${served.trim()}`);
   }
 
   private async build(jobs: Jobs, ws = this.ws, cache = this.cache): Promise<JsonRun> {
