@@ -13,16 +13,19 @@
  * build) makes the server open the session again, so it never builds from older state than a
  * one-off build would read.
  */
-import { chmodSync, existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { runBuildCommand, type CommandIO, type CommandOutput } from "../cli/build-command.js";
 import { reportFailure } from "../cli/error-report.js";
+import { inputError } from "../errors.js";
 import { currentPackage, parsePatterns, upToDateText } from "../cli/up-to-date.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { STATE_FILES } from "../state/workspace-state.js";
 import { encodeMessage, messageReader, type BuildMessage, type ClientMessage, type ServerMessage, type StreamShape } from "./server-protocol.js";
-import { kilnBuildId, processAlive, readServerRecord, removeServerRecord, socketPathFor, writeServerRecord, type ServerRecord } from "./server-record.js";
+import { kilnBuildId, processAlive, readServerRecord, removeServerRecord, writeServerRecord, type ServerRecord } from "./server-record.js";
 
 export interface ServerOptions {
   root: string;
@@ -36,6 +39,19 @@ const ORPHAN_CHECK_MS = 5_000;
 
 /** The state files a session reads when it opens, by name prefix (journals included). */
 const SESSION_FILES = Object.values(STATE_FILES);
+
+/**
+ * Where the server's socket goes: beside the record, unless that path is longer than a Unix
+ * socket's address can hold (108 bytes on Linux, less elsewhere); then in a directory only this
+ * user may enter, named by the root.
+ */
+function socketPathFor(root: string, stateDir: string): string {
+  const beside = join(stateDir, "server.sock");
+  if (Buffer.byteLength(beside) <= 100) return beside;
+  const dir = join(tmpdir(), `kiln-${process.getuid?.() ?? "user"}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return join(dir, `${createHash("sha256").update(root).digest("hex").slice(0, 16)}.sock`);
+}
 
 /** Size, mtime and inode of each state file a session reads: what another process's build changes. */
 function stateIdentity(stateDir: string): string {
@@ -82,7 +98,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
 
   const existing = readServerRecord(stateDir);
   if (existing && existing.pid !== process.pid && processAlive(existing.pid)) {
-    throw new Error(`a kiln server already runs for this workspace (pid ${existing.pid}); kiln server stop ends it`);
+    throw inputError(`a kiln server already runs for this workspace (pid ${existing.pid}); kiln server stop ends it`);
   }
   const socketPath = socketPathFor(root, stateDir);
   rmSync(socketPath, { force: true }); // a dead server's socket

@@ -3,9 +3,7 @@
  * server once it listens and removed when it stops. The client reads it before anything else; no
  * record, no server (one failed open, ~20 µs, on every build without one).
  */
-import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { KILN_ROOT, KILN_VERSION } from "../kiln-install.js";
 import { writeFileAtomic } from "../state/atomic-file.js";
@@ -65,19 +63,6 @@ export function processAlive(pid: number): boolean {
   } catch {
     return true; // no /proc (macOS): kill(0) is the answer
   }
-}
-
-/**
- * Where the server's socket goes: beside the record, unless that path is longer than a Unix
- * socket's address can hold (108 bytes on Linux, less elsewhere); then in a directory only this
- * user may enter, named by the root.
- */
-export function socketPathFor(root: string, stateDir: string): string {
-  const beside = join(stateDir, "server.sock");
-  if (Buffer.byteLength(beside) <= 100) return beside;
-  const dir = join(tmpdir(), `kiln-${process.getuid?.() ?? "user"}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return join(dir, `${createHash("sha256").update(root).digest("hex").slice(0, 16)}.sock`);
 }
 
 /**

@@ -179,6 +179,26 @@ describe("kiln server", () => {
     expect(existsSync(join(fx.ws, ".kiln"))).toBe(false);
   });
 
+  it("listens where a socket's address fits when the workspace path is too long for one", async () => {
+    const outer = makeWorkspace({ "WORKSPACE.ts": WORKSPACE_TS });
+    const deep = join(outer.ws, "a-directory-name-long-enough".repeat(3), "ws");
+    outer.write(Object.fromEntries(Object.entries(files).map(([path, text]) => [join(deep.slice(outer.ws.length + 1), path), text])));
+    const run = (args: string[]) => outer.kiln([...args, "-C", deep], { noWorkspaceFlag: true });
+    const start = await run(["server", "start"]);
+    expect(start.code, show(start)).toBe(0);
+    try {
+      const socket = JSON.parse(readFileSync(join(deep, ".kiln", "server.json"), "utf8")).socket as string;
+      expect(Buffer.byteLength(socket)).toBeLessThanOrEqual(100);
+      expect(socket.startsWith(deep)).toBe(false);
+      const build = await run(["build", "//a:joined"]);
+      expect(build.code, show(build)).toBe(0);
+      // Logged once the build is recorded, after the client was answered.
+      expect(await waitFor(() => / build 1: /.test(readFileSync(join(deep, ".kiln", "server.log"), "utf8")), 10_000)).toBe(true);
+    } finally {
+      await run(["server", "stop"]);
+    }
+  });
+
   it("ends itself when idle, and refuses a bad --idle-timeout", async () => {
     const bad = makeWorkspace(files);
     const refused = await bad.kiln(["server", "start", "--idle-timeout", "soon"]);
