@@ -153,8 +153,16 @@ export async function runBuildCommand(
     requestedOutputs = [...requestedOutputs, ...files];
   }
   reporter.handle(result.summary);
+  const targets = result.read.graph.targets.size;
+  const hintFrom = Number(io.env.KILN_SERVER_HINT_FROM) || SERVER_HINT_FROM_TARGETS;
+  if (!resident && reporterMode === "terminal" && !options.quiet && targets >= hintFrom) {
+    io.stderr.write(`kiln: hint: ${targets.toLocaleString("en-US")} targets are read from .kiln/ on every build; \`kiln server start\` keeps them in memory and builds here start sooner\n`);
+  }
   return exitCodeOf(result);
 }
+
+/** From this many targets (KILN_SERVER_HINT_FROM for tests) a one-off build on a terminal suggests kiln server: reading them costs seconds. */
+const SERVER_HINT_FROM_TARGETS = 20_000;
 
 /** 130/143 interrupted; 2 when a step failed because of the machine (a source removed mid-build, a full disk); 1 a step failed. */
 function exitCodeOf(outcome: BuildOutcome): number {

@@ -80,3 +80,23 @@ describe("progress", () => {
     expect(loud.stdout).toContain("cached: //p:a, //p:b, //p:c");
   });
 });
+
+// Last: its builds change the shared workspace's history, which the tests above read.
+describe("the kiln server hint", () => {
+  it("on a terminal, a one-off build of a large workspace suggests kiln server; a pipe and -q do not", async () => {
+    const env = { KILN_SERVER_HINT_FROM: "3" };
+    // --explain: past the fast path (an up-to-date answer reads no targets and never hints).
+    const terminal = await onTerminal(["build", "--explain"], env);
+    expect(terminal.code, show(terminal)).toBe(0);
+    expect(terminal.stdout).toMatch(/kiln: hint: 3 targets are read from \.kiln\/ on every build; `kiln server start` keeps them in memory/);
+    const quiet = await onTerminal(["build", "--explain", "-q"], env);
+    expect(quiet.code, show(quiet)).toBe(0);
+    expect(quiet.stdout).not.toContain("kiln: hint:");
+    const piped = await f.kiln(["build", "--explain"], { env });
+    expect(piped.code, show(piped)).toBe(0);
+    expect(piped.stderr).not.toContain("kiln: hint:");
+    const small = await onTerminal(["build", "--explain"], { KILN_SERVER_HINT_FROM: "4" });
+    expect(small.code, show(small)).toBe(0);
+    expect(small.stdout).not.toContain("kiln: hint:");
+  });
+});
