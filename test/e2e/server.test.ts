@@ -99,11 +99,19 @@ describe("kiln server", () => {
     expect(unknown.stderr).toMatch(/kiln: error: no target \/\/a:nope/);
     expect(await served(fx, 7)).toBe(7);
 
+    // Flags that write files after the build: the server writes them where the client means.
+    const written = await fx.kiln(["build", "//a:joined", "--provenance", "--profile", "trace.json"], { cwd: join(fx.ws, "a") });
+    expect(written.code, show(written)).toBe(0);
+    expect(JSON.parse(fx.read("kiln-out/a/joined.provenance.json"))._type).toBe("https://in-toto.io/Statement/v1");
+    expect(JSON.parse(fx.read("a/trace.json")).traceEvents.length).toBeGreaterThan(0);
+    expect(written.stderr).toContain("profile written to trace.json");
+    expect(await served(fx, 8)).toBe(8);
+
     // `:name` and the outputs listed are the client's working directory's.
     const fromPackage = await fx.kiln(["build", ":joined"], { cwd: join(fx.ws, "a"), noWorkspaceFlag: true });
     expect(fromPackage.code, show(fromPackage)).toBe(0);
     expect(fromPackage.stdout).toContain("  ../kiln-out/a/joined/all.txt");
-    expect(await served(fx, 8)).toBe(8);
+    expect(await served(fx, 9)).toBe(9);
   });
 
   it("stops a build on the client's Ctrl-C, and when the client is killed", async () => {
