@@ -100,6 +100,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
   if (existing && existing.pid !== process.pid && processAlive(existing.pid)) {
     throw inputError(`a kiln server already runs for this workspace (pid ${existing.pid}); kiln server stop ends it`);
   }
+  mkdirSync(stateDir, { recursive: true }); // a workspace never built yet has none
   const socketPath = socketPathFor(root, stateDir);
   rmSync(socketPath, { force: true }); // a dead server's socket
 
@@ -222,7 +223,10 @@ export async function runServer(options: ServerOptions): Promise<void> {
       if (!answered) stopBuild("SIGTERM");
     };
     socket.on("close", onGone);
-    stopRunning = stopBuild;
+    // Past the answer the build is only recording itself: a stopping server lets it finish.
+    stopRunning = (signal) => {
+      if (!answered) stopBuild(signal);
+    };
     const io: CommandIO = {
       cwd: message.cwd,
       env: message.env,

@@ -207,6 +207,27 @@ describe("kiln server", () => {
     }
   });
 
+  it("kiln server run: in the foreground until Ctrl-C, logging to stderr", async () => {
+    const fx = makeWorkspace(files);
+    const child = fx.spawnKiln(["server", "run"]);
+    const done = collect(child);
+    const record = join(fx.ws, ".kiln", "server.json");
+    expect(await waitFor(() => existsSync(record), 10_000)).toBe(true);
+    const build = await fx.build(["//a:joined"]);
+    expect(build.executed).toEqual(["//a:joined"]);
+    child.kill("SIGINT");
+    const ended = await done;
+    expect(ended.code, show(ended)).toBe(0);
+    // The build may still be recording itself when the signal comes: it finishes first.
+    const lines = ended.stderr.trimEnd().split("\n").map((line) => line.replace(/^\S+ kiln server: /, ""));
+    expect(lines[0]).toMatch(/^listening on .*server\.sock \(pid \d+, /);
+    expect(lines).toHaveLength(4);
+    expect(lines.slice(1, 3)).toContain("SIGINT: stopping");
+    expect(lines.slice(1, 3).some((line) => /^build 1: build \/\/a:joined in \d+ ms$/.test(line))).toBe(true);
+    expect(lines[3]).toBe("stopped");
+    expect(existsSync(record)).toBe(false);
+  });
+
   it("ends itself when idle, and refuses a bad --idle-timeout", async () => {
     const bad = makeWorkspace(files);
     const refused = await bad.kiln(["server", "start", "--idle-timeout", "soon"]);
