@@ -113,9 +113,17 @@ export async function buildOnServer(call: ServerCall): Promise<number | undefine
     );
     socket.on("error", (error: NodeJS.ErrnoException) => {
       if (answered) return;
+      const nobodyListens = error.code === "ECONNREFUSED" || error.code === "ENOENT";
       if (!heard && !processAlive(record.pid)) {
         // A server that died without cleaning up (killed, a crash): forget it quietly.
         removeServerRecord(call.stateDir, record.pid);
+      } else if (!heard && nobodyListens) {
+        // The record's pid runs but nothing listens: a pid reused after a reboot (no server), or a
+        // server stopping right now (its record already gone: nothing to say).
+        if (readServerRecord(call.stateDir)?.pid === record.pid) {
+          process.stderr.write(`kiln: note: nothing listens on the kiln server's socket (pid ${record.pid} is not it); forgetting .kiln/server.json and building in this process\n`);
+          removeServerRecord(call.stateDir, record.pid);
+        }
       } else {
         process.stderr.write(`kiln: warning: the kiln server (pid ${record.pid}) could not be reached (${error.code ?? error.message}); building in this process\n`);
       }

@@ -3,7 +3,8 @@
  * (outputs, events, exit codes, the client's directory and environment, Ctrl-C), and every way
  * the server can be missing or gone leaves `kiln build` working.
  */
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, collect, makeWorkspace, processRunning, show, waitFor, WORKSPACE_TS, type Fixture } from "./harness.js";
@@ -167,6 +168,19 @@ describe("kiln server", () => {
     expect(build.executed).toEqual(["//a:joined"]);
     expect(build.stderr).not.toContain("warning");
     expect(existsSync(join(fx.ws, ".kiln", "server.json"))).toBe(false);
+
+    // A record whose pid runs but is no server (a pid reused after a reboot): forgotten, with a note.
+    const impostor = spawn("sleep", ["30"]);
+    try {
+      const socket = join(fx.ws, ".kiln", "server.sock");
+      writeFileSync(join(fx.ws, ".kiln", "server.json"), JSON.stringify({ pid: impostor.pid, socket, build: "x", root: fx.ws, startedAt: "", idleTimeoutMs: 1 }));
+      const fooled = await fx.build(["//a:joined"]);
+      expect(fooled.code, show(fooled)).toBe(0);
+      expect(fooled.stderr).toContain(`nothing listens on the kiln server's socket (pid ${impostor.pid} is not it)`);
+      expect(existsSync(join(fx.ws, ".kiln", "server.json"))).toBe(false);
+    } finally {
+      impostor.kill();
+    }
 
     const restarted = await fx.kiln(["server", "start"]);
     expect(restarted.code, show(restarted)).toBe(0);
