@@ -170,10 +170,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
       // Ctrl-C in a client: its running build stops; one still waiting ends before it starts.
       const target = signalTargets.get(socket);
       if (target) target(message.signal);
-      else {
-        send({ type: "exit", code: message.signal === "SIGTERM" ? 143 : 130 });
-        socket.destroy();
-      }
+      else if (socket.writable) socket.end(encodeMessage({ type: "exit", code: message.signal === "SIGTERM" ? 143 : 130 }));
     } else if (message.type === "status") {
       send({ type: "status", pid: process.pid, root, build, startedAt, idleTimeoutMs: options.idleTimeoutMs, builds, busy, rssBytes: process.memoryUsage.rss() });
       socket.end();
@@ -269,14 +266,20 @@ export async function runServer(options: ServerOptions): Promise<void> {
     }
   };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(socketPath, () => {
-      server.off("error", reject);
-      resolve();
+  // Only this user may hand the server builds: they run as this user, with the client's
+  // environment. The umask makes the socket 0600 from its first moment; the chmod says so.
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(socketPath, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
-  // Only this user may hand the server builds: they run as this user, with the client's environment.
+  } finally {
+    process.umask(umask);
+  }
   chmodSync(socketPath, 0o600);
   const record: ServerRecord = { pid: process.pid, socket: socketPath, build, root, startedAt, idleTimeoutMs: options.idleTimeoutMs };
   writeServerRecord(stateDir, record);

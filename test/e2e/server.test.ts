@@ -4,7 +4,7 @@
  * the server can be missing or gone leaves `kiln build` working.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanupTempDirs, collect, makeWorkspace, processRunning, show, waitFor, WORKSPACE_TS, type Fixture } from "./harness.js";
@@ -58,6 +58,8 @@ describe("kiln server", () => {
     const status = await fx.kiln(["server", "status", "--json"]);
     expect(status.code, show(status)).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ running: true, builds: 0, pid: recordPid(fx) });
+    // Builds run as this user with the client's environment: nobody else may hand it one.
+    expect(statSync(join(fx.ws, ".kiln", "server.sock")).mode & 0o777).toBe(0o600);
 
     const first = await fx.build(["//a:joined", "//a:greeting"], { env: { GREETING: "hello" } });
     expect(first.code, show(first)).toBe(0);
