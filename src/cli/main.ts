@@ -14,7 +14,7 @@ import { reportFailure } from "./error-report.js";
 import { KILN_VERSION } from "../kiln-install.js";
 import { SANDBOX_CHOICES, type SandboxChoice } from "../exec/namespace-sandbox.js";
 import { findWorkspaceRoot, OUTPUT_DIR, STATE_DIR } from "../workspace/root.js";
-import { answerIfUpToDate, isJobCount, tryUpToDate, type UpToDateOutcome } from "./up-to-date.js";
+import { answerIfUpToDate, isJobCount, stampMayAnswer, tryUpToDate, type UpToDateOutcome } from "./up-to-date.js";
 import type { BuildCommandOptions } from "./build-command.js";
 import { buildOnServer, serverCallFor } from "../server/server-client.js";
 
@@ -513,7 +513,7 @@ async function buildOrTest(patterns: string[], options: BuildCommandOptions & { 
     if (code !== undefined) return code;
   }
   let changes = upToDate.changes;
-  if (options.cache !== false && !options.explain && !options.locked && !options.provenance && !options.profile && !upToDate.checked) {
+  if (stampMayAnswer(options) && !upToDate.checked) {
     const check = tryUpToDate(patterns, options, mode);
     if (check.code !== undefined) return check.code;
     changes = check.changes;
@@ -545,10 +545,10 @@ export async function main(argv: readonly string[], upToDate?: UpToDateOutcome):
   }
 }
 
-export function reportError(error: unknown, stderr: { write(text: string): void } = process.stderr): number {
+export function reportError(error: unknown): number {
   if (commander && error instanceof commander.CommanderError) {
     // Help and version are successes; anything else commander rejects is a bad request.
     return error.exitCode === 0 ? 0 : 2;
   }
-  return reportFailure(error, stderr, verbose);
+  return reportFailure(error, process.stderr, verbose);
 }

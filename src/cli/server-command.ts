@@ -10,7 +10,8 @@ import { inputError } from "../errors.js";
 import { KILN_ROOT } from "../kiln-install.js";
 import { runServer } from "../server/build-server.js";
 import { askServer } from "../server/server-client.js";
-import { processAlive, readServerRecord, removeServerRecord, SERVER_LOG_FILE, type ServerRecord } from "../server/server-record.js";
+import { processRunning } from "../process-alive.js";
+import { readServerRecord, removeServerRecord, SERVER_LOG_FILE, type ServerRecord } from "../server/server-record.js";
 import { stateDirOf } from "../state/workspace-state.js";
 import { findWorkspaceRoot } from "../workspace/root.js";
 
@@ -37,7 +38,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The workspace's live server's record; a stale one (its process gone) is removed. */
 function liveRecord(stateDir: string): ServerRecord | undefined {
   const record = readServerRecord(stateDir);
-  if (record && !processAlive(record.pid)) {
+  if (record && !processRunning(record.pid)) {
     removeServerRecord(stateDir, record.pid);
     return undefined;
   }
@@ -106,7 +107,7 @@ export async function stopServer(options: ServerCommandOptions, { quietWhenNone 
   const reply = await askServer(record, { type: "stop" });
   if (reply?.type !== "stopping") process.kill(record.pid, "SIGTERM");
   const deadline = Date.now() + STOP_WAIT_MS;
-  while (processAlive(record.pid)) {
+  while (processRunning(record.pid)) {
     if (Date.now() > deadline) {
       process.stderr.write(`kiln: error: ${describe(root, record)} did not stop within ${STOP_WAIT_MS / 1000} s\n`);
       return 2;

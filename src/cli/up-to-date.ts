@@ -121,6 +121,14 @@ export interface UpToDateOutcome {
   serverTried?: boolean;
 }
 
+/**
+ * Whether the up-to-date stamp may answer a build with these options: not when it asks for work
+ * (--no-cache), explanations, a lock check, provenance or a profile, which only a build gives.
+ */
+export function stampMayAnswer(options: BuildCommandOptions): boolean {
+  return options.cache !== false && !options.explain && !options.locked && !options.provenance && !options.profile;
+}
+
 /** The fast path for a whole command line. */
 export function answerIfUpToDate(argv: readonly string[]): UpToDateOutcome {
   const request = readUpToDateRequest(argv);

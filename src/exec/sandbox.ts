@@ -38,6 +38,7 @@ import { join } from "node:path";
 import { hardLink } from "../hard-link.js";
 import { joinRelative } from "../join-relative.js";
 import { overwriteFile } from "../overwrite-file.js";
+import { processExists } from "../process-alive.js";
 import { statPaths } from "../stat-batch.js";
 import { type ContentDigest } from "../key/digest.js";
 import { digestFile } from "../key/file-digest.js";
@@ -519,16 +520,8 @@ export function removeAbandonedSandboxes(base: string): void {
   }
   for (const entry of entries) {
     const pid = Number(entry.split("-")[0]);
-    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    if (!Number.isInteger(pid) || pid === process.pid || processExists(pid)) continue;
     rmSync(join(base, entry), { recursive: true, force: true });
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

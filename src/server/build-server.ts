@@ -21,11 +21,12 @@ import { join } from "node:path";
 import { runBuildCommand, type CommandIO, type CommandOutput } from "../cli/build-command.js";
 import { reportFailure } from "../cli/error-report.js";
 import { inputError } from "../errors.js";
-import { currentPackage, parsePatterns, upToDateText } from "../cli/up-to-date.js";
+import { currentPackage, parsePatterns, stampMayAnswer, upToDateText } from "../cli/up-to-date.js";
 import { WorkspaceSession } from "../session/workspace-session.js";
 import { STATE_FILES } from "../state/workspace-state.js";
 import { encodeMessage, messageReader, type BuildMessage, type ClientMessage, type ServerMessage, type StreamShape } from "./server-protocol.js";
-import { kilnBuildId, processAlive, readServerRecord, removeServerRecord, writeServerRecord, type ServerRecord } from "./server-record.js";
+import { processRunning } from "../process-alive.js";
+import { kilnBuildId, readServerRecord, removeServerRecord, writeServerRecord, type ServerRecord } from "./server-record.js";
 
 export interface ServerOptions {
   root: string;
@@ -97,7 +98,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
   const build = kilnBuildId();
 
   const existing = readServerRecord(stateDir);
-  if (existing && existing.pid !== process.pid && processAlive(existing.pid)) {
+  if (existing && existing.pid !== process.pid && processRunning(existing.pid)) {
     throw inputError(`a kiln server already runs for this workspace (pid ${existing.pid}); kiln server stop ends it`);
   }
   mkdirSync(stateDir, { recursive: true }); // a workspace never built yet has none
@@ -317,7 +318,7 @@ export async function runServer(options: ServerOptions): Promise<void> {
 async function buildFor(session: WorkspaceSession, message: BuildMessage, io: CommandIO, started: number): Promise<number> {
   const { options, mode } = message;
   let changes;
-  if (options.cache !== false && !options.explain && !options.locked && !options.provenance && !options.profile) {
+  if (stampMayAnswer(options)) {
     const patterns = parsePatterns(message.patterns, currentPackage(session.root, io.cwd));
     const check = session.checkStamp({ mode, patterns, hostEnv: io.env });
     if (check.upToDate) {

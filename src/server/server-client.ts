@@ -12,7 +12,8 @@ import { resolve } from "node:path";
 import type { BuildCommandOptions } from "../cli/build-command.js";
 import { stateDirOf } from "../state/workspace-state.js";
 import { encodeMessage, messageReader, type BuildMessage, type ClientMessage, type ServerMessage } from "./server-protocol.js";
-import { kilnBuildId, processAlive, readServerRecord, removeServerRecord, type ServerRecord } from "./server-record.js";
+import { processRunning } from "../process-alive.js";
+import { kilnBuildId, readServerRecord, removeServerRecord, type ServerRecord } from "./server-record.js";
 
 /** A build to hand to the workspace's server. */
 export interface ServerCall {
@@ -39,9 +40,8 @@ export function serverCallFor(
   mode: "build" | "test",
   patterns: string[],
   options: BuildCommandOptions & { server?: boolean },
-  cwd: string = process.cwd(),
-  env: NodeJS.ProcessEnv = process.env,
 ): ServerCall | undefined {
+  const { env } = process;
   if (options.server === false || env.KILN_SERVER === "0") return undefined;
   const stateDir = stateDirOf(root);
   const record = readServerRecord(stateDir);
@@ -57,8 +57,8 @@ export function serverCallFor(
       root,
       mode,
       patterns,
-      options: absoluteOptions(buildOptions, cwd),
-      cwd,
+      options: absoluteOptions(buildOptions, process.cwd()),
+      cwd: process.cwd(),
       env: Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined)),
       stdout: shape(process.stdout),
       stderr: shape(process.stderr),
@@ -114,7 +114,7 @@ export async function buildOnServer(call: ServerCall): Promise<number | undefine
     socket.on("error", (error: NodeJS.ErrnoException) => {
       if (answered) return;
       const nobodyListens = error.code === "ECONNREFUSED" || error.code === "ENOENT";
-      if (!heard && !processAlive(record.pid)) {
+      if (!heard && !processRunning(record.pid)) {
         // A server that died without cleaning up (killed, a crash): forget it quietly.
         removeServerRecord(call.stateDir, record.pid);
       } else if (!heard && nobodyListens) {

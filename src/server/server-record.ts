@@ -49,23 +49,6 @@ export function removeServerRecord(stateDir: string, pid: number): void {
 }
 
 /**
- * Whether a process with this pid runs (a record whose server died is stale). A zombie does not:
- * a server killed after its parent ended waits for an init that may never reap it.
- */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
-  } catch {
-    return true; // no /proc (macOS): kill(0) is the answer
-  }
-}
-
-/**
  * Which kiln this is: the version and the built CLI bundle's size and mtime, so that a server
  * started before `npm run build` (or an upgrade) is not handed builds by the new kiln.
  */

@@ -13,6 +13,7 @@ import { INDEX_FILE } from "../index-health.js";
 import { planGc, type BlobEntry, type GcPlan, type ResultEntry } from "./gc-plan.js";
 import { readReleasePins } from "./release-pins.js";
 import { recordMeasuredUsage } from "./cache-usage.js";
+import { processExists } from "../../process-alive.js";
 
 /** Nothing younger than this is removed: a build running beside gc is inserting and using it. */
 export const DEFAULT_GRACE_MS = 15 * 60_000;
@@ -155,7 +156,7 @@ function takeLock(dir: string): boolean {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const pid = Number(readFileOrEmpty(file).trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) return false;
+      if (Number.isInteger(pid) && pid > 0 && processExists(pid)) return false;
       rmSync(file, { force: true });
     }
   }
@@ -178,11 +179,3 @@ function readFileOrEmpty(file: string): string {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
