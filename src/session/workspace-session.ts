@@ -458,6 +458,7 @@ export class WorkspaceSession {
       heldSandboxes: this.heldSandboxes,
     });
     let outcome: BuildOutcome;
+    let requestedOutputs: string[];
     let sources: Map<string, ResolvedSource> | undefined;
     const sourceStore = request.sourceCacheDir ? await LocalStore.open(request.sourceCacheDir, this.statCache) : store;
     try {
@@ -490,7 +491,8 @@ export class WorkspaceSession {
           onScheduler: request.onScheduler,
           trace,
         });
-        if (request.onOutcome) request.onOutcome(outcome, requestedOutputsOf(this.root, loaded.graph, requested, outcome));
+        requestedOutputs = requestedOutputsOf(this.root, loaded.graph, requested, outcome);
+        request.onOutcome?.(outcome, requestedOutputs);
       } finally {
         await executor.close();
       }
@@ -511,7 +513,6 @@ export class WorkspaceSession {
     } catch {
       // a read-only or full cache dir was reported by the store already
     }
-    const requestedOutputs = requestedOutputsOf(this.root, loaded.graph, requested, outcome);
     writeFileAtomic(join(this.stateDir, LAST_RUN_FILE), lastRunJson({ invocationId: randomUUID(), startedOn, finishedOn: new Date().toISOString() }, run));
     recordStepStatuses(this.stateDir, statuses);
     // The live files and directories of the path sources read: for the stamp and for watch mode.
@@ -603,11 +604,6 @@ export class WorkspaceSession {
   }
 }
 
-/**
- * JSON.stringify of the LastRun with `steps` as an object of `run`'s entries in order, written
- * without making that object. Labels ("//pkg:name") are never integer-like keys, which an
- * object would have put first.
- */
 /** Where the requested targets' outputs are (absolute), listed when at most OUTPUTS_LISTED_UP_TO targets were asked for. */
 function requestedOutputsOf(root: string, graph: BuildGraph, requested: readonly string[], outcome: BuildOutcome): string[] {
   const paths: string[] = [];
@@ -620,6 +616,11 @@ function requestedOutputsOf(root: string, graph: BuildGraph, requested: readonly
   return paths;
 }
 
+/**
+ * JSON.stringify of the LastRun with `steps` as an object of `run`'s entries in order, written
+ * without making that object. Labels ("//pkg:name") are never integer-like keys, which an
+ * object would have put first.
+ */
 export function lastRunJson(head: Omit<LastRun, "steps">, run: ReadonlyMap<string, LastRun["steps"][string]>): string {
   const steps: string[] = [];
   for (const [label, step] of run) steps.push(`${JSON.stringify(label)}:${JSON.stringify(step)}`);

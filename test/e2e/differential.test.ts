@@ -94,6 +94,21 @@ function viaRemoteChoice(): fc.Arbitrary<RemoteChoice> {
   return fc.nat({ max: 7 }).map((n): RemoteChoice => (n === 0 ? "http" : n === 1 ? "grpc" : "none"));
 }
 
+/**
+ * Runs `property` for `numRuns` cases or until `timeLimitMs` (a passing run then passes with
+ * fewer), replaying KILN_FUZZ_SEED / KILN_FUZZ_PATH when given.
+ */
+async function assertWithin<T>(property: fc.IAsyncProperty<T>, numRuns: number, timeLimitMs: number): Promise<void> {
+  await fc.assert(property, {
+    numRuns,
+    ...(SEED === undefined ? {} : { seed: SEED }),
+    ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }),
+    interruptAfterTimeLimit: timeLimitMs,
+    markInterruptAsFailure: false,
+    verbose: fc.VerbosityLevel.None,
+  });
+}
+
 describe("differential: incremental builds equal clean builds", () => {
   it(
     "every build's kiln-out matches the model, and the last matches a clean build of the same tree",
@@ -102,14 +117,7 @@ describe("differential: incremental builds equal clean builds", () => {
         setLargeSandboxes(large);
         await new DifferentialCase(spec, remoteOf(choice)).run(ops);
       });
-      await fc.assert(property, {
-        numRuns: RUNS,
-        ...(SEED === undefined ? {} : { seed: SEED }),
-        ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }),
-        interruptAfterTimeLimit: TIME_LIMIT_MS,
-        markInterruptAsFailure: false,
-        verbose: fc.VerbosityLevel.None,
-      });
+      await assertWithin(property, RUNS, TIME_LIMIT_MS);
     },
     TIME_LIMIT_MS + 120_000,
   );
@@ -121,14 +129,7 @@ describe("differential: incremental builds equal clean builds", () => {
         setLargeSandboxes(large);
         await new DifferentialCase(spec, remoteOf(choice), false, true).run(ops);
       });
-      await fc.assert(property, {
-        numRuns: SERVER_RUNS,
-        ...(SEED === undefined ? {} : { seed: SEED }),
-        ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }),
-        interruptAfterTimeLimit: SERVER_TIME_LIMIT_MS,
-        markInterruptAsFailure: false,
-        verbose: fc.VerbosityLevel.None,
-      });
+      await assertWithin(property, SERVER_RUNS, SERVER_TIME_LIMIT_MS);
     },
     SERVER_TIME_LIMIT_MS + 120_000,
   );
@@ -142,14 +143,7 @@ describe("differential: incremental builds equal clean builds", () => {
         setLargeSandboxes(large);
         await new DifferentialCase(spec, undefined, true).run(ops);
       });
-      await fc.assert(property, {
-        numRuns: WATCH_RUNS,
-        ...(SEED === undefined ? {} : { seed: SEED }),
-        ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }),
-        interruptAfterTimeLimit: WATCH_TIME_LIMIT_MS,
-        markInterruptAsFailure: false,
-        verbose: fc.VerbosityLevel.None,
-      });
+      await assertWithin(property, WATCH_RUNS, WATCH_TIME_LIMIT_MS);
     },
     WATCH_TIME_LIMIT_MS + 120_000,
   );
